@@ -1,0 +1,209 @@
+#!/usr/bin/env node
+// The latchkey command line: serve, migrate, createuser, changepassword,
+// users activate|deactivate, flushexpiredtokens. Every command exits non-zero
+// with a one-line reason on bad input.
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import pino from 'pino';
+import { loadConfig, type Config } from './config.js';
+import { ApiError, ConfigError } from './errors.js';
+import { loggerOptions } from './http/app.js';
+import { createLatchkey, createService } from './latchkey.js';
+import type { UserRecord } from './storage/types.js';
+import { normalizeUsername } from './validation.js';
+
+const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+/** A failure the user caused: printed as one line, exit status 1. */
+class UsageError extends Error {}
+
+function describe(err: unknown): string {
+  if (err instanceof ApiError) {
+    if (err.fields) {
+      return Object.entries(err.fields)
+        .map(([f, m]) => `${f}: ${m.join(' ')}`)
+        .join('; ');
+    }
+    return err.message;
+  }
+  if (err instanceof ConfigError || err instanceof UsageError) return err.message;
+  return `unexpected error: ${err instanceof Error ? err.message : String(err)}`;
+}
+
+function config(overrides: Partial<Config> = {}): Config {
+  return loadConfig(process.env, overrides);
+}
+
+/** Runs a command against the service, closing storage afterwards. */
+async function withService<T>(fn: (s: Awaited<ReturnType<typeof createService>>) => Promise<T>): Promise<T> {
+  const ctx = await createService(config());
+  try {
+    return await fn(ctx);
+  } finally {
+    await ctx.storage.close();
+  }
+}
+
+async function findUser(ctx: Awaited<ReturnType<typeof createService>>, username: string): Promise<UserRecord> {
+  const user = await ctx.storage.getUserByUsername(normalizeUsername(username));
+  if (!user) throw new UsageError(`no user named "${username}"`);
+  return user;
+}
+
+function readPasswordFromStdin(): string {
+  if (process.stdin.isTTY) throw new UsageError('give the password with --password, or pipe it on standard input');
+  const text = readFileSync(0, 'utf8');
+  const line = text.split(/\r?\n/)[0] ?? '';
+  if (line === '') throw new UsageError('no password on standard input');
+  return line;
+}
+
+const port = (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('must be a port number from 0 to 65535');
+  return n;
+};
+
+export function buildProgram(): Command {
+  const program = new Command('latchkey')
+    .description('A self-hosted JWT authentication server, wire-compatible with DRF + SimpleJWT clients')
+    .version(pkg.version)
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+
+  program
+    .command('serve')
+    .description('serve the API (HOST, PORT and LATCHKEY_* variables configure it)')
+    .option('--host <host>', 'address to listen on (overrides HOST)')
+    .option('--port <port>', 'port to listen on (overrides PORT)', port)
+    .action(async (opts: { host?: string; port?: number }) => {
+      const cfg = config({
+        ...(opts.host !== undefined ? { host: opts.host } : {}),
+        ...(opts.port !== undefined ? { port: opts.port } : {}),
+      });
+      await serve(cfg);
+    });
+
+  program
+    .command('migrate')
+    .description('apply pending database migrations')
+    .action(async () => {
+      await withService(async () => {});
+      console.log('migrations applied');
+    });
+
+  program
+    .command('createuser')
+    .description('create a user (no password validators run, as with Django\'s createsuperuser --noinput)')
+    .requiredOption('--username <username>', 'the username')
+    .option('--password <password>', 'the password (read from standard input when omitted)')
+    .option('--email <email>', 'email address')
+    .option('--phone-number <phone>', 'phone number in E.164 format, such as +919876543210')
+    .option('--staff', 'mark the user as staff', false)
+    .action(async (opts: { username: string; password?: string; email?: string; phoneNumber?: string; staff: boolean }) => {
+      const password = opts.password ?? readPasswordFromStdin();
+      const user = await withService(({ service }) =>
+        service.register(
+          { username: opts.username, password, email: opts.email, phone_number: opts.phoneNumber },
+          { passwordPolicy: false, staff: opts.staff },
+        ),
+      );
+      console.log(`created user "${user.username}" with id ${user.id}`);
+    });
+
+  program
+    .command('changepassword')
+    .description("set a user's password and revoke every token issued before it")
+    .argument('<username>', 'the user')
+    .option('--password <password>', 'the new password (read from standard input when omitted)')
+    .action(async (username: string, opts: { password?: string }) => {
+      const password = opts.password ?? readPasswordFromStdin();
+      await withService(async (ctx) => ctx.service.setPassword(await findUser(ctx, username), password));
+      console.log(`password changed for "${username}"; earlier sessions are revoked`);
+    });
+
+  const usersCmd = program.command('users').description('manage users');
+  for (const [name, active] of [
+    ['activate', true],
+    ['deactivate', false],
+  ] as const) {
+    usersCmd
+      .command(name)
+      .description(active ? 'let a user log in again' : 'stop a user logging in and revoke their sessions')
+      .argument('<username>', 'the user')
+      .action(async (username: string) => {
+        await withService(async (ctx) => ctx.service.setActive((await findUser(ctx, username)).id, active));
+        console.log(`user "${username}" ${active ? 'activated' : 'deactivated'}`);
+      });
+  }
+
+  program
+    .command('flushexpiredtokens')
+    .description('delete outstanding and blacklisted token records that have expired')
+    .action(async () => {
+      const n = await withService(({ service }) => service.flushExpired());
+      console.log(`deleted ${n} expired token record${n === 1 ? '' : 's'}`);
+    });
+
+  return program;
+}
+
+async function serve(cfg: Config): Promise<void> {
+  const log = pino(loggerOptions(cfg.logLevel) as pino.LoggerOptions);
+  const lk = await createLatchkey(cfg, { loggerInstance: log });
+  if (lk.key.source === 'generated') {
+    log.warn(
+      { file: lk.key.file },
+      'generated a new signing key in the data dir; set LATCHKEY_SIGNING_KEY (or keep this file safe) in production',
+    );
+  }
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'draining in-flight requests, then closing the database');
+    const force = setTimeout(() => {
+      log.error('shutdown took too long; exiting');
+      process.exit(1);
+    }, 10_000);
+    force.unref();
+    lk.close().then(
+      () => {
+        log.info('stopped');
+        process.exit(0);
+      },
+      (err: unknown) => {
+        log.error({ err }, 'error while closing');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  await lk.app.listen({ host: cfg.host, port: cfg.port });
+  log.info({ presets: cfg.presets, database: cfg.databaseUrl.split(':')[0] }, 'latchkey is serving');
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // Commander already printed its one line (or the help/version text).
+      return err.exitCode;
+    }
+    console.error(`latchkey: ${describe(err)}`);
+    return 1;
+  }
+}
+
+process.on('unhandledRejection', (reason) => {
+  console.error(`latchkey: unhandled rejection: ${reason instanceof Error ? reason.message : String(reason)}`);
+  process.exit(70);
+});
+
+const code = await main(process.argv);
+// `serve` keeps running; every other command exits with its status.
+if (code !== 0 || process.argv[2] !== 'serve') process.exit(code);

@@ -1,0 +1,146 @@
+// Configuration: one table of defaults, overridden by environment variables,
+// validated once at startup and then frozen. Anything wrong here is a
+// ConfigError, which stops startup with a one-line reason.
+import os from 'node:os';
+import path from 'node:path';
+import { z } from 'zod';
+import { ConfigError } from './errors.js';
+
+export const HMAC_ALGORITHMS = ['HS256', 'HS384', 'HS512'] as const;
+export const ALGORITHMS = [...HMAC_ALGORITHMS] as const;
+export type Algorithm = (typeof ALGORITHMS)[number];
+
+const bool = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .refine((v) => ['1', '0', 'true', 'false', 'on', 'off', 'yes', 'no'].includes(v), {
+    message: 'must be one of on/off, true/false, 1/0, yes/no',
+  })
+  .transform((v) => ['1', 'true', 'on', 'yes'].includes(v));
+
+const seconds = z.coerce
+  .number({ message: 'must be a number of seconds' })
+  .int('must be a whole number of seconds')
+  .positive('must be positive');
+
+const int = (min: number, max: number) =>
+  z.coerce.number({ message: 'must be a number' }).int('must be a whole number').min(min).max(max);
+
+/** Environment variables, their defaults and their meaning. README's configuration table mirrors this. */
+const schema = z.object({
+  HOST: z.string().min(1).default('127.0.0.1'),
+  PORT: int(0, 65535).default(8000),
+  LATCHKEY_DATA_DIR: z.string().min(1).default('./data'),
+  LATCHKEY_DATABASE_URL: z.string().min(1).optional(),
+  LATCHKEY_REDIS_URL: z.string().min(1).optional(),
+  LATCHKEY_PRESETS: z.string().default('simplejwt,api-auth'),
+  LATCHKEY_SIGNING_KEY: z.string().optional(),
+  LATCHKEY_ALGORITHM: z.enum(ALGORITHMS, { message: `must be one of ${ALGORITHMS.join(', ')}` }).default('HS256'),
+  LATCHKEY_ACCESS_TOKEN_LIFETIME: seconds.default(300),
+  LATCHKEY_REFRESH_TOKEN_LIFETIME: seconds.default(86400),
+  LATCHKEY_ROTATE_REFRESH_TOKENS: bool.optional(),
+  LATCHKEY_REFRESH_FAMILY_LIFETIME: seconds.default(30 * 86400),
+  LATCHKEY_LOGIN_THROTTLE: bool.default(true),
+  LATCHKEY_ISSUER: z.string().min(1).optional(),
+  LATCHKEY_AUDIENCE: z.string().min(1).optional(),
+  LATCHKEY_LEEWAY: int(0, 3600).default(0),
+  LATCHKEY_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  LATCHKEY_BODY_LIMIT: int(1024, 10 * 1024 * 1024).default(64 * 1024),
+  LATCHKEY_ARGON2_MEMORY_KIB: int(19456, 4 * 1024 * 1024).default(19456),
+  LATCHKEY_ARGON2_TIME_COST: int(2, 100).default(2),
+  LATCHKEY_ARGON2_PARALLELISM: int(1, 64).default(1),
+  LATCHKEY_HASH_CONCURRENCY: int(1, 256).default(Math.max(1, os.availableParallelism() - 1)),
+  LATCHKEY_HASH_QUEUE: int(0, 100000).default(64),
+  LATCHKEY_HASH_QUEUE_TIMEOUT_MS: int(1, 60000).default(2000),
+  LATCHKEY_TRUST_PROXY: z.string().optional(),
+});
+
+export interface Config {
+  readonly host: string;
+  readonly port: number;
+  readonly dataDir: string;
+  /** `sqlite:PATH` or `postgres://...`; defaults to `sqlite:<dataDir>/latchkey.sqlite3`. */
+  readonly databaseUrl: string;
+  readonly redisUrl: string | undefined;
+  readonly presets: readonly string[];
+  /** Undefined means: load the key from the data dir, generating it on first start. */
+  readonly signingKey: string | undefined;
+  readonly algorithm: Algorithm;
+  readonly accessTokenLifetime: number;
+  readonly refreshTokenLifetime: number;
+  /** Undefined means: each preset decides. */
+  readonly rotateRefreshTokens: boolean | undefined;
+  /** Absolute lifetime of a login's rotation family, in seconds; rotation never extends it. */
+  readonly refreshFamilyLifetime: number;
+  readonly loginThrottle: boolean;
+  readonly issuer: string | undefined;
+  readonly audience: string | undefined;
+  readonly leeway: number;
+  readonly logLevel: string;
+  readonly bodyLimit: number;
+  readonly argon2: { readonly memoryCost: number; readonly timeCost: number; readonly parallelism: number };
+  readonly hashConcurrency: number;
+  readonly hashQueue: number;
+  readonly hashQueueTimeoutMs: number;
+  readonly trustProxy: string | undefined;
+}
+
+/** Minimum HMAC key length in bytes (RFC 7518 §3.2: at least the hash output size). */
+export const MIN_HMAC_KEY_BYTES = 32;
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Config> = {}): Config {
+  const parsed = schema.safeParse(env);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new ConfigError(`${String(issue.path[0])}: ${issue.message}`);
+  }
+  const e = parsed.data;
+  const dataDir = path.resolve(e.LATCHKEY_DATA_DIR);
+  const presets = e.LATCHKEY_PRESETS.split(',')
+    .map((p) => p.trim())
+    .filter(Boolean);
+  if (presets.length === 0) throw new ConfigError('LATCHKEY_PRESETS: name at least one preset');
+  const signingKey = e.LATCHKEY_SIGNING_KEY === '' ? undefined : e.LATCHKEY_SIGNING_KEY;
+  if (signingKey !== undefined && Buffer.byteLength(signingKey, 'utf8') < MIN_HMAC_KEY_BYTES) {
+    throw new ConfigError(
+      `LATCHKEY_SIGNING_KEY: an HMAC key must be at least ${MIN_HMAC_KEY_BYTES} bytes; ` +
+        `this one is ${Buffer.byteLength(signingKey, 'utf8')}`,
+    );
+  }
+  const databaseUrl = e.LATCHKEY_DATABASE_URL ?? `sqlite:${path.join(dataDir, 'latchkey.sqlite3')}`;
+  if (!/^(sqlite:|postgres(ql)?:\/\/)/.test(databaseUrl)) {
+    throw new ConfigError('LATCHKEY_DATABASE_URL: must start with sqlite: or postgres://');
+  }
+  const config: Config = {
+    host: e.HOST,
+    port: e.PORT,
+    dataDir,
+    databaseUrl,
+    redisUrl: e.LATCHKEY_REDIS_URL,
+    presets,
+    signingKey,
+    algorithm: e.LATCHKEY_ALGORITHM,
+    accessTokenLifetime: e.LATCHKEY_ACCESS_TOKEN_LIFETIME,
+    refreshTokenLifetime: e.LATCHKEY_REFRESH_TOKEN_LIFETIME,
+    rotateRefreshTokens: e.LATCHKEY_ROTATE_REFRESH_TOKENS,
+    refreshFamilyLifetime: e.LATCHKEY_REFRESH_FAMILY_LIFETIME,
+    loginThrottle: e.LATCHKEY_LOGIN_THROTTLE,
+    issuer: e.LATCHKEY_ISSUER,
+    audience: e.LATCHKEY_AUDIENCE,
+    leeway: e.LATCHKEY_LEEWAY,
+    logLevel: e.LATCHKEY_LOG_LEVEL,
+    bodyLimit: e.LATCHKEY_BODY_LIMIT,
+    argon2: {
+      memoryCost: e.LATCHKEY_ARGON2_MEMORY_KIB,
+      timeCost: e.LATCHKEY_ARGON2_TIME_COST,
+      parallelism: e.LATCHKEY_ARGON2_PARALLELISM,
+    },
+    hashConcurrency: e.LATCHKEY_HASH_CONCURRENCY,
+    hashQueue: e.LATCHKEY_HASH_QUEUE,
+    hashQueueTimeoutMs: e.LATCHKEY_HASH_QUEUE_TIMEOUT_MS,
+    trustProxy: e.LATCHKEY_TRUST_PROXY,
+    ...overrides,
+  };
+  return Object.freeze(config);
+}

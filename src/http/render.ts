@@ -1,0 +1,145 @@
+// Turns any error into the status, body and headers a DRF client expects, in
+// the envelope of the route that failed. Nothing internal ever reaches a body.
+import type { FastifyError } from 'fastify';
+import { ApiError, ERRORS, FIELD_MESSAGES, StorageUnavailableError, type FieldErrors } from '../errors.js';
+import { HasherBusyError } from '../passwords.js';
+import type { Envelope, ErrorOverrides } from '../presets/types.js';
+
+/** A request body that failed its route's schema, translated to DRF's field errors. */
+export class RequestValidationError extends ApiError {
+  /** True when a field was missing, blank or null: routes may word that case themselves. */
+  readonly missing: boolean;
+  constructor(fields: FieldErrors, missing: boolean) {
+    super('invalid', undefined, { fields });
+    this.missing = missing;
+  }
+}
+
+export interface RouteErrorConfig {
+  envelope: Envelope;
+  errors?: ErrorOverrides | undefined;
+}
+
+export interface Rendered {
+  status: number;
+  body: Record<string, unknown>;
+  headers: Record<string, string>;
+}
+
+interface AjvError {
+  keyword: string;
+  instancePath: string;
+  params: Record<string, unknown>;
+  data?: unknown;
+}
+
+/** Ajv's errors, in DRF's words, keyed by field. */
+export function translateValidation(errors: AjvError[], body: unknown): RequestValidationError {
+  const fields: FieldErrors = {};
+  let missing = false;
+  const add = (field: string, message: string) => {
+    const list = (fields[field] ??= []);
+    if (!list.includes(message)) list.push(message);
+  };
+  for (const e of errors) {
+    if (e.keyword === 'required') {
+      add(String(e.params.missingProperty), FIELD_MESSAGES.required);
+      missing = true;
+      continue;
+    }
+    const field = e.instancePath.replace(/^\//, '').split('/')[0] ?? '';
+    if (field === '') {
+      const got = Array.isArray(body) ? 'list' : body === null ? 'NoneType' : typeof body === 'string' ? 'str' : typeof body;
+      add('non_field_errors', `Invalid data. Expected a dictionary, but got ${got}.`);
+      continue;
+    }
+    const value = (body as Record<string, unknown> | null)?.[field];
+    switch (e.keyword) {
+      case 'type':
+        if (value === null) missing = true;
+        add(field, value === null ? FIELD_MESSAGES.null : FIELD_MESSAGES.notString);
+        break;
+      case 'minLength':
+        if (e.params.limit === 1) {
+          missing = true;
+          add(field, FIELD_MESSAGES.blank);
+        } else add(field, FIELD_MESSAGES.minLength(Number(e.params.limit)));
+        break;
+      case 'maxLength':
+        add(field, FIELD_MESSAGES.maxLength(Number(e.params.limit)));
+        break;
+      default:
+        add(field, 'Invalid value.');
+    }
+  }
+  return new RequestValidationError(fields, missing);
+}
+
+const fieldsText = (fields: FieldErrors) =>
+  Object.entries(fields)
+    .map(([field, messages]) => (field === 'non_field_errors' ? messages.join(' ') : `${field}: ${messages.join(' ')}`))
+    .join(' ');
+
+/** Fastify's own request errors (parsing, media type, size), as API errors. */
+function fromFastify(err: FastifyError, contentType: string | undefined): ApiError | undefined {
+  switch (err.code) {
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new ApiError('unsupported_media_type', `Unsupported media type "${contentType ?? ''}" in request.`);
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new ApiError('payload_too_large');
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return new ApiError('parse_error', `JSON parse error - ${err.message}`);
+  }
+  if (err.statusCode === 400) return new ApiError('parse_error', err.message);
+  if (err.statusCode === 413) return new ApiError('payload_too_large');
+  if (err.statusCode === 415) return new ApiError('unsupported_media_type');
+  return undefined;
+}
+
+/**
+ * The one place an error becomes a response. `unexpected` is called for
+ * anything that is not a known client error, so it can be logged.
+ */
+export function renderError(
+  err: unknown,
+  route: RouteErrorConfig,
+  ctx: { body?: unknown; contentType?: string | undefined; unexpected: (err: unknown) => void },
+): Rendered {
+  let api: ApiError | undefined;
+  if (err instanceof ApiError) api = err;
+  else if (err instanceof StorageUnavailableError || err instanceof HasherBusyError) {
+    api = new ApiError('service_unavailable', undefined, { retryAfter: 1 });
+  } else if (err && typeof err === 'object' && 'validation' in err && Array.isArray((err as { validation: unknown }).validation)) {
+    api = translateValidation((err as { validation: AjvError[] }).validation, ctx.body);
+  } else if (err && typeof err === 'object' && 'code' in err) {
+    api = fromFastify(err as FastifyError, ctx.contentType);
+  }
+  if (!api) {
+    ctx.unexpected(err);
+    api = new ApiError('server_error');
+  }
+  const key = api instanceof RequestValidationError && api.missing ? 'required' : api.code;
+  const override = route.errors?.[key];
+  const spec = ERRORS[api.code];
+  const status = override?.status ?? spec.status;
+
+  let body: Record<string, unknown>;
+  if (route.envelope === 'error') {
+    body = { error: override?.message ?? (api.code === 'invalid' && api.fields ? fieldsText(api.fields) : api.message) };
+  } else if (override?.message !== undefined) {
+    body = { detail: override.message };
+  } else if (api.code === 'invalid' && api.fields) {
+    body = api.fields;
+  } else {
+    body = { detail: api.message };
+    if (spec.withCode) body.code = api.code;
+    if (api.messages) body.messages = api.messages;
+  }
+
+  const headers: Record<string, string> = {};
+  if (status === 401) headers['www-authenticate'] = 'Bearer realm="api"';
+  if (api.retryAfter !== undefined) headers['retry-after'] = String(api.retryAfter);
+  return { status, body, headers };
+}

@@ -1,0 +1,65 @@
+// The only file that calls the JWT library. It signs and checks signatures with
+// the algorithm pinned to the key, and turns every library failure into one
+// TokenBackendError. Claims (exp, nbf, iat, token_type...) are checked by
+// tokens.ts, not here, so that signature always comes before claims.
+import { createSigner, createVerifier, createDecoder, TokenError } from 'fast-jwt';
+import type { Algorithm } from './config.js';
+
+export class TokenBackendError extends Error {
+  constructor(message = 'Token is invalid or expired', options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'TokenBackendError';
+  }
+}
+
+export interface JwtBackend {
+  readonly algorithm: Algorithm;
+  sign(payload: Record<string, unknown>): string;
+  /** Checks the signature and the pinned algorithm; returns the payload, unverified as to claims. */
+  decode(token: string): Record<string, unknown>;
+  /** Reads the payload without checking anything. Only for tokens we already trust (our own storage). */
+  peek(token: string): Record<string, unknown> | undefined;
+}
+
+// Header parameters that can name or carry a key. The verifier only ever uses
+// the server's own key; a token that tries to bring its own is refused outright.
+const KEY_BEARING_HEADERS = ['jku', 'jwk', 'x5u', 'x5c'];
+
+export function createJwtBackend(opts: { algorithm: Algorithm; key: string | Buffer }): JwtBackend {
+  const key = typeof opts.key === 'string' ? Buffer.from(opts.key, 'utf8') : opts.key;
+  // The payload carries its own iat and exp (tokens.ts); the signer keeps them.
+  const signer = createSigner({ key, algorithm: opts.algorithm });
+  const verifier = createVerifier({
+    key,
+    algorithms: [opts.algorithm],
+    complete: true,
+    // tokens.ts checks every time claim in one place.
+    ignoreExpiration: true,
+    ignoreNotBefore: true,
+  });
+  const decoder = createDecoder();
+  return {
+    algorithm: opts.algorithm,
+    sign: (payload) => signer(payload),
+    decode(token) {
+      let decoded: { header: Record<string, unknown>; payload: unknown };
+      try {
+        decoded = verifier(token) as { header: Record<string, unknown>; payload: unknown };
+      } catch (err) {
+        if (err instanceof TokenError) throw new TokenBackendError(undefined, { cause: err });
+        throw err;
+      }
+      for (const h of KEY_BEARING_HEADERS) if (h in decoded.header) throw new TokenBackendError();
+      const payload = decoded.payload;
+      if (payload === null || typeof payload !== 'object' || Array.isArray(payload)) throw new TokenBackendError();
+      return payload as Record<string, unknown>;
+    },
+    peek(token) {
+      try {
+        return decoder(token) as Record<string, unknown>;
+      } catch {
+        return undefined;
+      }
+    },
+  };
+}

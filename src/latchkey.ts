@@ -1,0 +1,87 @@
+// Assembles a latchkey instance from a Config: storage (migrated), signing key,
+// token factory, hasher, service and the HTTP app. The CLI and the tests both
+// start from here.
+import type { FastifyBaseLogger, FastifyInstance, FastifyServerOptions } from 'fastify';
+import type { Config } from './config.js';
+import { buildApp } from './http/app.js';
+import { createJwtBackend } from './jwt.js';
+import { loadSigningKey, type LoadedKey } from './keys.js';
+import { PasswordHasher } from './passwords.js';
+import { selectPresets } from './presets/index.js';
+import { AuthService } from './service.js';
+import { openStorage } from './storage/open.js';
+import type { Storage } from './storage/types.js';
+import { TokenFactory } from './tokens.js';
+
+export interface Latchkey {
+  app: FastifyInstance;
+  service: AuthService;
+  storage: Storage;
+  key: LoadedKey;
+  close(): Promise<void>;
+}
+
+export interface CreateOptions {
+  logger?: FastifyServerOptions['logger'];
+  loggerInstance?: FastifyBaseLogger;
+  /** A frozen clock for tests (seconds). */
+  now?: () => number;
+  /** Use this storage instead of opening config.databaseUrl. */
+  storage?: Storage;
+}
+
+/** The service alone, without HTTP: what the CLI's user commands need. */
+export async function createService(config: Config, opts: CreateOptions = {}) {
+  const presets = selectPresets(config.presets); // fail fast on a bad preset list
+  const storage = opts.storage ?? openStorage(config.databaseUrl);
+  try {
+    await storage.migrate();
+  } catch (err) {
+    await storage.close().catch(() => {});
+    throw err;
+  }
+  const key = loadSigningKey(config);
+  const tokens = new TokenFactory(createJwtBackend({ algorithm: config.algorithm, key: key.key }), {
+    accessLifetime: config.accessTokenLifetime,
+    refreshLifetime: config.refreshTokenLifetime,
+    leeway: config.leeway,
+    issuer: config.issuer,
+    audience: config.audience,
+  });
+  const hasher = new PasswordHasher({
+    ...config.argon2,
+    concurrency: config.hashConcurrency,
+    maxQueue: config.hashQueue,
+    queueTimeoutMs: config.hashQueueTimeoutMs,
+  });
+  const service = new AuthService(storage, tokens, hasher, {
+    refreshFamilyLifetime: config.refreshFamilyLifetime,
+    ...(opts.now ? { now: opts.now } : {}),
+  });
+  return { service, storage, key, presets };
+}
+
+export async function createLatchkey(config: Config, opts: CreateOptions = {}): Promise<Latchkey> {
+  const { service, storage, key, presets } = await createService(config, opts);
+  const app = await buildApp({
+    config,
+    service,
+    presets,
+    ...(opts.logger !== undefined ? { logger: opts.logger } : {}),
+    ...(opts.loggerInstance !== undefined ? { loggerInstance: opts.loggerInstance } : {}),
+  });
+  void service.hasher.warm().catch(() => {});
+  let closed = false;
+  return {
+    app,
+    service,
+    storage,
+    key,
+    async close() {
+      if (closed) return;
+      closed = true;
+      await app.close();
+      await storage.close();
+    },
+  };
+}

@@ -1,0 +1,67 @@
+// Django's four default password validators, with Django's messages (OWASP
+// ASVS 6.2: a minimum length, a generous maximum, no composition rules, common
+// passwords refused). The common list comes from @zxcvbn-ts/language-common.
+import { dictionary } from '@zxcvbn-ts/language-common';
+import { MAX_PASSWORD_LENGTH } from './passwords.js';
+
+export const MIN_PASSWORD_LENGTH = 8;
+
+export const PASSWORD_MESSAGES = {
+  tooShort: `This password is too short. It must contain at least ${MIN_PASSWORD_LENGTH} characters.`,
+  tooLong: `Ensure this field has no more than ${MAX_PASSWORD_LENGTH} characters.`,
+  common: 'This password is too common.',
+  numeric: 'This password is entirely numeric.',
+  similar: (field: string) => `The password is too similar to the ${field.replace('_', ' ')}.`,
+} as const;
+
+let common: Set<string> | undefined;
+const commonPasswords = (): Set<string> =>
+  (common ??= new Set((dictionary['passwords-common'] as string[]).map((p) => p.toLowerCase())));
+
+/**
+ * Python's SequenceMatcher.quick_ratio, which Django's similarity validator
+ * uses: twice the size of the multiset intersection over the total length.
+ */
+function quickRatio(a: string, b: string): number {
+  if (a.length + b.length === 0) return 1;
+  const counts = new Map<string, number>();
+  for (const ch of b) counts.set(ch, (counts.get(ch) ?? 0) + 1);
+  let matches = 0;
+  for (const ch of a) {
+    const n = counts.get(ch) ?? 0;
+    if (n > 0) {
+      matches++;
+      counts.set(ch, n - 1);
+    }
+  }
+  return (2 * matches) / (a.length + b.length);
+}
+
+const MAX_SIMILARITY = 0.7;
+
+/** Django's UserAttributeSimilarityValidator, over the attributes the user gave. */
+function similarTo(password: string, attributes: Record<string, string | undefined>): string | undefined {
+  const pw = password.toLowerCase();
+  for (const [field, value] of Object.entries(attributes)) {
+    if (!value) continue;
+    const parts = [value, ...value.split(/\W+/u)].map((p) => p.toLowerCase()).filter(Boolean);
+    for (const part of parts) {
+      // Too long a password, next to this part, can never reach the ratio.
+      if (pw.length >= 10 * part.length) continue;
+      if (quickRatio(pw, part) >= MAX_SIMILARITY) return field;
+    }
+  }
+  return undefined;
+}
+
+/** Every reason this password is refused, in Django's words; empty when it is fine. */
+export function passwordErrors(password: string, attributes: Record<string, string | undefined> = {}): string[] {
+  if (password.length > MAX_PASSWORD_LENGTH) return [PASSWORD_MESSAGES.tooLong];
+  const errors: string[] = [];
+  const similar = similarTo(password, attributes);
+  if (similar) errors.push(PASSWORD_MESSAGES.similar(similar));
+  if (password.length < MIN_PASSWORD_LENGTH) errors.push(PASSWORD_MESSAGES.tooShort);
+  if (commonPasswords().has(password.trim().toLowerCase())) errors.push(PASSWORD_MESSAGES.common);
+  if (/^\d+$/.test(password)) errors.push(PASSWORD_MESSAGES.numeric);
+  return errors;
+}

@@ -1,0 +1,304 @@
+// One implementation of the storage interface over Kysely. The dialect (SQLite
+// or PostgreSQL) is chosen in open.ts; nothing below depends on it except the
+// few lines marked, where the two databases differ in what they return.
+import { Kysely, Migrator, type Dialect as KyselyDialect, type Generated, type Insertable, type Selectable, type Updateable } from 'kysely';
+import { StorageUnavailableError, UniqueViolationError } from '../errors.js';
+import { migrations, type Dialect } from './migrations.js';
+import type {
+  BlacklistReason,
+  NewUser,
+  OutstandingToken,
+  Storage,
+  TokenState,
+  UserPatch,
+  UserRecord,
+} from './types.js';
+
+type Bool = number | boolean;
+
+interface UsersTable {
+  id: Generated<number>;
+  username: string;
+  password: string;
+  email: string;
+  phone_number: string | null;
+  first_name: string;
+  last_name: string;
+  address: string;
+  postal_code: string;
+  birthdate: string | null;
+  profile_image: string | null;
+  is_active: Bool;
+  is_staff: Bool;
+  is_superuser: Bool;
+  date_joined: number;
+  last_login: number | null;
+  tokens_valid_after: number | null;
+}
+
+interface OutstandingTable {
+  id: Generated<number>;
+  jti: string;
+  user_id: number | null;
+  family_id: string;
+  family_issued_at: number;
+  created_at: number;
+  expires_at: number;
+}
+
+interface BlacklistedTable {
+  id: Generated<number>;
+  token_id: number;
+  reason: BlacklistReason;
+  blacklisted_at: number;
+}
+
+export interface Database {
+  users: UsersTable;
+  outstanding_tokens: OutstandingTable;
+  blacklisted_tokens: BlacklistedTable;
+}
+
+const toUser = (r: Selectable<UsersTable>): UserRecord => ({
+  ...r,
+  is_active: Boolean(r.is_active),
+  is_staff: Boolean(r.is_staff),
+  is_superuser: Boolean(r.is_superuser),
+});
+
+// Booleans are written as 1/0: better-sqlite3 binds no booleans, and
+// PostgreSQL reads '1'/'0' as boolean input.
+const bit = (b: boolean) => (b ? 1 : 0);
+function toRow(u: NewUser): Insertable<UsersTable>;
+function toRow(u: UserPatch): Updateable<UsersTable>;
+function toRow(u: UserPatch): Updateable<UsersTable> {
+  const row: Updateable<UsersTable> = { ...u };
+  for (const k of ['is_active', 'is_staff', 'is_superuser'] as const) if (typeof u[k] === 'boolean') row[k] = bit(u[k]);
+  return row;
+}
+
+/** Errors that mean "the database is not there", as opposed to a bug or a constraint. */
+function isUnavailable(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code !== 'string') return false;
+  return (
+    ['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH'].includes(code) ||
+    /^(08|57P0|53)/.test(code) || // PostgreSQL: connection exception, admin shutdown, insufficient resources
+    /^SQLITE_(BUSY|LOCKED|IOERR|CANTOPEN|READONLY|FULL|CORRUPT|NOTADB)/.test(code)
+  );
+}
+
+function uniqueField(err: unknown): 'username' | 'phone_number' | undefined {
+  const e = err as { code?: unknown; message?: unknown; constraint?: unknown } | null;
+  const unique = e?.code === '23505' || (typeof e?.code === 'string' && e.code.startsWith('SQLITE_CONSTRAINT'));
+  if (!unique) return undefined;
+  const text = `${String(e?.constraint ?? '')} ${String(e?.message ?? '')}`;
+  if (text.includes('phone_number')) return 'phone_number';
+  if (text.includes('username')) return 'username';
+  return undefined;
+}
+
+export class KyselyStorage implements Storage {
+  constructor(
+    readonly db: Kysely<Database>,
+    readonly dialect: Dialect,
+  ) {}
+
+  static create(dialect: KyselyDialect, name: Dialect): KyselyStorage {
+    return new KyselyStorage(new Kysely<Database>({ dialect }), name);
+  }
+
+  /** Runs a storage call, turning "database unreachable" into StorageUnavailableError. */
+  private async guard<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      if (isUnavailable(err)) throw new StorageUnavailableError(err);
+      throw err;
+    }
+  }
+
+  async migrate(): Promise<void> {
+    const migrator = new Migrator({
+      db: this.db,
+      provider: { getMigrations: async () => migrations(this.dialect) },
+      migrationTableName: 'latchkey_migrations',
+      migrationLockTableName: 'latchkey_migrations_lock',
+    });
+    const { error, results } = await migrator.migrateToLatest();
+    const failed = results?.find((r) => r.status === 'Error');
+    if (error) {
+      throw new Error(`migration ${failed?.migrationName ?? ''} failed: ${String((error as Error).message ?? error)}`, {
+        cause: error,
+      });
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.db.destroy();
+  }
+
+  ping(): Promise<void> {
+    return this.guard(async () => {
+      await this.db.selectFrom('latchkey_migrations' as never).select((eb) => eb.lit(1).as('one')).limit(1).execute();
+    });
+  }
+
+  createUser(user: NewUser): Promise<UserRecord> {
+    return this.guard(async () => {
+      try {
+        const row = await this.db.insertInto('users').values(toRow(user)).returningAll().executeTakeFirstOrThrow();
+        return toUser(row);
+      } catch (err) {
+        const field = uniqueField(err);
+        if (field) throw new UniqueViolationError(field);
+        throw err;
+      }
+    });
+  }
+
+  getUserById(id: number): Promise<UserRecord | undefined> {
+    return this.guard(async () => {
+      const r = await this.db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
+      return r && toUser(r);
+    });
+  }
+
+  getUserByUsername(username: string): Promise<UserRecord | undefined> {
+    return this.guard(async () => {
+      const r = await this.db.selectFrom('users').selectAll().where('username', '=', username).executeTakeFirst();
+      return r && toUser(r);
+    });
+  }
+
+  getUserByPhone(phone: string): Promise<UserRecord | undefined> {
+    return this.guard(async () => {
+      const r = await this.db.selectFrom('users').selectAll().where('phone_number', '=', phone).executeTakeFirst();
+      return r && toUser(r);
+    });
+  }
+
+  updateUser(id: number, patch: UserPatch): Promise<UserRecord | undefined> {
+    return this.guard(async () => {
+      if (Object.keys(patch).length === 0) return this.getUserById(id);
+      try {
+        const r = await this.db.updateTable('users').set(toRow(patch)).where('id', '=', id).returningAll().executeTakeFirst();
+        return r && toUser(r);
+      } catch (err) {
+        const field = uniqueField(err);
+        if (field) throw new UniqueViolationError(field);
+        throw err;
+      }
+    });
+  }
+
+  deleteUser(id: number): Promise<boolean> {
+    return this.guard(async () => {
+      const r = await this.db.deleteFrom('users').where('id', '=', id).executeTakeFirst();
+      return Number(r.numDeletedRows) > 0;
+    });
+  }
+
+  recordOutstanding(t: OutstandingToken): Promise<void> {
+    return this.guard(async () => {
+      await this.db
+        .insertInto('outstanding_tokens')
+        .values({
+          jti: t.jti,
+          user_id: t.userId,
+          family_id: t.familyId,
+          family_issued_at: t.familyIssuedAt,
+          created_at: t.createdAt,
+          expires_at: t.expiresAt,
+        })
+        .onConflict((oc) => oc.column('jti').doNothing())
+        .execute();
+    });
+  }
+
+  getTokenState(jti: string): Promise<TokenState | undefined> {
+    return this.guard(async () => {
+      const r = await this.db
+        .selectFrom('outstanding_tokens as o')
+        .leftJoin('blacklisted_tokens as b', 'b.token_id', 'o.id')
+        .select(['o.family_id', 'o.family_issued_at', 'o.user_id', 'b.reason'])
+        .where('o.jti', '=', jti)
+        .executeTakeFirst();
+      if (!r) return undefined;
+      return { familyId: r.family_id, familyIssuedAt: r.family_issued_at, userId: r.user_id, blacklisted: r.reason ?? null };
+    });
+  }
+
+  blacklist(t: OutstandingToken, reason: BlacklistReason, at: number): Promise<boolean> {
+    return this.guard(() =>
+      this.db.transaction().execute(async (trx) => {
+        await trx
+          .insertInto('outstanding_tokens')
+          .values({
+            jti: t.jti,
+            user_id: t.userId,
+            family_id: t.familyId,
+            family_issued_at: t.familyIssuedAt,
+            created_at: t.createdAt,
+            expires_at: t.expiresAt,
+          })
+          .onConflict((oc) => oc.column('jti').doNothing())
+          .execute();
+        // The unique token_id makes this the atomic "consume": one insert wins,
+        // every concurrent one does nothing and returns no row.
+        const won = await trx
+          .insertInto('blacklisted_tokens')
+          .columns(['token_id', 'reason', 'blacklisted_at'])
+          .expression((eb) =>
+            eb
+              .selectFrom('outstanding_tokens')
+              .select([eb.ref('id').as('token_id'), eb.val(reason).as('reason'), eb.val(at).as('blacklisted_at')])
+              .where('jti', '=', t.jti),
+          )
+          .onConflict((oc) => oc.column('token_id').doNothing())
+          .returning('id')
+          .executeTakeFirst();
+        return won !== undefined;
+      }),
+    );
+  }
+
+  revokeFamily(familyId: string, reason: BlacklistReason, at: number): Promise<number> {
+    return this.revokeWhere('family_id', familyId, reason, at);
+  }
+
+  revokeUserTokens(userId: number, reason: BlacklistReason, at: number): Promise<number> {
+    return this.revokeWhere('user_id', userId, reason, at);
+  }
+
+  private revokeWhere(
+    column: 'family_id' | 'user_id',
+    value: string | number,
+    reason: BlacklistReason,
+    at: number,
+  ): Promise<number> {
+    return this.guard(async () => {
+      const rows = await this.db
+        .insertInto('blacklisted_tokens')
+        .columns(['token_id', 'reason', 'blacklisted_at'])
+        .expression((eb) =>
+          eb
+            .selectFrom('outstanding_tokens')
+            .select([eb.ref('id').as('token_id'), eb.val(reason).as('reason'), eb.val(at).as('blacklisted_at')])
+            .where(column, '=', value),
+        )
+        .onConflict((oc) => oc.column('token_id').doNothing())
+        .returning('id')
+        .execute();
+      return rows.length;
+    });
+  }
+
+  flushExpired(now: number): Promise<number> {
+    return this.guard(async () => {
+      // Blacklist rows go with their token (ON DELETE CASCADE).
+      const r = await this.db.deleteFrom('outstanding_tokens').where('expires_at', '<', now).executeTakeFirst();
+      return Number(r.numDeletedRows);
+    });
+  }
+}

@@ -1,0 +1,68 @@
+// Versioned migrations, applied by Kysely's Migrator in name order. They are
+// written once for both dialects: Kysely's schema builder emits each dialect's DDL.
+import type { ColumnDefinitionBuilder, Kysely, Migration } from 'kysely';
+
+export type Dialect = 'sqlite' | 'postgres';
+
+export function migrations(dialect: Dialect): Record<string, Migration> {
+  // An integer key the database assigns: AUTOINCREMENT on SQLite (ids never
+  // reused), an identity column on PostgreSQL.
+  const id = (c: ColumnDefinitionBuilder) =>
+    dialect === 'sqlite' ? c.primaryKey().autoIncrement() : c.primaryKey().generatedByDefaultAsIdentity();
+  return {
+  '0001_users_and_tokens': {
+    async up(db: Kysely<any>) {
+      await db.schema
+        .createTable('users')
+        .addColumn('id', 'integer', id)
+        .addColumn('username', 'varchar(150)', (c) => c.notNull().unique())
+        .addColumn('password', 'varchar(255)', (c) => c.notNull())
+        .addColumn('email', 'varchar(254)', (c) => c.notNull().defaultTo(''))
+        .addColumn('phone_number', 'varchar(16)', (c) => c.unique())
+        .addColumn('first_name', 'varchar(150)', (c) => c.notNull().defaultTo(''))
+        .addColumn('last_name', 'varchar(150)', (c) => c.notNull().defaultTo(''))
+        .addColumn('address', 'varchar(255)', (c) => c.notNull().defaultTo(''))
+        .addColumn('postal_code', 'varchar(20)', (c) => c.notNull().defaultTo(''))
+        .addColumn('birthdate', 'varchar(10)')
+        .addColumn('profile_image', 'varchar(255)')
+        .addColumn('is_active', 'boolean', (c) => c.notNull().defaultTo(true))
+        .addColumn('is_staff', 'boolean', (c) => c.notNull().defaultTo(false))
+        .addColumn('is_superuser', 'boolean', (c) => c.notNull().defaultTo(false))
+        .addColumn('date_joined', 'bigint', (c) => c.notNull())
+        .addColumn('last_login', 'bigint')
+        .addColumn('tokens_valid_after', 'bigint')
+        .execute();
+
+      // No foreign key to users: blacklist records outlive the user they belonged to.
+      await db.schema
+        .createTable('outstanding_tokens')
+        .addColumn('id', 'integer', id)
+        .addColumn('jti', 'varchar(255)', (c) => c.notNull().unique())
+        .addColumn('user_id', 'integer')
+        .addColumn('family_id', 'varchar(255)', (c) => c.notNull())
+        .addColumn('family_issued_at', 'bigint', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('expires_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('outstanding_tokens_family_idx').on('outstanding_tokens').column('family_id').execute();
+      await db.schema.createIndex('outstanding_tokens_expires_idx').on('outstanding_tokens').column('expires_at').execute();
+      await db.schema.createIndex('outstanding_tokens_user_idx').on('outstanding_tokens').column('user_id').execute();
+
+      await db.schema
+        .createTable('blacklisted_tokens')
+        .addColumn('id', 'integer', id)
+        .addColumn('token_id', 'integer', (c) =>
+          c.notNull().unique().references('outstanding_tokens.id').onDelete('cascade'),
+        )
+        .addColumn('reason', 'varchar(16)', (c) => c.notNull())
+        .addColumn('blacklisted_at', 'bigint', (c) => c.notNull())
+        .execute();
+    },
+    async down(db: Kysely<any>) {
+      await db.schema.dropTable('blacklisted_tokens').execute();
+      await db.schema.dropTable('outstanding_tokens').execute();
+      await db.schema.dropTable('users').execute();
+    },
+  },
+  };
+}
