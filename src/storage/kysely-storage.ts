@@ -1,7 +1,7 @@
 // One implementation of the storage interface over Kysely. The dialect (SQLite
 // or PostgreSQL) is chosen in open.ts; nothing below depends on it except the
 // few lines marked, where the two databases differ in what they return.
-import { Kysely, Migrator, type Dialect as KyselyDialect, type Generated, type Insertable, type Selectable, type Updateable } from 'kysely';
+import { Kysely, Migrator, sql, type Dialect as KyselyDialect, type Generated, type Insertable, type Selectable, type Updateable } from 'kysely';
 import { StorageUnavailableError, UniqueViolationError } from '../errors.js';
 import { migrations, type Dialect } from './migrations.js';
 import type {
@@ -148,6 +148,11 @@ export class KyselyStorage implements Storage {
     return this.guard(async () => {
       try {
         const row = await this.db.insertInto('users').values(toRow(user)).returningAll().executeTakeFirstOrThrow();
+        if (user.id !== undefined && this.dialect === 'postgres') {
+          // An explicit id (a user imported with its old id) leaves the identity
+          // sequence behind; move it past the largest id so later inserts don't collide.
+          await sql`SELECT setval(pg_get_serial_sequence('users', 'id'), (SELECT MAX(id) FROM users))`.execute(this.db);
+        }
         return toUser(row);
       } catch (err) {
         const field = uniqueField(err);

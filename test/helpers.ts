@@ -1,0 +1,123 @@
+// Shared test scaffolding: a real latchkey (storage, service, HTTP app) on a
+// fresh database, driven through Fastify's inject() with no sockets.
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { InjectOptions, LightMyRequestResponse } from 'fastify';
+import pg from 'pg';
+import { loadConfig, type Config } from '../src/config.js';
+import { createLatchkey, type Latchkey } from '../src/latchkey.js';
+
+export const FIXTURES = JSON.parse(
+  fs.readFileSync(new URL('../../test/fixtures/simplejwt-interop.json', import.meta.url), 'utf8'),
+) as {
+  signing_key: string;
+  tokens: { user_id: number; access: string; refresh: string }[];
+  django_password_hashes: { password: string; hasher: string; encoded: string }[];
+};
+
+/** The key SimpleJWT minted the fixtures with; every test server uses it unless told otherwise. */
+export const TEST_KEY = FIXTURES.signing_key;
+
+export type DialectName = 'sqlite' | 'postgres';
+
+/** SQLite always; PostgreSQL when TEST_POSTGRES_URL names a server. */
+export const DIALECTS: DialectName[] = ['sqlite', ...(process.env.TEST_POSTGRES_URL ? (['postgres'] as const) : [])];
+
+export function tempDir(prefix = 'latchkey-test-'): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+/**
+ * A database URL for a fresh, empty database of the given dialect: a new
+ * SQLite file, or a new PostgreSQL schema reached through search_path.
+ */
+export async function freshDatabaseUrl(dialect: DialectName, dir = tempDir()): Promise<string> {
+  if (dialect === 'sqlite') return `sqlite:${path.join(dir, 'test.sqlite3')}`;
+  const base = process.env.TEST_POSTGRES_URL!;
+  const schema = `lk_${randomBytes(6).toString('hex')}`;
+  const client = new pg.Client({ connectionString: base });
+  await client.connect();
+  try {
+    await client.query(`CREATE SCHEMA ${schema}`);
+  } finally {
+    await client.end();
+  }
+  const url = new URL(base);
+  url.searchParams.set('options', `-c search_path=${schema}`);
+  return url.toString();
+}
+
+export interface TestServer extends Latchkey {
+  config: Config;
+  dir: string;
+  request(opts: InjectOptions): Promise<LightMyRequestResponse>;
+  post(url: string, body?: unknown, headers?: Record<string, string>): Promise<LightMyRequestResponse>;
+  get(url: string, token?: string): Promise<LightMyRequestResponse>;
+  /** Creates a user through the service, bypassing the password validators (as the CLI does). */
+  user(fields: { username: string; password: string; email?: string; phone_number?: string; id?: number }): Promise<{ id: number }>;
+}
+
+export interface ServerOptions {
+  env?: Record<string, string>;
+  dialect?: DialectName;
+  now?: () => number;
+}
+
+export async function startServer(opts: ServerOptions = {}): Promise<TestServer> {
+  const dir = tempDir();
+  const env: Record<string, string> = {
+    LATCHKEY_DATA_DIR: dir,
+    LATCHKEY_DATABASE_URL: await freshDatabaseUrl(opts.dialect ?? 'sqlite', dir),
+    LATCHKEY_SIGNING_KEY: TEST_KEY,
+    LATCHKEY_LOG_LEVEL: 'silent',
+    LATCHKEY_LOGIN_THROTTLE: 'off',
+    ...opts.env,
+  };
+  const config = loadConfig(env);
+  const lk = await createLatchkey(config, { logger: false, ...(opts.now ? { now: opts.now } : {}) });
+  const request = (o: InjectOptions) => lk.app.inject(o);
+  return {
+    ...lk,
+    config,
+    dir,
+    request,
+    post: (url, body, headers = {}) =>
+      request({ method: 'POST', url, ...(body === undefined ? {} : { payload: body as InjectOptions['payload'] }), headers }),
+    get: (url, token) => request({ method: 'GET', url, headers: token ? { authorization: `Bearer ${token}` } : {} }),
+    async user(fields) {
+      const u = await lk.storage.createUser({
+        username: fields.username,
+        password: await lk.service.hasher.hash(fields.password),
+        email: fields.email ?? '',
+        phone_number: fields.phone_number ?? null,
+        first_name: '',
+        last_name: '',
+        address: '',
+        postal_code: '',
+        birthdate: null,
+        profile_image: null,
+        is_active: true,
+        is_staff: false,
+        is_superuser: false,
+        date_joined: lk.service.now(),
+        ...(fields.id !== undefined ? { id: fields.id } : {}),
+      });
+      return { id: u.id };
+    },
+    async close() {
+      await lk.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Decodes a JWT's payload without checking it. */
+export function claimsOf(token: string): Record<string, unknown> {
+  return JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString('utf8')) as Record<string, unknown>;
+}
+
+export function headerOf(token: string): Record<string, unknown> {
+  return JSON.parse(Buffer.from(token.split('.')[0]!, 'base64url').toString('utf8')) as Record<string, unknown>;
+}
