@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { ConfigError } from './errors.js';
+import { DEFAULT_LIMITS, parseLimit, type Limit, type Limits } from './throttle.js';
 
 export const HMAC_ALGORITHMS = ['HS256', 'HS384', 'HS512'] as const;
 export const ALGORITHMS = [...HMAC_ALGORITHMS] as const;
@@ -26,6 +27,19 @@ const seconds = z.coerce
 
 const int = (min: number, max: number) =>
   z.coerce.number({ message: 'must be a number' }).int('must be a whole number').min(min).max(max);
+
+/** A limit written as POINTS/SECONDS, e.g. 10/300. */
+function limit(fallback: Limit) {
+  return z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v === '') return fallback;
+      const parsed = parseLimit(v);
+      if (!parsed) ctx.addIssue({ code: 'custom', message: 'must be POINTS/SECONDS, such as 10/300' });
+      return parsed ?? fallback;
+    });
+}
 
 /** Environment variables, their defaults and their meaning. README's configuration table mirrors this. */
 const schema = z.object({
@@ -54,6 +68,11 @@ const schema = z.object({
   LATCHKEY_HASH_QUEUE: int(0, 100000).default(64),
   LATCHKEY_HASH_QUEUE_TIMEOUT_MS: int(1, 60000).default(2000),
   LATCHKEY_TRUST_PROXY: z.string().optional(),
+  LATCHKEY_THROTTLE_LOGIN_ACCOUNT: limit(DEFAULT_LIMITS.loginAccount),
+  LATCHKEY_THROTTLE_LOGIN_ADDRESS: limit(DEFAULT_LIMITS.loginAddress),
+  LATCHKEY_THROTTLE_REFRESH: limit(DEFAULT_LIMITS.refresh),
+  LATCHKEY_THROTTLE_VERIFY: limit(DEFAULT_LIMITS.verify),
+  LATCHKEY_THROTTLE_REGISTER: limit(DEFAULT_LIMITS.register),
 });
 
 export interface Config {
@@ -84,6 +103,7 @@ export interface Config {
   readonly hashQueue: number;
   readonly hashQueueTimeoutMs: number;
   readonly trustProxy: string | undefined;
+  readonly limits: Limits;
 }
 
 /** Minimum HMAC key length in bytes (RFC 7518 §3.2: at least the hash output size). */
@@ -140,6 +160,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     hashQueue: e.LATCHKEY_HASH_QUEUE,
     hashQueueTimeoutMs: e.LATCHKEY_HASH_QUEUE_TIMEOUT_MS,
     trustProxy: e.LATCHKEY_TRUST_PROXY,
+    limits: {
+      loginAccount: e.LATCHKEY_THROTTLE_LOGIN_ACCOUNT,
+      loginAddress: e.LATCHKEY_THROTTLE_LOGIN_ADDRESS,
+      refresh: e.LATCHKEY_THROTTLE_REFRESH,
+      verify: e.LATCHKEY_THROTTLE_VERIFY,
+      register: e.LATCHKEY_THROTTLE_REGISTER,
+    },
     ...overrides,
   };
   return Object.freeze(config);

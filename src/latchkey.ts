@@ -12,6 +12,7 @@ import { AuthService } from './service.js';
 import { openStorage } from './storage/open.js';
 import type { Storage } from './storage/types.js';
 import { TokenFactory } from './tokens.js';
+import { createThrottle, NO_THROTTLE } from './throttle.js';
 
 export interface Latchkey {
   app: FastifyInstance;
@@ -56,6 +57,7 @@ export async function createService(config: Config, opts: CreateOptions = {}) {
   });
   const service = new AuthService(storage, tokens, hasher, {
     refreshFamilyLifetime: config.refreshFamilyLifetime,
+    throttle: config.loginThrottle ? createThrottle(config.limits) : NO_THROTTLE,
     ...(opts.now ? { now: opts.now } : {}),
   });
   return { service, storage, key, presets };

@@ -6,6 +6,7 @@ import { HasherBusyError, MAX_PASSWORD_LENGTH, type PasswordHasher } from './pas
 import { passwordErrors } from './password-policy.js';
 import type { Storage, UserRecord, OutstandingToken, TokenState } from './storage/types.js';
 import { TOKEN_MESSAGES, TokenError, type Claims, type TokenFactory, type TokenType } from './tokens.js';
+import { NO_THROTTLE, type Throttle } from './throttle.js';
 import { birthdateErrors, collect, emailErrors, isE164, normalizeUsername, usernameErrors } from './validation.js';
 
 export interface TokenPair {
@@ -48,13 +49,24 @@ export interface ServiceOptions {
   now?: () => number;
   /** Longest a rotation family may live from its first login, in seconds. */
   refreshFamilyLifetime: number;
+  /** Brute-force and abuse limits; none when omitted. */
+  throttle?: Throttle;
 }
+
+/** Who is asking: the client's network address, for per-address limits. */
+export interface Client {
+  address: string;
+}
+
+/** Used where no network client exists (the CLI, tests of the service alone). */
+export const LOCAL_CLIENT: Client = { address: '127.0.0.1' };
 
 const systemNow = () => Math.floor(Date.now() / 1000);
 const today = (now: number) => new Date(now * 1000).toISOString().slice(0, 10);
 
 export class AuthService {
   readonly now: () => number;
+  readonly throttle: Throttle;
 
   constructor(
     readonly storage: Storage,
@@ -63,6 +75,7 @@ export class AuthService {
     private readonly o: ServiceOptions,
   ) {
     this.now = o.now ?? systemNow;
+    this.throttle = o.throttle ?? NO_THROTTLE;
   }
 
   // ---- login -------------------------------------------------------------
@@ -79,8 +92,19 @@ export class AuthService {
    * password does, and an inactive user is refused only after the hash, so
    * neither timing nor answer tells which accounts exist.
    */
-  async authenticateCredentials(login: string, password: string, lookup: Lookup): Promise<UserRecord> {
-    if (password.length > MAX_PASSWORD_LENGTH) throw new ApiError('no_active_account');
+  async authenticateCredentials(
+    login: string,
+    password: string,
+    lookup: Lookup,
+    client: Client = LOCAL_CLIENT,
+  ): Promise<UserRecord> {
+    // One key per account whatever the spelling, so case or width variants don't reset the count.
+    const account = normalizeUsername(login).toLowerCase();
+    await this.throttle.beforeLogin(client.address, account);
+    if (password.length > MAX_PASSWORD_LENGTH) {
+      await this.throttle.loginFailed(client.address, account);
+      throw new ApiError('no_active_account');
+    }
     const user = await this.findForLogin(login, lookup);
     let ok = false;
     try {
@@ -90,7 +114,11 @@ export class AuthService {
       if (err instanceof HasherBusyError) throw new ApiError('service_unavailable', undefined, { retryAfter: 1 });
       throw err;
     }
-    if (!user || !ok || !user.is_active) throw new ApiError('no_active_account');
+    if (!user || !ok || !user.is_active) {
+      await this.throttle.loginFailed(client.address, account);
+      throw new ApiError('no_active_account');
+    }
+    await this.throttle.loginSucceeded(account);
     if (this.hasher.needsRehash(user.password)) {
       // Upgrade old or imported hashes on the way in; a busy hasher just skips it.
       await this.hasher.hash(password).then(
@@ -101,8 +129,8 @@ export class AuthService {
     return user;
   }
 
-  async login(login: string, password: string, lookup: Lookup): Promise<TokenPair> {
-    const user = await this.authenticateCredentials(login, password, lookup);
+  async login(login: string, password: string, lookup: Lookup, client: Client = LOCAL_CLIENT): Promise<TokenPair> {
+    const user = await this.authenticateCredentials(login, password, lookup, client);
     const now = this.now();
     await this.storage.updateUser(user.id, { last_login: now });
     return this.issuePair(user.id, now);
@@ -123,7 +151,8 @@ export class AuthService {
    * Creates a user from untrusted input. Only the fields named in RegisterInput
    * are read: is_staff, is_superuser, is_active and id can never be set here.
    */
-  async register(input: RegisterInput, opts: RegisterOptions = {}): Promise<UserRecord> {
+  async register(input: RegisterInput, opts: RegisterOptions = {}, client?: Client): Promise<UserRecord> {
+    if (client) await this.throttle.hit('register', client.address);
     const username = normalizeUsername(input.username.trim());
     const attributes = { username, first_name: input.first_name, last_name: input.last_name, email: input.email };
     const errors: Record<string, string[]> = {
@@ -219,7 +248,8 @@ export class AuthService {
   }
 
   /** SimpleJWT's refresh: a new access token, and with rotation a new refresh token too. */
-  async refresh(raw: string, opts: { rotate: boolean }): Promise<{ access: string; refresh?: string }> {
+  async refresh(raw: string, opts: { rotate: boolean }, client: Client = LOCAL_CLIENT): Promise<{ access: string; refresh?: string }> {
+    await this.throttle.hit('refresh', client.address);
     const { claims, state } = await this.checkToken(raw, 'refresh');
     const user = await this.tokenUser(claims);
     const now = this.now();
@@ -239,7 +269,8 @@ export class AuthService {
   }
 
   /** SimpleJWT's verify, plus what it misses: blacklisted tokens and gone or inactive users. */
-  async verify(raw: string): Promise<void> {
+  async verify(raw: string, client: Client = LOCAL_CLIENT): Promise<void> {
+    await this.throttle.hit('verify', client.address);
     const { claims } = await this.checkToken(raw, undefined);
     await this.tokenUser(claims);
   }

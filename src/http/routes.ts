@@ -108,7 +108,7 @@ function handlerFor(r: Operation, service: AuthService, rotate: boolean): Handle
     case 'login':
       return async (req) => {
         const b = req.body as Body;
-        return ok(await service.login(b[r.loginField]!, b.password!, r.lookup));
+        return ok(await service.login(b[r.loginField]!, b.password!, r.lookup, { address: req.ip }));
       };
     case 'register':
       return async (req) => {
@@ -117,6 +117,7 @@ function handlerFor(r: Operation, service: AuthService, rotate: boolean): Handle
         const user = await service.register(
           { username: b.username!, password: b.password!, ...profile },
           { requirePhone: r.requirePhone ?? false },
+          { address: req.ip },
         );
         if (r.respond === 'id') return ok({ id: user.id, username: user.username }, r.status);
         const tokens = await service.issuePair(user.id);
@@ -125,10 +126,10 @@ function handlerFor(r: Operation, service: AuthService, rotate: boolean): Handle
         return ok({ content: { pk, username, email, first_name, last_name, profile_image, tokens } }, r.status);
       };
     case 'refresh':
-      return async (req) => ok(await service.refresh((req.body as Body)[r.tokenField]!, { rotate }));
+      return async (req) => ok(await service.refresh((req.body as Body)[r.tokenField]!, { rotate }, { address: req.ip }));
     case 'verify':
       return async (req) => {
-        await service.verify((req.body as Body)[r.tokenField]!);
+        await service.verify((req.body as Body)[r.tokenField]!, { address: req.ip });
         return ok({});
       };
     case 'blacklist':
