@@ -117,6 +117,7 @@ export const FIELD_MESSAGES = {
   futureDate: 'Date of birth cannot be in the future.',
   phone: 'Enter a valid phone number in E.164 format, such as +919876543210.',
   usernameTaken: 'A user with that username already exists.',
+  usernameIsPhone: 'A phone number cannot be a username; give it as phone_number.',
   phoneTaken: 'A user with this phone number already exists.',
   username: 'Enter a valid username. This value may contain only letters, numbers, and @/./+/-/_ characters.',
 } as const;

@@ -36,6 +36,11 @@ export function createJwtBackend(opts: { algorithm: Algorithm; key: string | Buf
     // tokens.ts checks every time claim in one place.
     ignoreExpiration: true,
     ignoreNotBefore: true,
+    // Remembers tokens whose signature already checked out (keyed by a hash of
+    // the token). Only the signature is cached: claims, the blacklist and the
+    // user are checked on every call, so revocation always wins.
+    cache: 10_000,
+    cacheTTL: 300_000,
   });
   const decoder = createDecoder();
   return {

@@ -4,7 +4,7 @@
 import { ApiError, FIELD_MESSAGES, UniqueViolationError, type FieldErrors } from './errors.js';
 import { HasherBusyError, MAX_PASSWORD_LENGTH, type PasswordHasher } from './passwords.js';
 import { passwordErrors } from './password-policy.js';
-import type { Storage, UserRecord, OutstandingToken, TokenState } from './storage/types.js';
+import type { OutstandingToken, Storage, TokenState, UserAuth, UserRecord } from './storage/types.js';
 import { TOKEN_MESSAGES, TokenError, type Claims, type TokenFactory, type TokenType } from './tokens.js';
 import { NO_THROTTLE, type Throttle } from './throttle.js';
 import { birthdateErrors, collect, emailErrors, isE164, normalizeUsername, usernameErrors } from './validation.js';
@@ -34,6 +34,8 @@ export interface RegisterInput extends ProfileInput {
 
 export interface RegisterOptions {
   requirePhone?: boolean;
+  /** Logins here accept a phone number, so a username shaped like one would be ambiguous. */
+  phoneLogin?: boolean;
   /**
    * Django's validators run on every registration from the API. An operator's
    * non-interactive createuser skips them, as Django's `createsuperuser
@@ -82,9 +84,12 @@ export class AuthService {
 
   private async findForLogin(login: string, lookup: Lookup): Promise<UserRecord | undefined> {
     if (lookup === 'phone') return this.storage.getUserByPhone(login);
-    const byName = await this.storage.getUserByUsername(normalizeUsername(login));
-    if (byName || lookup === 'username') return byName;
-    return this.storage.getUserByPhone(login);
+    if (lookup === 'username_or_phone' && isE164(login)) {
+      // A phone number names its owner first, so nobody can claim another
+      // user's phone login by registering that number as a username.
+      return (await this.storage.getUserByPhone(login)) ?? this.storage.getUserByUsername(normalizeUsername(login));
+    }
+    return this.storage.getUserByUsername(normalizeUsername(login));
   }
 
   /**
@@ -138,7 +143,7 @@ export class AuthService {
 
   /** A new login: a fresh rotation family whose id is the first refresh token's jti. */
   async issuePair(userId: number, now = this.now()): Promise<TokenPair> {
-    const refresh = this.tokens.refresh(userId, now);
+    const refresh = this.tokens.refresh(userId, now, now + this.o.refreshFamilyLifetime);
     await this.storage.recordOutstanding(
       outstanding(refresh.claims, { familyId: refresh.claims.jti, familyIssuedAt: now }, now),
     );
@@ -156,7 +161,12 @@ export class AuthService {
     const username = normalizeUsername(input.username.trim());
     const attributes = { username, first_name: input.first_name, last_name: input.last_name, email: input.email };
     const errors: Record<string, string[]> = {
-      username: username === '' ? [FIELD_MESSAGES.blank] : usernameErrors(username),
+      username:
+        username === ''
+          ? [FIELD_MESSAGES.blank]
+          : opts.phoneLogin && isE164(username)
+            ? [FIELD_MESSAGES.usernameIsPhone]
+            : usernameErrors(username),
       password:
         opts.passwordPolicy === false
           ? boundsErrors(input.password)
@@ -167,7 +177,14 @@ export class AuthService {
     if (fields) throw ApiError.fields(fields);
     // Checked before hashing so a taken name answers fast and costs no hash.
     if (await this.storage.getUserByUsername(username)) throw takenError('username');
-    if (input.phone_number && (await this.storage.getUserByPhone(input.phone_number))) throw takenError('phone_number');
+    if (
+      input.phone_number &&
+      ((await this.storage.getUserByPhone(input.phone_number)) ||
+        // A phone number that is someone's username would make logins by it ambiguous.
+        (await this.storage.getUserByUsername(input.phone_number)))
+    ) {
+      throw takenError('phone_number');
+    }
     const password = await this.hashOrBusy(input.password);
     try {
       return await this.storage.createUser({
@@ -214,8 +231,16 @@ export class AuthService {
 
   // ---- tokens ------------------------------------------------------------
 
-  /** Checks a raw token: signature, claims, type, then the blacklist and the user. */
-  private async checkToken(raw: string, expected: TokenType | undefined): Promise<{ claims: Claims; state?: TokenState }> {
+  /**
+   * Checks a raw token: signature, claims and type, then its user (gone,
+   * inactive, or revoked since), then the blacklist. The user comes first so a
+   * deactivated user hears "User is inactive" rather than about the blacklist.
+   */
+  private async checkToken(
+    raw: string,
+    expected: TokenType | undefined,
+    onReuse: 'revoke-family' | 'report' = 'report',
+  ): Promise<{ claims: Claims; user: UserAuth; state?: TokenState }> {
     const now = this.now();
     let claims: Claims;
     try {
@@ -224,21 +249,25 @@ export class AuthService {
       if (err instanceof TokenError) throw new ApiError('token_not_valid', err.message);
       throw err;
     }
+    const user = await this.tokenUser(claims);
     let state: TokenState | undefined;
     if (claims.token_type === 'refresh') {
       state = await this.storage.getTokenState(claims.jti);
       if (state?.blacklisted) {
-        // A rotated-out token presented again means two holders: revoke the family.
-        if (state.blacklisted === 'rotated') await this.storage.revokeFamily(state.familyId, 'reuse', now);
+        // A rotated-out token presented again for refreshing means two holders:
+        // revoke the family. Verify only reports; it never changes state.
+        if (state.blacklisted === 'rotated' && onReuse === 'revoke-family') {
+          await this.storage.revokeFamily(state.familyId, 'reuse', now);
+        }
         throw new ApiError('token_not_valid', TOKEN_MESSAGES.blacklisted);
       }
     }
-    return state ? { claims, state } : { claims };
+    return state ? { claims, user, state } : { claims, user };
   }
 
   /** The user a token names must still exist, be active, and not have revoked tokens this old. */
-  private async tokenUser(claims: Claims): Promise<UserRecord> {
-    const user = await this.storage.getUserById(claims.user_id);
+  private async tokenUser(claims: Claims): Promise<UserAuth> {
+    const user = await this.storage.getUserAuth(claims.user_id);
     if (!user) throw new ApiError('user_not_found');
     if (!user.is_active) throw new ApiError('user_inactive');
     if (user.tokens_valid_after !== null && claims.iat < user.tokens_valid_after) {
@@ -250,20 +279,22 @@ export class AuthService {
   /** SimpleJWT's refresh: a new access token, and with rotation a new refresh token too. */
   async refresh(raw: string, opts: { rotate: boolean }, client: Client = LOCAL_CLIENT): Promise<{ access: string; refresh?: string }> {
     await this.throttle.hit('refresh', client.address);
-    const { claims, state } = await this.checkToken(raw, 'refresh');
-    const user = await this.tokenUser(claims);
+    const { claims, user, state } = await this.checkToken(raw, 'refresh', 'revoke-family');
     const now = this.now();
+    const family = familyOf(claims, state);
+    const familyEnd = family.familyIssuedAt + this.o.refreshFamilyLifetime;
+    // A login's family has an absolute end that neither rotation nor a long-lived token passes.
+    if (familyEnd <= now) throw new ApiError('token_not_valid', TOKEN_MESSAGES.invalid);
     const access = this.tokens.access(user.id, now).token;
     if (!opts.rotate) return { access };
 
-    const family = familyOf(claims, state);
     const won = await this.storage.blacklist(outstanding(claims, family, now), 'rotated', now);
     if (!won) {
       // Another request consumed this token first: that is reuse too.
       await this.storage.revokeFamily(family.familyId, 'reuse', now);
       throw new ApiError('token_not_valid', TOKEN_MESSAGES.blacklisted);
     }
-    const next = this.tokens.refresh(user.id, now, family.familyIssuedAt + this.o.refreshFamilyLifetime);
+    const next = this.tokens.refresh(user.id, now, familyEnd);
     await this.storage.recordOutstanding(outstanding(next.claims, family, now));
     return { access, refresh: next.token };
   }
@@ -271,8 +302,7 @@ export class AuthService {
   /** SimpleJWT's verify, plus what it misses: blacklisted tokens and gone or inactive users. */
   async verify(raw: string, client: Client = LOCAL_CLIENT): Promise<void> {
     await this.throttle.hit('verify', client.address);
-    const { claims } = await this.checkToken(raw, undefined);
-    await this.tokenUser(claims);
+    await this.checkToken(raw, undefined);
   }
 
   /** Blacklists a refresh token (logout). A token already blacklisted is refused. */
@@ -287,7 +317,7 @@ export class AuthService {
    * Authenticates an Authorization header value as SimpleJWT's JWTAuthentication
    * does. Returns undefined when there are no credentials of our scheme.
    */
-  async authenticate(header: string | undefined): Promise<UserRecord | undefined> {
+  async authenticate(header: string | undefined): Promise<UserAuth | undefined> {
     if (header === undefined) return undefined;
     const parts = header.split(/\s+/).filter(Boolean);
     if (parts.length === 0 || parts[0] !== 'Bearer') return undefined;

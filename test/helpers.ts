@@ -49,6 +49,20 @@ export async function freshDatabaseUrl(dialect: DialectName, dir = tempDir()): P
   return url.toString();
 }
 
+/** Drops what freshDatabaseUrl made for PostgreSQL (SQLite files go with their temp dir). */
+export async function dropDatabase(url: string): Promise<void> {
+  if (!url.startsWith('postgres')) return;
+  const schema = /search_path=(lk_[0-9a-f]+)/.exec(decodeURIComponent(url))?.[1];
+  if (!schema) return;
+  const client = new pg.Client({ connectionString: process.env.TEST_POSTGRES_URL! });
+  await client.connect();
+  try {
+    await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+  } finally {
+    await client.end();
+  }
+}
+
 export interface TestServer extends Latchkey {
   config: Config;
   dir: string;
@@ -108,6 +122,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<TestServer>
     },
     async close() {
       await lk.close();
+      await dropDatabase(env.LATCHKEY_DATABASE_URL!);
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -34,10 +34,8 @@ function bodySchema(r: Operation): Record<string, unknown> | undefined {
   });
   switch (r.op) {
     case 'login':
-      return object({ [r.loginField]: str({ max: 255 }), password: str({ max: MAX_PASSWORD_LENGTH }) }, [
-        r.loginField,
-        'password',
-      ]);
+      // No maximum on the password here: an overlong one is just a wrong password (401).
+      return object({ [r.loginField]: str({ max: 255 }), password: str() }, [r.loginField, 'password']);
     case 'register': {
       const props: Record<string, unknown> = { username: str({ max: 150 }), password: str({ max: MAX_PASSWORD_LENGTH }) };
       for (const f of r.profile) props[f] = str({ blank: true, max: PROFILE_MAX[f] });
@@ -116,7 +114,7 @@ function handlerFor(r: Operation, service: AuthService, rotate: boolean): Handle
         const profile = Object.fromEntries(r.profile.map((f) => [f, b[f]]));
         const user = await service.register(
           { username: b.username!, password: b.password!, ...profile },
-          { requirePhone: r.requirePhone ?? false },
+          { requirePhone: r.requirePhone ?? false, phoneLogin: r.phoneLogin ?? false },
           { address: req.ip },
         );
         if (r.respond === 'id') return ok({ id: user.id, username: user.username }, r.status);
@@ -146,9 +144,28 @@ function handlerFor(r: Operation, service: AuthService, rotate: boolean): Handle
   }
 }
 
-const emptyBody = async (req: FastifyRequest) => {
-  if (req.body === undefined) req.body = {};
-};
+/**
+ * DRF's CharField before validation: a missing body is empty data, a number
+ * becomes its string, surrounding whitespace is trimmed (passwords excepted:
+ * they are checked exactly as typed), and a form field given twice takes its
+ * last value, as Django's QueryDict does.
+ */
+function normalizeBody(fields: string[]) {
+  return async (req: FastifyRequest) => {
+    if (req.body === undefined || req.body === null) req.body = {};
+    const body = req.body;
+    if (typeof body !== 'object' || Array.isArray(body)) return;
+    const form = (req.headers['content-type'] ?? '').startsWith('application/x-www-form-urlencoded');
+    const b = body as Record<string, unknown>;
+    for (const f of fields) {
+      let v = b[f];
+      if (form && Array.isArray(v)) v = v[v.length - 1];
+      if (typeof v === 'number' && Number.isFinite(v)) v = String(v);
+      if (typeof v === 'string' && f !== 'password') v = v.trim();
+      if (v !== undefined) b[f] = v;
+    }
+  };
+}
 
 const ALL_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
 
@@ -164,7 +181,7 @@ export function mountPresets(
   service: AuthService,
   rotateOverride: boolean | undefined,
 ): void {
-  const byUrl = new Map<string, { methods: Set<string>; errors: RouteErrorConfig }>();
+  const byUrl = new Map<string, { methods: Set<string>; errors: RouteErrorConfig; protected: boolean }>();
   for (const preset of presets) {
     const rotate = rotateOverride ?? preset.rotate;
     for (const r of preset.routes) {
@@ -182,22 +199,22 @@ export function mountPresets(
           response: { [r.op === 'register' ? r.status : 200]: responseSchema(r) },
           ...(r.op === 'me' ? { security: [{ bearerAuth: [] }] } : {}),
         } as FastifySchema,
-        // DRF reads a request with no body (or no content type) as empty data.
-        ...(body ? { preValidation: emptyBody } : {}),
+        ...(body ? { preValidation: normalizeBody(Object.keys((body as { properties: object }).properties)) } : {}),
         handler: async (req, reply) => {
           const { status, body: out } = await handle(req);
           return reply.code(status).send(out);
         },
       };
       app.route(route);
-      const entry = byUrl.get(r.url) ?? { methods: new Set<string>(), errors };
+      const entry = byUrl.get(r.url) ?? { methods: new Set<string>(), errors, protected: false };
       entry.methods.add(r.method);
+      if (r.op === 'me') entry.protected = true;
       if (r.method === 'GET') entry.methods.add('HEAD');
       byUrl.set(r.url, entry);
     }
   }
   // DRF answers other methods on a known path with 405 and an Allow header.
-  for (const [url, { methods, errors }] of byUrl) {
+  for (const [url, { methods, errors, protected: isProtected }] of byUrl) {
     const allow = [...methods, 'OPTIONS'].join(', ');
     const others = ALL_METHODS.filter((m) => !methods.has(m) && m !== 'OPTIONS');
     app.route({
@@ -206,6 +223,11 @@ export function mountPresets(
       config: { errors },
       schema: { hide: true } as FastifySchema,
       handler: async (req, reply) => {
+        // DRF authenticates before it looks for a method handler: on a
+        // protected path, a client without credentials hears 401, not 405.
+        if (isProtected && !(await service.authenticate(req.headers.authorization))) {
+          throw new ApiError('not_authenticated');
+        }
         reply.header('allow', allow);
         throw new ApiError('method_not_allowed', `Method "${req.method}" not allowed.`);
       },

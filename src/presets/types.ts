@@ -43,6 +43,8 @@ export type Operation =
       op: 'register';
       profile: ProfileField[];
       requirePhone?: boolean;
+      /** This preset logs users in by phone number, so a username may not look like one. */
+      phoneLogin?: boolean;
       status: 200 | 201;
       /** `pair`: {refresh, access}; `content`: api-auth's wrapped profile; `id`: {id, username}. */
       respond: 'pair' | 'content' | 'id';

@@ -2,6 +2,7 @@
 // or PostgreSQL) is chosen in open.ts; nothing below depends on it except the
 // few lines marked, where the two databases differ in what they return.
 import { Kysely, Migrator, sql, type Dialect as KyselyDialect, type Generated, type Insertable, type Selectable, type Updateable } from 'kysely';
+import type { Database as SQLiteDatabase } from 'better-sqlite3';
 import { StorageUnavailableError, UniqueViolationError } from '../errors.js';
 import { migrations, type Dialect } from './migrations.js';
 import type {
@@ -10,6 +11,7 @@ import type {
   OutstandingToken,
   Storage,
   TokenState,
+  UserAuth,
   UserPatch,
   UserRecord,
 } from './types.js';
@@ -98,18 +100,62 @@ function uniqueField(err: unknown): 'username' | 'phone_number' | undefined {
   return undefined;
 }
 
+/** A read on the hot path, compiled by Kysely once and then run as a prepared statement. */
+interface HotStatement<R> {
+  get(...params: unknown[]): R | undefined;
+}
+
 export class KyselyStorage implements Storage {
+  private hot:
+    | {
+        userAuth: HotStatement<{ id: number; username: string; is_active: Bool; tokens_valid_after: number | null }>;
+        tokenState: HotStatement<{ family_id: string; family_issued_at: number; user_id: number | null; reason: BlacklistReason | null }>;
+      }
+    | undefined;
+
+  /**
+   * `sqlite` is the SQLite connection under the dialect, when there is one: the
+   * reads every authenticated request makes (user by id, refresh token state)
+   * then skip per-call query building and statement preparation.
+   */
+  private closed = false;
+
   constructor(
     readonly db: Kysely<Database>,
     readonly dialect: Dialect,
+    private readonly sqlite?: SQLiteDatabase,
   ) {}
 
-  static create(dialect: KyselyDialect, name: Dialect): KyselyStorage {
-    return new KyselyStorage(new Kysely<Database>({ dialect }), name);
+  /** Prepares the hot reads; the tables must exist, so this runs after migrating. */
+  private prepareHot(): void {
+    const sqlite = this.sqlite;
+    if (!sqlite || this.hot) return;
+    const prepare = <R>(q: { compile(): { sql: string } }) => sqlite.prepare(q.compile().sql) as unknown as HotStatement<R>;
+    this.hot = {
+      userAuth: prepare(this.userAuthQuery(0)),
+      tokenState: prepare(this.tokenStateQuery('')),
+    };
+  }
+
+  static create(dialect: KyselyDialect, name: Dialect, sqlite?: SQLiteDatabase): KyselyStorage {
+    return new KyselyStorage(new Kysely<Database>({ dialect }), name, sqlite);
+  }
+
+  private userAuthQuery(id: number) {
+    return this.db.selectFrom('users').select(['id', 'username', 'is_active', 'tokens_valid_after']).where('id', '=', id);
+  }
+
+  private tokenStateQuery(jti: string) {
+    return this.db
+      .selectFrom('outstanding_tokens as o')
+      .leftJoin('blacklisted_tokens as b', 'b.token_id', 'o.id')
+      .select(['o.family_id', 'o.family_issued_at', 'o.user_id', 'b.reason'])
+      .where('o.jti', '=', jti);
   }
 
   /** Runs a storage call, turning "database unreachable" into StorageUnavailableError. */
   private async guard<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.closed) throw new StorageUnavailableError(new Error('storage is closed'));
     try {
       return await fn();
     } catch (err) {
@@ -124,9 +170,13 @@ export class KyselyStorage implements Storage {
       provider: { getMigrations: async () => migrations(this.dialect) },
       migrationTableName: 'latchkey_migrations',
       migrationLockTableName: 'latchkey_migrations_lock',
+      // On PostgreSQL, keep the migration tables in the schema latchkey uses
+      // (search_path); unqualified, Kysely would find another schema's copy.
+      ...(this.dialect === 'postgres' ? { migrationTableSchema: await this.currentSchema() } : {}),
     });
     const { error, results } = await migrator.migrateToLatest();
     const failed = results?.find((r) => r.status === 'Error');
+    if (!error) this.prepareHot();
     if (error) {
       throw new Error(`migration ${failed?.migrationName ?? ''} failed: ${String((error as Error).message ?? error)}`, {
         cause: error,
@@ -134,7 +184,15 @@ export class KyselyStorage implements Storage {
     }
   }
 
+  private async currentSchema(): Promise<string> {
+    const { rows } = await this.guard(() => sql<{ schema: string }>`SELECT current_schema() AS schema`.execute(this.db));
+    if (!rows[0]?.schema) throw new Error('PostgreSQL has no current schema; check search_path');
+    return rows[0].schema;
+  }
+
   async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
     await this.db.destroy();
   }
 
@@ -166,6 +224,13 @@ export class KyselyStorage implements Storage {
     return this.guard(async () => {
       const r = await this.db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
       return r && toUser(r);
+    });
+  }
+
+  getUserAuth(id: number): Promise<UserAuth | undefined> {
+    return this.guard(async () => {
+      const r = this.hot ? this.hot.userAuth.get(id) : await this.userAuthQuery(id).executeTakeFirst();
+      return r && { ...r, is_active: Boolean(r.is_active) };
     });
   }
 
@@ -223,12 +288,7 @@ export class KyselyStorage implements Storage {
 
   getTokenState(jti: string): Promise<TokenState | undefined> {
     return this.guard(async () => {
-      const r = await this.db
-        .selectFrom('outstanding_tokens as o')
-        .leftJoin('blacklisted_tokens as b', 'b.token_id', 'o.id')
-        .select(['o.family_id', 'o.family_issued_at', 'o.user_id', 'b.reason'])
-        .where('o.jti', '=', jti)
-        .executeTakeFirst();
+      const r = this.hot ? this.hot.tokenState.get(jti) : await this.tokenStateQuery(jti).executeTakeFirst();
       if (!r) return undefined;
       return { familyId: r.family_id, familyIssuedAt: r.family_issued_at, userId: r.user_id, blacklisted: r.reason ?? null };
     });

@@ -36,7 +36,7 @@ function openSqlite(file: string): KyselyStorage {
   db.pragma('synchronous = FULL');
   db.pragma('foreign_keys = ON');
   db.pragma('busy_timeout = 5000');
-  return KyselyStorage.create(new SqliteDialect({ database: db }), 'sqlite');
+  return KyselyStorage.create(new SqliteDialect({ database: db }), 'sqlite', db);
 }
 
 // BIGINT (oid 20) comes back from pg as a string; every bigint here is a

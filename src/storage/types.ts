@@ -24,6 +24,9 @@ export interface UserRecord {
   tokens_valid_after: number | null;
 }
 
+/** What authenticating a token needs of its user: the few columns read on every request. */
+export type UserAuth = Pick<UserRecord, 'id' | 'username' | 'is_active' | 'tokens_valid_after'>;
+
 export type NewUser = Omit<UserRecord, 'id' | 'last_login' | 'tokens_valid_after'> & { id?: number };
 
 export type UserPatch = Partial<Omit<UserRecord, 'id'>>;
@@ -59,6 +62,8 @@ export interface Storage {
   /** Throws UniqueViolationError naming the field that collided. */
   createUser(user: NewUser): Promise<UserRecord>;
   getUserById(id: number): Promise<UserRecord | undefined>;
+  /** The hot-path read behind every authenticated request. */
+  getUserAuth(id: number): Promise<UserAuth | undefined>;
   getUserByUsername(username: string): Promise<UserRecord | undefined>;
   getUserByPhone(phone: string): Promise<UserRecord | undefined>;
   updateUser(id: number, patch: UserPatch): Promise<UserRecord | undefined>;

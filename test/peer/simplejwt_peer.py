@@ -1,0 +1,37 @@
+"""Django + SimpleJWT configured as the reference peer, for test/interop.test.ts.
+
+A trimmed copy of the settings block of shared/peers/simplejwt/refsite.py (the project's
+reference peer: Django 3.2, DRF 3.14, SimpleJWT 5.2.2 from Debian's packages), without its
+URLs and views: the test only calls SimpleJWT's token classes and JWTAuthentication.
+Importing this module configures Django. Environment: REF_DB (SQLite file), REF_SIGNING_KEY.
+"""
+import os
+from datetime import timedelta
+
+import django
+from django.conf import settings
+
+settings.configure(
+    DEBUG=False,
+    SECRET_KEY="reference-only-not-secret",
+    INSTALLED_APPS=[
+        "django.contrib.auth", "django.contrib.contenttypes",
+        "rest_framework", "rest_framework_simplejwt", "rest_framework_simplejwt.token_blacklist",
+    ],
+    MIDDLEWARE=[],
+    DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": os.environ["REF_DB"]}},
+    DEFAULT_AUTO_FIELD="django.db.models.AutoField",
+    USE_TZ=True,
+    REST_FRAMEWORK={
+        "DEFAULT_AUTHENTICATION_CLASSES": ("rest_framework_simplejwt.authentication.JWTAuthentication",),
+    },
+    SIMPLE_JWT={
+        "SIGNING_KEY": os.environ["REF_SIGNING_KEY"],
+        "ALGORITHM": "HS256",
+        "ACCESS_TOKEN_LIFETIME": timedelta(minutes=5),
+        "REFRESH_TOKEN_LIFETIME": timedelta(days=1),
+        "ROTATE_REFRESH_TOKENS": False,
+        "BLACKLIST_AFTER_ROTATION": True,
+    },
+)
+django.setup()
