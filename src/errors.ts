@@ -59,7 +59,13 @@ export class ApiError extends Error {
     detail?: string,
     extra: { fields?: FieldErrors; messages?: TokenMessage[]; retryAfter?: number } = {},
   ) {
+    // No stack trace: client errors are expected control flow (a flood of bad
+    // tokens is thousands a second), and capturing a stack for each cost more
+    // than the rest of the request. TokenError and TokenBackendError do the same.
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
     super(detail ?? ERRORS[code].message);
+    Error.stackTraceLimit = limit;
     this.name = 'ApiError';
     this.code = code;
     this.fields = extra.fields;

@@ -2,12 +2,15 @@
 // the algorithm pinned to the key, and turns every library failure into one
 // TokenBackendError. Claims (exp, nbf, iat, token_type...) are checked by
 // tokens.ts, not here, so that signature always comes before claims.
-import { createSigner, createVerifier, createDecoder, TokenError } from 'fast-jwt';
+import { createSigner, createVerifier, TokenError } from 'fast-jwt';
 import type { Algorithm } from './config.js';
 
 export class TokenBackendError extends Error {
   constructor(message = 'Token is invalid or expired', options?: ErrorOptions) {
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0; // expected control flow: no stack (see ApiError)
     super(message, options);
+    Error.stackTraceLimit = limit;
     this.name = 'TokenBackendError';
   }
 }
@@ -17,8 +20,6 @@ export interface JwtBackend {
   sign(payload: Record<string, unknown>): string;
   /** Checks the signature and the pinned algorithm; returns the payload, unverified as to claims. */
   decode(token: string): Record<string, unknown>;
-  /** Reads the payload without checking anything. Only for tokens we already trust (our own storage). */
-  peek(token: string): Record<string, unknown> | undefined;
 }
 
 // Header parameters that can name or carry a key. The verifier only ever uses
@@ -36,13 +37,9 @@ export function createJwtBackend(opts: { algorithm: Algorithm; key: string | Buf
     // tokens.ts checks every time claim in one place.
     ignoreExpiration: true,
     ignoreNotBefore: true,
-    // Remembers tokens whose signature already checked out (keyed by a hash of
-    // the token). Only the signature is cached: claims, the blacklist and the
-    // user are checked on every call, so revocation always wins.
-    cache: 10_000,
-    cacheTTL: 300_000,
+    // No verified-token cache: its key is a hash of the token, which measured
+    // dearer (about 4.7 µs) than the HMAC it saves (about 2.5 µs).
   });
-  const decoder = createDecoder();
   return {
     algorithm: opts.algorithm,
     sign: (payload) => signer(payload),
@@ -58,13 +55,6 @@ export function createJwtBackend(opts: { algorithm: Algorithm; key: string | Buf
       const payload = decoded.payload;
       if (payload === null || typeof payload !== 'object' || Array.isArray(payload)) throw new TokenBackendError();
       return payload as Record<string, unknown>;
-    },
-    peek(token) {
-      try {
-        return decoder(token) as Record<string, unknown>;
-      } catch {
-        return undefined;
-      }
     },
   };
 }

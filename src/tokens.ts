@@ -21,7 +21,10 @@ export interface Claims {
 /** Why a token was refused; the message is SimpleJWT's own wording. */
 export class TokenError extends Error {
   constructor(message: TokenErrorMessage) {
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0; // expected control flow: no stack (see ApiError)
     super(message);
+    Error.stackTraceLimit = limit;
     this.name = 'TokenError';
   }
 }

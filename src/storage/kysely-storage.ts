@@ -3,6 +3,8 @@
 // few lines marked, where the two databases differ in what they return.
 import { Kysely, Migrator, sql, type Dialect as KyselyDialect, type Generated, type Insertable, type Selectable, type Updateable } from 'kysely';
 import type { Database as SQLiteDatabase } from 'better-sqlite3';
+import { LRUCache } from 'lru-cache';
+import type pg from 'pg';
 import { StorageUnavailableError, UniqueViolationError } from '../errors.js';
 import { migrations, type Dialect } from './migrations.js';
 import type {
@@ -105,6 +107,19 @@ interface HotStatement<R> {
   get(...params: unknown[]): R | undefined;
 }
 
+/**
+ * How this storage learns that another process changed users, so that cached
+ * user reads are dropped: SQLite's data_version (polled), or PostgreSQL's
+ * LISTEN/NOTIFY. Without a feed, user reads are never cached.
+ */
+export type ChangeFeed =
+  | { kind: 'sqlite-data-version'; intervalMs: number }
+  | { kind: 'postgres-notify'; connect: () => pg.Client };
+
+const USER_CHANNEL = 'latchkey_users';
+/** Cached user reads live at most this long, whatever the feed says. */
+const USER_CACHE_TTL_MS = 2_000;
+
 export class KyselyStorage implements Storage {
   private hot:
     | {
@@ -120,11 +135,99 @@ export class KyselyStorage implements Storage {
    */
   private closed = false;
 
+  /**
+   * The auth state of recently seen users: the read behind every authenticated
+   * request. Entries are dropped when this process changes the user, when the
+   * change feed reports another process's change, and after a short TTL.
+   * `generation` moves on every drop, so a read that raced a change is not cached.
+   */
+  private readonly userCache = new LRUCache<number, UserAuth>({ max: 50_000, ttl: USER_CACHE_TTL_MS });
+  private generation = 0;
+  private cacheLive = false;
+  private stopFeed: (() => void) | undefined;
+
   constructor(
     readonly db: Kysely<Database>,
     readonly dialect: Dialect,
     private readonly sqlite?: SQLiteDatabase,
+    private readonly feed?: ChangeFeed,
   ) {}
+
+  private forget(id?: number): void {
+    this.generation++;
+    if (id === undefined) this.userCache.clear();
+    else this.userCache.delete(id);
+  }
+
+  /** Starts following other processes' user changes; caching is on only while this works. */
+  private startFeed(): void {
+    const feed = this.feed;
+    if (!feed || this.stopFeed) return;
+    if (feed.kind === 'sqlite-data-version') {
+      const version = this.sqlite!.prepare('PRAGMA data_version').pluck();
+      let last = version.get();
+      const timer = setInterval(() => {
+        try {
+          const now = version.get();
+          if (now !== last) {
+            last = now;
+            this.forget();
+          }
+        } catch {
+          this.cacheLive = false;
+          this.forget();
+        }
+      }, feed.intervalMs);
+      timer.unref();
+      this.cacheLive = true;
+      this.stopFeed = () => clearInterval(timer);
+      return;
+    }
+    let client: pg.Client | undefined;
+    let retry: NodeJS.Timeout | undefined;
+    let stopped = false;
+    const down = () => {
+      this.cacheLive = false;
+      this.forget();
+      client?.removeAllListeners();
+      client?.end().catch(() => {});
+      client = undefined;
+      if (!stopped && !retry) {
+        retry = setTimeout(() => {
+          retry = undefined;
+          connect();
+        }, 1_000);
+        retry.unref();
+      }
+    };
+    const connect = () => {
+      const c = feed.connect();
+      client = c;
+      c.on('error', down);
+      c.on('end', down);
+      c.on('notification', (msg) => this.forget(msg.payload ? Number(msg.payload) : undefined));
+      c.connect()
+        .then(() => c.query(`LISTEN ${USER_CHANNEL}`))
+        .then(() => {
+          this.forget(); // changes made while not listening
+          this.cacheLive = true;
+        }, down);
+    };
+    connect();
+    this.stopFeed = () => {
+      stopped = true;
+      if (retry) clearTimeout(retry);
+      this.cacheLive = false;
+      client?.removeAllListeners();
+      client?.end().catch(() => {});
+    };
+  }
+
+  /** After a change to a user: drop it here, and tell the other instances. */
+  private async changedUser(id: number): Promise<void> {
+    this.forget(id);
+    if (this.dialect === 'postgres') await sql`SELECT pg_notify(${USER_CHANNEL}, ${String(id)})`.execute(this.db);
+  }
 
   /** Prepares the hot reads; the tables must exist, so this runs after migrating. */
   private prepareHot(): void {
@@ -137,8 +240,8 @@ export class KyselyStorage implements Storage {
     };
   }
 
-  static create(dialect: KyselyDialect, name: Dialect, sqlite?: SQLiteDatabase): KyselyStorage {
-    return new KyselyStorage(new Kysely<Database>({ dialect }), name, sqlite);
+  static create(dialect: KyselyDialect, name: Dialect, sqlite?: SQLiteDatabase, feed?: ChangeFeed): KyselyStorage {
+    return new KyselyStorage(new Kysely<Database>({ dialect }), name, sqlite, feed);
   }
 
   private userAuthQuery(id: number) {
@@ -176,7 +279,10 @@ export class KyselyStorage implements Storage {
     });
     const { error, results } = await migrator.migrateToLatest();
     const failed = results?.find((r) => r.status === 'Error');
-    if (!error) this.prepareHot();
+    if (!error) {
+      this.prepareHot();
+      this.startFeed();
+    }
     if (error) {
       throw new Error(`migration ${failed?.migrationName ?? ''} failed: ${String((error as Error).message ?? error)}`, {
         cause: error,
@@ -193,6 +299,8 @@ export class KyselyStorage implements Storage {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.stopFeed?.();
+    this.forget();
     await this.db.destroy();
   }
 
@@ -206,6 +314,7 @@ export class KyselyStorage implements Storage {
     return this.guard(async () => {
       try {
         const row = await this.db.insertInto('users').values(toRow(user)).returningAll().executeTakeFirstOrThrow();
+        await this.changedUser(row.id);
         if (user.id !== undefined && this.dialect === 'postgres') {
           // An explicit id (a user imported with its old id) leaves the identity
           // sequence behind; move it past the largest id so later inserts don't collide.
@@ -228,9 +337,17 @@ export class KyselyStorage implements Storage {
   }
 
   getUserAuth(id: number): Promise<UserAuth | undefined> {
+    if (this.cacheLive) {
+      const cached = this.userCache.get(id);
+      if (cached) return Promise.resolve(cached);
+    }
     return this.guard(async () => {
+      const generation = this.generation;
       const r = this.hot ? this.hot.userAuth.get(id) : await this.userAuthQuery(id).executeTakeFirst();
-      return r && { ...r, is_active: Boolean(r.is_active) };
+      if (!r) return undefined;
+      const auth: UserAuth = { ...r, is_active: Boolean(r.is_active) };
+      if (this.cacheLive && generation === this.generation) this.userCache.set(id, auth);
+      return auth;
     });
   }
 
@@ -253,6 +370,7 @@ export class KyselyStorage implements Storage {
       if (Object.keys(patch).length === 0) return this.getUserById(id);
       try {
         const r = await this.db.updateTable('users').set(toRow(patch)).where('id', '=', id).returningAll().executeTakeFirst();
+        await this.changedUser(id);
         return r && toUser(r);
       } catch (err) {
         const field = uniqueField(err);
@@ -265,6 +383,7 @@ export class KyselyStorage implements Storage {
   deleteUser(id: number): Promise<boolean> {
     return this.guard(async () => {
       const r = await this.db.deleteFrom('users').where('id', '=', id).executeTakeFirst();
+      await this.changedUser(id);
       return Number(r.numDeletedRows) > 0;
     });
   }

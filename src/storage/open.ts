@@ -36,7 +36,9 @@ function openSqlite(file: string): KyselyStorage {
   db.pragma('synchronous = FULL');
   db.pragma('foreign_keys = ON');
   db.pragma('busy_timeout = 5000');
-  return KyselyStorage.create(new SqliteDialect({ database: db }), 'sqlite', db);
+  // An in-memory database has no other connection, so nothing to follow.
+  const feed = memory ? undefined : ({ kind: 'sqlite-data-version', intervalMs: 25 } as const);
+  return KyselyStorage.create(new SqliteDialect({ database: db }), 'sqlite', db, feed);
 }
 
 // BIGINT (oid 20) comes back from pg as a string; every bigint here is a
@@ -53,5 +55,8 @@ function openPostgres(url: string, poolSize: number): KyselyStorage {
   // An idle client that loses its connection emits 'error' on the pool; without
   // a listener that would crash the process. The next query reports it instead.
   pool.on('error', () => {});
-  return KyselyStorage.create(new PostgresDialect({ pool }), 'postgres');
+  return KyselyStorage.create(new PostgresDialect({ pool }), 'postgres', undefined, {
+    kind: 'postgres-notify',
+    connect: () => new pg.Client({ connectionString: url, types: pgTypes as pg.CustomTypesConfig }),
+  });
 }
