@@ -68,7 +68,6 @@ export function buildProgram(): Command {
   const program = new Command('latchkey')
     .description('A self-hosted JWT authentication server, wire-compatible with DRF + SimpleJWT clients')
     .version(pkg.version)
-    .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
 
   program

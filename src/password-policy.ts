@@ -2,7 +2,7 @@
 // ASVS 6.2: a minimum length, a generous maximum, no composition rules, common
 // passwords refused). The common list comes from @zxcvbn-ts/language-common.
 import { dictionary } from '@zxcvbn-ts/language-common';
-import { MAX_PASSWORD_LENGTH } from './passwords.js';
+import { codePoints, MAX_PASSWORD_LENGTH } from './passwords.js';
 
 export const MIN_PASSWORD_LENGTH = 8;
 
@@ -56,11 +56,13 @@ function similarTo(password: string, attributes: Record<string, string | undefin
 
 /** Every reason this password is refused, in Django's words; empty when it is fine. */
 export function passwordErrors(password: string, attributes: Record<string, string | undefined> = {}): string[] {
-  if (password.length > MAX_PASSWORD_LENGTH) return [PASSWORD_MESSAGES.tooLong];
+  // Lengths count characters (code points), as Django does, not UTF-16 units.
+  const length = codePoints(password);
+  if (length > MAX_PASSWORD_LENGTH) return [PASSWORD_MESSAGES.tooLong];
   const errors: string[] = [];
   const similar = similarTo(password, attributes);
   if (similar) errors.push(PASSWORD_MESSAGES.similar(similar));
-  if (password.length < MIN_PASSWORD_LENGTH) errors.push(PASSWORD_MESSAGES.tooShort);
+  if (length < MIN_PASSWORD_LENGTH) errors.push(PASSWORD_MESSAGES.tooShort);
   if (commonPasswords().has(password.trim().toLowerCase())) errors.push(PASSWORD_MESSAGES.common);
   if (/^\d+$/.test(password)) errors.push(PASSWORD_MESSAGES.numeric);
   return errors;

@@ -24,8 +24,15 @@ export class HasherBusyError extends Error {
   }
 }
 
-/** Longest password accepted anywhere; longer ones are refused before any hashing. */
+/** Longest password accepted anywhere, in characters; longer ones are refused before any hashing. */
 export const MAX_PASSWORD_LENGTH = 1024;
+
+/** Length in characters (code points), as Python and Django count it. */
+export const codePoints = (s: string): number => {
+  let n = 0;
+  for (const _ of s) n++;
+  return n;
+};
 
 export class PasswordHasher {
   private readonly queue: PQueue;
@@ -51,11 +58,23 @@ export class PasswordHasher {
     if (this.queue.size >= this.o.maxQueue && this.queue.pending >= this.o.concurrency) {
       return Promise.reject(new HasherBusyError());
     }
+    // The wait for a slot is bounded; the hash itself is not interrupted. (An
+    // abort after the start would free the slot while argon2 kept the thread,
+    // and the bound on concurrent hashes would be gone.)
+    const waiting = new AbortController();
+    const timer = setTimeout(() => waiting.abort(), this.o.queueTimeoutMs);
     return this.queue
-      .add(task, { signal: AbortSignal.timeout(this.o.queueTimeoutMs) })
+      .add(
+        () => {
+          clearTimeout(timer);
+          return task();
+        },
+        { signal: waiting.signal },
+      )
       .catch((err: unknown) => {
+        clearTimeout(timer);
         // Aborted while still waiting for a slot: the queue is too long.
-        if (err instanceof Error && (err.name === 'AbortError' || err.name === 'TimeoutError')) throw new HasherBusyError();
+        if (waiting.signal.aborted) throw new HasherBusyError();
         throw err;
       }) as Promise<T>;
   }

@@ -2,7 +2,7 @@
 // Failures are ApiErrors carrying a code from the error table; the HTTP layer
 // (or the CLI) decides how to show them.
 import { ApiError, FIELD_MESSAGES, UniqueViolationError, type FieldErrors } from './errors.js';
-import { HasherBusyError, MAX_PASSWORD_LENGTH, type PasswordHasher } from './passwords.js';
+import { codePoints, HasherBusyError, MAX_PASSWORD_LENGTH, type PasswordHasher } from './passwords.js';
 import { passwordErrors } from './password-policy.js';
 import type { OutstandingToken, Storage, TokenState, UserAuth, UserRecord } from './storage/types.js';
 import { TOKEN_MESSAGES, TokenError, type Claims, type TokenFactory, type TokenType } from './tokens.js';
@@ -106,7 +106,7 @@ export class AuthService {
     // One key per account whatever the spelling, so case or width variants don't reset the count.
     const account = normalizeUsername(login).toLowerCase();
     await this.throttle.beforeLogin(client.address, account);
-    if (password.length > MAX_PASSWORD_LENGTH) {
+    if (codePoints(password) > MAX_PASSWORD_LENGTH) {
       await this.throttle.loginFailed(client.address, account);
       throw new ApiError('no_active_account');
     }
@@ -365,7 +365,7 @@ export class AuthService {
 
 function boundsErrors(password: string): string[] {
   if (password === '') return [FIELD_MESSAGES.blank];
-  return password.length > MAX_PASSWORD_LENGTH ? [FIELD_MESSAGES.maxLength(MAX_PASSWORD_LENGTH)] : [];
+  return codePoints(password) > MAX_PASSWORD_LENGTH ? [FIELD_MESSAGES.maxLength(MAX_PASSWORD_LENGTH)] : [];
 }
 
 function takenError(field: 'username' | 'phone_number'): ApiError {

@@ -1,6 +1,15 @@
 // Builds the Fastify application: parsers, the one error handler, the preset
 // routes and logging. Tests drive it through inject(); `serve` listens with it.
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, {
+  LogController,
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  type FastifyServerOptions,
+} from 'fastify';
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import { ApiError } from '../errors.js';
@@ -37,6 +46,28 @@ export function loggerOptions(level: string): FastifyServerOptions['logger'] {
   };
 }
 
+/**
+ * Errors below HTTP (headers too large, a malformed request line, a timeout):
+ * answered on the raw socket, in DRF's shape, and the socket closed.
+ */
+function drfClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, detail] =
+    err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? [408, 'Request timed out.']
+      : err.code === 'HPE_HEADER_OVERFLOW'
+        ? [431, 'Request header fields too large.']
+        : [400, 'Bad request.'];
+  if (socket.writable) {
+    const body = JSON.stringify({ detail });
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy();
+}
+
 export interface AppDeps {
   config: Config;
   service: AuthService;
@@ -53,14 +84,28 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     ...(deps.loggerInstance
       ? { loggerInstance: deps.loggerInstance }
       : { logger: deps.logger ?? loggerOptions(config.logLevel) }),
-    // The onResponse hook below writes the one access line we want.
+    // No "incoming request"/"request completed" pair per request: a failed
+    // request gets one line from the error handler below, a success none.
     logController: new LogController({ disableRequestLogging: true }),
+    // No child logger per request either (it cost measurable time on every
+    // request); the lines we write carry the request id themselves.
+    childLoggerFactory: (logger) => logger,
     bodyLimit: config.bodyLimit,
     trustProxy: config.trustProxy ? config.trustProxy.split(',').map((s) => s.trim()) : false,
     requestTimeout: LIMITS.requestTimeoutMs,
     keepAliveTimeout: LIMITS.keepAliveTimeoutMs,
     routerOptions: { maxParamLength: LIMITS.maxParamLength },
-    http: { maxHeaderSize: LIMITS.maxHeaderSize },
+    // Node checks headersTimeout and requestTimeout only every
+    // connectionsCheckingInterval (30 s by default): check every second, so a
+    // slowloris client is cut off on time.
+    http: { maxHeaderSize: LIMITS.maxHeaderSize, connectionsCheckingInterval: 1_000 },
+    clientErrorHandler: drfClientError,
+    // Fastify's own request errors (a malformed URL, say) in DRF's shape too.
+    frameworkErrors: (err, req, reply) => {
+      const r = renderError(err, DRF_ERRORS, { unexpected: () => {} });
+      req.log.info({ reqId: req.id, status: r.status, code: err.code }, 'request failed');
+      void (reply as FastifyReply).code(r.status).headers(r.headers).send(r.body);
+    },
     ajv: { customOptions: { allErrors: true, coerceTypes: false, removeAdditional: true, useDefaults: false } },
     return503OnClosing: true,
   });
@@ -68,28 +113,34 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   await registerParsers(app, config.bodyLimit);
 
+  /** One line per failed request, the security-relevant ones: no body, no headers, no query. */
+  const logFailure = (req: FastifyRequest, status: number) => {
+    req.log[status >= 500 ? 'error' : 'info']({ reqId: req.id, req, status, ip: req.ip }, 'request failed');
+  };
   app.setErrorHandler((err, req, reply) => {
     const r = renderError(err, req.routeOptions.config?.errors ?? DRF_ERRORS, {
       body: req.body,
       contentType: req.headers['content-type'],
-      unexpected: (e) => req.log.error({ err: e }, 'unexpected error'),
+      unexpected: (e) => req.log.error({ reqId: req.id, err: e }, 'unexpected error'),
     });
+    logFailure(req, r.status);
     return reply.code(r.status).headers(r.headers).send(r.body);
   });
-  app.setNotFoundHandler((_req, reply) => {
+  app.setNotFoundHandler((req, reply) => {
     const r = renderError(new ApiError('not_found'), DRF_ERRORS, { unexpected: () => {} });
+    logFailure(req, r.status);
     return reply.code(r.status).send(r.body);
   });
-
-  // One line per failed request (the security-relevant ones); successes only at debug.
-  app.addHook('onResponse', (req, reply, done) => {
-    const status = reply.statusCode;
-    const level = status >= 500 ? 'error' : status >= 400 ? 'info' : 'debug';
-    if ((req.log as Logger).isLevelEnabled(level)) {
-      req.log[level]({ req, status, ms: Math.round(reply.elapsedTime * 10) / 10, ip: req.ip }, 'request');
-    }
-    done();
-  });
+  // Successes are logged only at debug or trace: the hook is not even
+  // registered otherwise, so the hot path pays nothing for it.
+  // (With logging off, Fastify's stand-in logger has no isLevelEnabled.)
+  if ((app.log as Partial<Logger>).isLevelEnabled?.('debug')) {
+    app.addHook('onResponse', async (req, reply) => {
+      if (reply.statusCode < 400) {
+        req.log.debug({ reqId: req.id, req, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 }, 'request');
+      }
+    });
+  }
 
   mountPresets(app, deps.presets, deps.service, config.rotateRefreshTokens);
   return app;

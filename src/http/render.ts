@@ -92,6 +92,7 @@ function fromFastify(err: FastifyError, contentType: string | undefined): ApiErr
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return new ApiError('parse_error', `JSON parse error - ${err.message}`);
   }
+  if (err.code === 'FST_ERR_BAD_URL' || err.code === 'FST_ERR_ASYNC_CONSTRAINT') return new ApiError('not_found');
   if (err.statusCode === 400) return new ApiError('parse_error', err.message);
   if (err.statusCode === 413) return new ApiError('payload_too_large');
   if (err.statusCode === 415) return new ApiError('unsupported_media_type');

@@ -81,10 +81,13 @@ function toRow(u: UserPatch): Updateable<UsersTable> {
   return row;
 }
 
+/** pg's own errors when a connection dies or never comes; they carry no code. */
+const PG_CONNECTION_LOST = /Connection terminated|not queryable|connection error|timeout exceeded when trying to connect|Client was closed/i;
+
 /** Errors that mean "the database is not there", as opposed to a bug or a constraint. */
 function isUnavailable(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;
-  if (typeof code !== 'string') return false;
+  if (typeof code !== 'string') return err instanceof Error && PG_CONNECTION_LOST.test(err.message);
   return (
     ['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH'].includes(code) ||
     /^(08|57P0|53)/.test(code) || // PostgreSQL: connection exception, admin shutdown, insufficient resources
@@ -277,7 +280,7 @@ export class KyselyStorage implements Storage {
       // (search_path); unqualified, Kysely would find another schema's copy.
       ...(this.dialect === 'postgres' ? { migrationTableSchema: await this.currentSchema() } : {}),
     });
-    const { error, results } = await migrator.migrateToLatest();
+    const { error, results } = await this.guard(() => this.exclusively(() => migrator.migrateToLatest()));
     const failed = results?.find((r) => r.status === 'Error');
     if (!error) {
       this.prepareHot();
@@ -287,6 +290,49 @@ export class KyselyStorage implements Storage {
       throw new Error(`migration ${failed?.migrationName ?? ''} failed: ${String((error as Error).message ?? error)}`, {
         cause: error,
       });
+    }
+  }
+
+  /**
+   * On SQLite, runs `fn` holding the database's write lock, so that processes
+   * migrating one file at once take turns (the others wait on busy_timeout and
+   * then find nothing to do), and a failed migration rolls back whole. Kysely
+   * takes no lock on SQLite; on PostgreSQL its own lock table serializes.
+   */
+  private async exclusively<T extends { error?: unknown }>(fn: () => Promise<T>): Promise<T> {
+    const db = this.sqlite;
+    if (!db) return fn();
+    await this.beginImmediate(db);
+    try {
+      const result = await fn();
+      db.exec(result.error ? 'ROLLBACK' : 'COMMIT');
+      return result;
+    } catch (err) {
+      if (db.inTransaction) db.exec('ROLLBACK');
+      throw err;
+    }
+  }
+
+  /**
+   * Takes SQLite's write lock without busy-waiting: busy_timeout would block
+   * the event loop, and a holder in this same process could never finish.
+   */
+  private async beginImmediate(db: SQLiteDatabase, waitMs = 30_000): Promise<void> {
+    const timeout = db.pragma('busy_timeout', { simple: true }) as number;
+    const deadline = Date.now() + waitMs;
+    db.pragma('busy_timeout = 0');
+    try {
+      for (;;) {
+        try {
+          db.exec('BEGIN IMMEDIATE');
+          return;
+        } catch (err) {
+          if ((err as { code?: string }).code !== 'SQLITE_BUSY' || Date.now() > deadline) throw err;
+          await new Promise((r) => setTimeout(r, 25));
+        }
+      }
+    } finally {
+      db.pragma(`busy_timeout = ${timeout}`);
     }
   }
 

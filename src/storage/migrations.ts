@@ -9,12 +9,16 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
   // reused), an identity column on PostgreSQL.
   const id = (c: ColumnDefinitionBuilder) =>
     dialect === 'sqlite' ? c.primaryKey().autoIncrement() : c.primaryKey().generatedByDefaultAsIdentity();
+  // SQLite's INTEGER is already 64-bit (and must be spelled INTEGER to alias
+  // the rowid); PostgreSQL needs BIGINT for ids past 2^31, as Django's
+  // BigAutoField hands out.
+  const bigId = dialect === 'sqlite' ? 'integer' : 'bigint';
   return {
   '0001_users_and_tokens': {
     async up(db: Kysely<any>) {
       await db.schema
         .createTable('users')
-        .addColumn('id', 'integer', id)
+        .addColumn('id', bigId, id)
         .addColumn('username', 'varchar(150)', (c) => c.notNull().unique())
         .addColumn('password', 'varchar(255)', (c) => c.notNull())
         .addColumn('email', 'varchar(254)', (c) => c.notNull().defaultTo(''))
@@ -36,9 +40,9 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
       // No foreign key to users: blacklist records outlive the user they belonged to.
       await db.schema
         .createTable('outstanding_tokens')
-        .addColumn('id', 'integer', id)
+        .addColumn('id', bigId, id)
         .addColumn('jti', 'varchar(255)', (c) => c.notNull().unique())
-        .addColumn('user_id', 'integer')
+        .addColumn('user_id', bigId)
         .addColumn('family_id', 'varchar(255)', (c) => c.notNull())
         .addColumn('family_issued_at', 'bigint', (c) => c.notNull())
         .addColumn('created_at', 'bigint', (c) => c.notNull())
@@ -50,8 +54,8 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
 
       await db.schema
         .createTable('blacklisted_tokens')
-        .addColumn('id', 'integer', id)
-        .addColumn('token_id', 'integer', (c) =>
+        .addColumn('id', bigId, id)
+        .addColumn('token_id', bigId, (c) =>
           c.notNull().unique().references('outstanding_tokens.id').onDelete('cascade'),
         )
         .addColumn('reason', 'varchar(16)', (c) => c.notNull())

@@ -52,9 +52,11 @@ const pgTypes = {
 
 function openPostgres(url: string, poolSize: number): KyselyStorage {
   const pool = new pg.Pool({ connectionString: url, max: poolSize, types: pgTypes as pg.CustomTypesConfig });
-  // An idle client that loses its connection emits 'error' on the pool; without
-  // a listener that would crash the process. The next query reports it instead.
+  // A client that loses its connection emits 'error': on the pool while idle,
+  // on the client itself while in use. Without listeners either would crash
+  // the process; the query in flight rejects instead, and is answered 503.
   pool.on('error', () => {});
+  pool.on('connect', (client) => client.on('error', () => {}));
   return KyselyStorage.create(new PostgresDialect({ pool }), 'postgres', undefined, {
     kind: 'postgres-notify',
     connect: () => new pg.Client({ connectionString: url, types: pgTypes as pg.CustomTypesConfig }),

@@ -1,0 +1,523 @@
+// One storage suite, run unchanged against every dialect in DIALECTS (kysely's
+// dialect loop, better-auth's single adapter suite). SQLite always; PostgreSQL
+// when TEST_POSTGRES_URL names a server.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, describe, it } from 'node:test';
+import SQLite from 'better-sqlite3';
+import { sql } from 'kysely';
+import { StorageUnavailableError, UniqueViolationError } from '../src/errors.js';
+import type { KyselyStorage } from '../src/storage/kysely-storage.js';
+import { openStorage, type OpenOptions } from '../src/storage/open.js';
+import type { NewUser, OutstandingToken, Storage } from '../src/storage/types.js';
+import { DIALECTS, dropDatabase, freshDatabaseUrl, type DialectName } from './helpers.js';
+
+let serial = 0;
+
+function newUser(over: Partial<NewUser> = {}): NewUser {
+  serial++;
+  return {
+    username: `user${serial}`,
+    password: '$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaA',
+    email: `user${serial}@example.com`,
+    phone_number: null,
+    first_name: 'Ada',
+    last_name: 'Lovelace',
+    address: '12 St James Square',
+    postal_code: 'SW1Y 4JH',
+    birthdate: '1815-12-10',
+    profile_image: null,
+    is_active: true,
+    is_staff: false,
+    is_superuser: false,
+    date_joined: 1_700_000_000,
+    ...over,
+  };
+}
+
+const newJti = () => randomBytes(16).toString('hex');
+
+/** An outstanding refresh token; by default the first of its own family. */
+function token(over: Partial<OutstandingToken> = {}): OutstandingToken {
+  const jti = over.jti ?? newJti();
+  return {
+    jti,
+    userId: 1,
+    familyId: jti,
+    familyIssuedAt: 1_700_000_000,
+    createdAt: 1_700_000_000,
+    expiresAt: 1_700_086_400,
+    ...over,
+  };
+}
+
+const isUnique = (field: 'username' | 'phone_number') => (err: unknown) => {
+  assert.ok(err instanceof UniqueViolationError, `expected UniqueViolationError, got ${String(err)}`);
+  assert.equal(err.field, field);
+  return true;
+};
+
+/** Calls each operation and names those that did not reject with StorageUnavailableError. */
+async function notUnavailable(calls: Record<string, () => Promise<unknown>>): Promise<string[]> {
+  const wrong: string[] = [];
+  for (const [name, call] of Object.entries(calls)) {
+    try {
+      await call();
+      wrong.push(`${name}: resolved`);
+    } catch (err) {
+      if (!(err instanceof StorageUnavailableError)) {
+        wrong.push(`${name}: ${(err as Error)?.constructor?.name ?? typeof err}: ${(err as Error)?.message ?? String(err)}`);
+      }
+    }
+  }
+  return wrong;
+}
+
+/** Every storage call that touches the database, with harmless arguments. */
+function everyCall(s: Storage): Record<string, () => Promise<unknown>> {
+  const t = token();
+  return {
+    ping: () => s.ping(),
+    createUser: () => s.createUser(newUser()),
+    getUserById: () => s.getUserById(1),
+    getUserByUsername: () => s.getUserByUsername('nobody'),
+    getUserByPhone: () => s.getUserByPhone('+15550000000'),
+    updateUser: () => s.updateUser(1, { email: 'x@example.com' }),
+    deleteUser: () => s.deleteUser(1),
+    recordOutstanding: () => s.recordOutstanding(t),
+    getTokenState: () => s.getTokenState(t.jti),
+    blacklist: () => s.blacklist(t, 'logout', 1_700_000_100),
+    revokeFamily: () => s.revokeFamily(t.familyId, 'reuse', 1_700_000_100),
+    revokeUserTokens: () => s.revokeUserTokens(1, 'revoked', 1_700_000_100),
+    flushExpired: () => s.flushExpired(1_700_000_100),
+  };
+}
+
+/** Tracks what a suite opened so `after` can close and remove it. */
+function tracker(dialect: DialectName) {
+  const storages: Storage[] = [];
+  const urls: string[] = [];
+  return {
+    async url(): Promise<string> {
+      const url = await freshDatabaseUrl(dialect);
+      urls.push(url);
+      return url;
+    },
+    open(url: string, opts?: OpenOptions): KyselyStorage {
+      const s = openStorage(url, opts);
+      storages.push(s);
+      return s;
+    },
+    /** A migrated storage on a fresh, empty database. */
+    async fresh(opts?: OpenOptions): Promise<KyselyStorage> {
+      const s = this.open(await this.url(), opts);
+      await s.migrate();
+      return s;
+    },
+    async cleanup(): Promise<void> {
+      for (const s of storages) await s.close().catch(() => {});
+      for (const url of urls) {
+        if (url.startsWith('sqlite:')) {
+          fs.rmSync(path.dirname(url.slice('sqlite:'.length)), { recursive: true, force: true });
+          continue;
+        }
+        await dropDatabase(url);
+      }
+    },
+  };
+}
+
+for (const dialect of DIALECTS) {
+  describe(`storage: ${dialect}`, () => {
+    const db = tracker(dialect);
+    after(() => db.cleanup());
+
+    describe('migrate', () => {
+      it('reports its dialect', async () => {
+        const s = await db.fresh();
+        assert.equal(s.dialect, dialect);
+      });
+
+      it('is idempotent: a second run keeps the data and changes nothing', async () => {
+        const s = await db.fresh();
+        const u = await s.createUser(newUser());
+        await s.migrate();
+        await s.migrate();
+        assert.deepEqual(await s.getUserById(u.id), u);
+        await s.ping();
+      });
+
+      it('a fresh database migrates even when another one on the same server is already migrated', async () => {
+        // On PostgreSQL the two are schemas of one database (freshDatabaseUrl picks
+        // them through search_path): the migration bookkeeping must look at its own.
+        const first = db.open(await db.url());
+        await first.migrate();
+        const second = db.open(await db.url());
+        await second.migrate();
+        const u = await second.createUser(newUser());
+        assert.equal((await second.getUserById(u.id))?.username, u.username);
+        assert.equal(await first.getUserById(u.id), undefined, 'the two databases stay apart');
+      });
+
+      it('two storages migrating the same fresh database at once both succeed', async () => {
+        const url = await db.url();
+        const a = db.open(url);
+        const b = db.open(url);
+        const results = await Promise.allSettled([a.migrate(), b.migrate()]);
+        assert.deepEqual(
+          results.map((r) => (r.status === 'fulfilled' ? 'ok' : `rejected: ${(r.reason as Error).message}`)),
+          ['ok', 'ok'],
+        );
+        const u = await a.createUser(newUser());
+        assert.equal((await b.getUserById(u.id))?.username, u.username);
+      });
+    });
+
+    describe('users', () => {
+      it('createUser returns the stored row: booleans as booleans, numbers as numbers, an id assigned', async () => {
+        const s = await db.fresh();
+        const input = newUser({ phone_number: '+14155550101', is_staff: true, date_joined: 1_700_000_123 });
+        const u = await s.createUser(input);
+        assert.ok(Number.isInteger(u.id) && u.id > 0, `id ${String(u.id)}`);
+        assert.deepEqual(u, { ...input, id: u.id, last_login: null, tokens_valid_after: null });
+        assert.equal(typeof u.is_active, 'boolean');
+        assert.equal(typeof u.is_staff, 'boolean');
+        assert.equal(typeof u.is_superuser, 'boolean');
+        assert.equal(typeof u.date_joined, 'number');
+        assert.deepEqual(await s.getUserById(u.id), u);
+
+        const v = await s.createUser(newUser({ is_active: false }));
+        assert.ok(v.id > u.id, `second id ${v.id} after ${u.id}`);
+        assert.equal(v.is_active, false);
+        assert.equal(v.is_staff, false);
+      });
+
+      it('a duplicate username throws UniqueViolationError naming username', async () => {
+        const s = await db.fresh();
+        await s.createUser(newUser({ username: 'alice' }));
+        await assert.rejects(s.createUser(newUser({ username: 'alice' })), isUnique('username'));
+        assert.equal((await s.getUserByUsername('alice'))?.username, 'alice');
+      });
+
+      it('a duplicate phone number throws UniqueViolationError naming phone_number', async () => {
+        const s = await db.fresh();
+        await s.createUser(newUser({ phone_number: '+919876543210' }));
+        await assert.rejects(s.createUser(newUser({ phone_number: '+919876543210' })), isUnique('phone_number'));
+      });
+
+      it('a null phone number may repeat', async () => {
+        const s = await db.fresh();
+        const a = await s.createUser(newUser({ phone_number: null }));
+        const b = await s.createUser(newUser({ phone_number: null }));
+        assert.notEqual(a.id, b.id);
+        assert.equal(b.phone_number, null);
+      });
+
+      it('an explicit id is kept, and later inserts get larger ids without colliding', async () => {
+        const s = await db.fresh();
+        const first = await s.createUser(newUser());
+        assert.ok(first.id < 500);
+        const imported = await s.createUser(newUser({ id: 1000 }));
+        assert.equal(imported.id, 1000);
+        const next = await s.createUser(newUser());
+        assert.ok(next.id > 1000, `id after an imported 1000: ${next.id}`);
+        // An imported id below the current maximum must not move the sequence back.
+        const low = await s.createUser(newUser({ id: 500 }));
+        assert.equal(low.id, 500);
+        const later = await s.createUser(newUser());
+        assert.ok(later.id > next.id, `id after a low import: ${later.id}, previous ${next.id}`);
+        assert.equal((await s.getUserById(1000))?.username, imported.username);
+      });
+
+      it('finds users by id, username and phone; unknown ones are undefined', async () => {
+        const s = await db.fresh();
+        const u = await s.createUser(newUser({ username: 'bob', phone_number: '+442071838750' }));
+        await s.createUser(newUser({ username: 'carol', phone_number: '+442071838751' }));
+        assert.deepEqual(await s.getUserById(u.id), u);
+        assert.deepEqual(await s.getUserByUsername('bob'), u);
+        assert.deepEqual(await s.getUserByPhone('+442071838750'), u);
+        assert.equal(await s.getUserById(u.id + 1000), undefined);
+        assert.equal(await s.getUserByUsername('Bob'), undefined, 'usernames are case-sensitive, as in Django');
+        assert.equal(await s.getUserByUsername('nobody'), undefined);
+        assert.equal(await s.getUserByPhone('+10000000000'), undefined);
+      });
+
+      it('updateUser applies a patch and returns the new row', async () => {
+        const s = await db.fresh();
+        const u = await s.createUser(newUser());
+        const updated = await s.updateUser(u.id, {
+          email: 'new@example.com',
+          is_active: false,
+          is_staff: true,
+          last_login: 1_700_000_500,
+          tokens_valid_after: 1_700_000_400,
+          phone_number: '+33142685300',
+        });
+        assert.deepEqual(updated, {
+          ...u,
+          email: 'new@example.com',
+          is_active: false,
+          is_staff: true,
+          last_login: 1_700_000_500,
+          tokens_valid_after: 1_700_000_400,
+          phone_number: '+33142685300',
+        });
+        assert.deepEqual(await s.getUserById(u.id), updated);
+        assert.deepEqual(await s.updateUser(u.id, {}), updated, 'an empty patch returns the row unchanged');
+        const back = await s.updateUser(u.id, { is_active: true, phone_number: null });
+        assert.equal(back?.is_active, true);
+        assert.equal(back?.phone_number, null);
+      });
+
+      it('updateUser of an unknown id returns undefined', async () => {
+        const s = await db.fresh();
+        assert.equal(await s.updateUser(4242, { email: 'x@example.com' }), undefined);
+      });
+
+      it('updateUser into a taken username or phone throws UniqueViolationError and changes nothing', async () => {
+        const s = await db.fresh();
+        await s.createUser(newUser({ username: 'dave', phone_number: '+4930123456' }));
+        const e = await s.createUser(newUser({ username: 'erin' }));
+        await assert.rejects(s.updateUser(e.id, { username: 'dave' }), isUnique('username'));
+        await assert.rejects(s.updateUser(e.id, { phone_number: '+4930123456' }), isUnique('phone_number'));
+        assert.deepEqual(await s.getUserById(e.id), e);
+      });
+
+      it('deleteUser removes the user once', async () => {
+        const s = await db.fresh();
+        const u = await s.createUser(newUser({ username: 'frank', phone_number: '+61291234567' }));
+        const other = await s.createUser(newUser());
+        assert.equal(await s.deleteUser(u.id), true);
+        assert.equal(await s.getUserById(u.id), undefined);
+        assert.equal(await s.getUserByUsername('frank'), undefined);
+        assert.equal(await s.getUserByPhone('+61291234567'), undefined);
+        assert.equal(await s.deleteUser(u.id), false);
+        assert.deepEqual(await s.getUserById(other.id), other);
+        // The name and phone are free again.
+        await s.createUser(newUser({ username: 'frank', phone_number: '+61291234567' }));
+      });
+    });
+
+    describe('tokens', () => {
+      it('recordOutstanding is idempotent on jti: the first record wins', async () => {
+        const s = await db.fresh();
+        const t = token({ userId: 7 });
+        await s.recordOutstanding(t);
+        await s.recordOutstanding(t);
+        await s.recordOutstanding({ ...t, familyId: 'another-family', userId: 8, familyIssuedAt: 1 });
+        assert.deepEqual(await s.getTokenState(t.jti), {
+          familyId: t.familyId,
+          familyIssuedAt: t.familyIssuedAt,
+          userId: 7,
+          blacklisted: null,
+        });
+      });
+
+      it('getTokenState reports the family, the user and the blacklist reason', async () => {
+        const s = await db.fresh();
+        const root = token({ userId: 3 });
+        const child = token({ userId: 3, familyId: root.jti, familyIssuedAt: root.familyIssuedAt, createdAt: 1_700_000_300 });
+        const anonymous = token({ userId: null });
+        await s.recordOutstanding(root);
+        await s.recordOutstanding(child);
+        await s.recordOutstanding(anonymous);
+        assert.equal(await s.getTokenState(newJti()), undefined);
+        assert.deepEqual(await s.getTokenState(child.jti), {
+          familyId: root.jti,
+          familyIssuedAt: root.familyIssuedAt,
+          userId: 3,
+          blacklisted: null,
+        });
+        assert.equal((await s.getTokenState(anonymous.jti))?.userId, null);
+        assert.equal(await s.blacklist(root, 'rotated', 1_700_000_300), true);
+        assert.equal(await s.blacklist(child, 'logout', 1_700_000_400), true);
+        assert.equal((await s.getTokenState(root.jti))?.blacklisted, 'rotated');
+        assert.equal((await s.getTokenState(child.jti))?.blacklisted, 'logout');
+      });
+
+      it('blacklist records a token minted elsewhere, and is true once, false after', async () => {
+        const s = await db.fresh();
+        const t = token({ userId: 11, familyId: 'fam-elsewhere', familyIssuedAt: 1_699_999_000 });
+        assert.equal(await s.getTokenState(t.jti), undefined);
+        assert.equal(await s.blacklist(t, 'logout', 1_700_000_100), true);
+        assert.deepEqual(await s.getTokenState(t.jti), {
+          familyId: 'fam-elsewhere',
+          familyIssuedAt: 1_699_999_000,
+          userId: 11,
+          blacklisted: 'logout',
+        });
+        assert.equal(await s.blacklist(t, 'logout', 1_700_000_200), false);
+        assert.equal(await s.blacklist(t, 'rotated', 1_700_000_300), false);
+        assert.equal((await s.getTokenState(t.jti))?.blacklisted, 'logout', 'the first reason stays');
+      });
+
+      it('blacklist of a recorded token is true once, false after', async () => {
+        const s = await db.fresh();
+        const t = token();
+        await s.recordOutstanding(t);
+        assert.equal(await s.blacklist(t, 'rotated', 1_700_000_100), true);
+        assert.equal(await s.blacklist(t, 'rotated', 1_700_000_100), false);
+      });
+
+      it('20 concurrent blacklist calls for one jti: exactly one wins (pool of 10 connections)', async () => {
+        const s = await db.fresh({ poolSize: 10 });
+        // Three rounds on unrecorded tokens (the insert races too) and one on a recorded token.
+        const recorded = token();
+        await s.recordOutstanding(recorded);
+        for (const t of [token(), token(), token(), recorded]) {
+          const results = await Promise.all(Array.from({ length: 20 }, () => s.blacklist(t, 'rotated', 1_700_000_100)));
+          assert.equal(results.filter((r) => r === true).length, 1, `winners for ${t.jti}: ${JSON.stringify(results)}`);
+          assert.equal((await s.getTokenState(t.jti))?.blacklisted, 'rotated');
+        }
+      });
+
+      it('revokeFamily blacklists every token of one family, returns the count, and leaves other families alone', async () => {
+        const s = await db.fresh();
+        const f = token();
+        const family = (over: Partial<OutstandingToken> = {}) =>
+          token({ familyId: f.jti, familyIssuedAt: f.familyIssuedAt, ...over });
+        const f2 = family();
+        const f3 = family();
+        const g = token();
+        const g2 = token({ familyId: g.jti });
+        for (const t of [f, f2, f3, g, g2]) await s.recordOutstanding(t);
+        assert.equal(await s.blacklist(f, 'rotated', 1_700_000_100), true);
+
+        assert.equal(await s.revokeFamily(f.jti, 'reuse', 1_700_000_200), 2);
+        assert.equal((await s.getTokenState(f.jti))?.blacklisted, 'rotated', 'an earlier reason is kept');
+        assert.equal((await s.getTokenState(f2.jti))?.blacklisted, 'reuse');
+        assert.equal((await s.getTokenState(f3.jti))?.blacklisted, 'reuse');
+        assert.equal((await s.getTokenState(g.jti))?.blacklisted, null);
+        assert.equal((await s.getTokenState(g2.jti))?.blacklisted, null);
+
+        assert.equal(await s.revokeFamily(f.jti, 'reuse', 1_700_000_300), 0);
+        assert.equal(await s.revokeFamily('no-such-family', 'reuse', 1_700_000_300), 0);
+        assert.equal(await s.blacklist(f2, 'logout', 1_700_000_300), false, 'a revoked token cannot be consumed');
+      });
+
+      it('revokeUserTokens blacklists every token of one user, returns the count, and leaves other users alone', async () => {
+        const s = await db.fresh();
+        const a1 = token({ userId: 1 });
+        const a2 = token({ userId: 1 });
+        const a3 = token({ userId: 1, familyId: a1.jti });
+        const b1 = token({ userId: 2 });
+        const none = token({ userId: null });
+        for (const t of [a1, a2, a3, b1, none]) await s.recordOutstanding(t);
+        assert.equal(await s.blacklist(a2, 'logout', 1_700_000_100), true);
+
+        assert.equal(await s.revokeUserTokens(1, 'revoked', 1_700_000_200), 2);
+        assert.equal((await s.getTokenState(a1.jti))?.blacklisted, 'revoked');
+        assert.equal((await s.getTokenState(a2.jti))?.blacklisted, 'logout');
+        assert.equal((await s.getTokenState(a3.jti))?.blacklisted, 'revoked');
+        assert.equal((await s.getTokenState(b1.jti))?.blacklisted, null);
+        assert.equal((await s.getTokenState(none.jti))?.blacklisted, null);
+        assert.equal(await s.revokeUserTokens(1, 'revoked', 1_700_000_300), 0);
+        assert.equal(await s.revokeUserTokens(999, 'revoked', 1_700_000_300), 0);
+      });
+
+      it('blacklist records survive deleteUser', async () => {
+        const s = await db.fresh();
+        const u = await s.createUser(newUser());
+        const out = token({ userId: u.id });
+        const kept = token({ userId: u.id });
+        await s.recordOutstanding(out);
+        await s.recordOutstanding(kept);
+        assert.equal(await s.blacklist(out, 'logout', 1_700_000_100), true);
+        assert.equal(await s.deleteUser(u.id), true);
+        assert.deepEqual(await s.getTokenState(out.jti), {
+          familyId: out.familyId,
+          familyIssuedAt: out.familyIssuedAt,
+          userId: u.id,
+          blacklisted: 'logout',
+        });
+        assert.equal((await s.getTokenState(kept.jti))?.blacklisted, null);
+        assert.equal(await s.blacklist(out, 'logout', 1_700_000_200), false);
+        assert.equal(await s.revokeUserTokens(u.id, 'revoked', 1_700_000_200), 1);
+      });
+
+      it('flushExpired deletes expired tokens and their blacklist rows, keeps the rest, and returns the count', async () => {
+        const s = await db.fresh();
+        const expiredBlacklisted = token({ expiresAt: 1_000 });
+        const expired = token({ expiresAt: 1_500 });
+        const live = token({ expiresAt: 3_000 });
+        const liveBlacklisted = token({ expiresAt: 4_000 });
+        for (const t of [expiredBlacklisted, expired, live, liveBlacklisted]) await s.recordOutstanding(t);
+        assert.equal(await s.blacklist(expiredBlacklisted, 'logout', 900), true);
+        assert.equal(await s.blacklist(liveBlacklisted, 'rotated', 900), true);
+        const blacklistRows = async () =>
+          Number((await s.db.selectFrom('blacklisted_tokens').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n);
+        assert.equal(await blacklistRows(), 2);
+
+        assert.equal(await s.flushExpired(2_000), 2);
+        assert.equal(await s.getTokenState(expiredBlacklisted.jti), undefined);
+        assert.equal(await s.getTokenState(expired.jti), undefined);
+        assert.equal((await s.getTokenState(live.jti))?.blacklisted, null);
+        assert.equal((await s.getTokenState(liveBlacklisted.jti))?.blacklisted, 'rotated');
+        assert.equal(await blacklistRows(), 1, 'the expired token\'s blacklist row went with it');
+
+        assert.equal(await s.flushExpired(2_000), 0);
+        assert.equal(await s.flushExpired(5_000), 2);
+        assert.equal(await blacklistRows(), 0);
+      });
+    });
+
+    describe('availability', () => {
+      it('ping succeeds on a migrated database', async () => {
+        const s = await db.fresh();
+        await s.ping();
+      });
+
+      it('after close(), every storage call rejects with StorageUnavailableError', async () => {
+        const s = await db.fresh();
+        await s.close();
+        assert.deepEqual(await notUnavailable(everyCall(s)), []);
+      });
+    });
+  });
+}
+
+describe('storage: postgres that cannot be reached', () => {
+  const url = 'postgres://postgres@127.0.0.1:1/test';
+  let s: Storage | undefined;
+  after(() => s?.close().catch(() => {}));
+
+  it('every storage call rejects with StorageUnavailableError, not a driver error', async () => {
+    s = openStorage(url);
+    assert.deepEqual(await notUnavailable(everyCall(s)), []);
+  });
+
+  it('migrate rejects with StorageUnavailableError', async () => {
+    const m = openStorage(url);
+    try {
+      assert.deepEqual(await notUnavailable({ migrate: () => m.migrate() }), []);
+    } finally {
+      await m.close().catch(() => {});
+    }
+  });
+});
+
+describe('storage: sqlite file settings', () => {
+  const db = tracker('sqlite');
+  after(() => db.cleanup());
+
+  it('the file is in WAL mode, and the storage connection commits with synchronous=FULL', async () => {
+    const url = await db.url();
+    const s = db.open(url);
+    await s.migrate();
+    await s.createUser(newUser());
+    // journal_mode=WAL is a property of the file: any connection reads it back.
+    const probe = new SQLite(url.slice('sqlite:'.length), { readonly: true });
+    try {
+      assert.equal(probe.pragma('journal_mode', { simple: true }), 'wal');
+    } finally {
+      probe.close();
+    }
+    // synchronous is per connection: ask the storage's own connection (2 = FULL).
+    const { rows } = await sql<{ synchronous: number }>`PRAGMA synchronous`.execute(s.db);
+    assert.equal(rows[0]?.synchronous, 2);
+    const fk = await sql<{ foreign_keys: number }>`PRAGMA foreign_keys`.execute(s.db);
+    assert.equal(fk.rows[0]?.foreign_keys, 1, 'foreign keys on, so blacklist rows cascade');
+  });
+});
