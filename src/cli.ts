@@ -2,13 +2,13 @@
 // The latchkey command line: serve, migrate, createuser, changepassword,
 // users activate|deactivate, flushexpiredtokens. Every command exits non-zero
 // with a one-line reason on bad input.
+import cluster from 'node:cluster';
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
-import pino from 'pino';
 import { loadConfig, type Config } from './config.js';
 import { ApiError, ConfigError } from './errors.js';
-import { loggerOptions } from './http/app.js';
-import { createLatchkey, createService } from './latchkey.js';
+import { createService } from './latchkey.js';
+import { serveProcess, servePrimary } from './serve.js';
 import type { UserRecord } from './storage/types.js';
 import { normalizeUsername } from './validation.js';
 
@@ -40,7 +40,7 @@ async function withService<T>(fn: (s: Awaited<ReturnType<typeof createService>>)
   try {
     return await fn(ctx);
   } finally {
-    await ctx.storage.close();
+    await ctx.close();
   }
 }
 
@@ -57,6 +57,12 @@ function readPasswordFromStdin(): string {
   if (line === '') throw new UsageError('no password on standard input');
   return line;
 }
+
+const count = (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > 256) throw new InvalidArgumentError('must be a whole number from 1 to 256');
+  return n;
+};
 
 const port = (v: string) => {
   const n = Number(v);
@@ -75,12 +81,15 @@ export function buildProgram(): Command {
     .description('serve the API (HOST, PORT and LATCHKEY_* variables configure it)')
     .option('--host <host>', 'address to listen on (overrides HOST)')
     .option('--port <port>', 'port to listen on (overrides PORT)', port)
-    .action(async (opts: { host?: string; port?: number }) => {
+    .option('--workers <n>', 'processes sharing the port (overrides LATCHKEY_WORKERS; default: the number of cores)', count)
+    .action(async (opts: { host?: string; port?: number; workers?: number }) => {
       const cfg = config({
         ...(opts.host !== undefined ? { host: opts.host } : {}),
         ...(opts.port !== undefined ? { port: opts.port } : {}),
       });
-      await serve(cfg);
+      const workers = opts.workers ?? cfg.workers;
+      if (cluster.isPrimary && workers > 1) await servePrimary(cfg, workers);
+      else await serveProcess(cfg);
     });
 
   program
@@ -145,42 +154,6 @@ export function buildProgram(): Command {
     });
 
   return program;
-}
-
-async function serve(cfg: Config): Promise<void> {
-  const log = pino(loggerOptions(cfg.logLevel) as pino.LoggerOptions);
-  const lk = await createLatchkey(cfg, { loggerInstance: log });
-  if (lk.key.source === 'generated') {
-    log.warn(
-      { file: lk.key.file },
-      'generated a new signing key in the data dir; set LATCHKEY_SIGNING_KEY (or keep this file safe) in production',
-    );
-  }
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal }, 'draining in-flight requests, then closing the database');
-    const force = setTimeout(() => {
-      log.error('shutdown took too long; exiting');
-      process.exit(1);
-    }, 10_000);
-    force.unref();
-    lk.close().then(
-      () => {
-        log.info('stopped');
-        process.exit(0);
-      },
-      (err: unknown) => {
-        log.error({ err }, 'error while closing');
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
-  await lk.app.listen({ host: cfg.host, port: cfg.port });
-  log.info({ presets: cfg.presets, database: cfg.databaseUrl.split(':')[0] }, 'latchkey is serving');
 }
 
 export async function main(argv: string[]): Promise<number> {

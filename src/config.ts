@@ -64,7 +64,9 @@ const schema = z.object({
   LATCHKEY_ARGON2_MEMORY_KIB: int(19456, 4 * 1024 * 1024).default(19456),
   LATCHKEY_ARGON2_TIME_COST: int(2, 100).default(2),
   LATCHKEY_ARGON2_PARALLELISM: int(1, 64).default(1),
-  LATCHKEY_HASH_CONCURRENCY: int(1, 256).default(Math.max(1, os.availableParallelism() - 1)),
+  LATCHKEY_WORKERS: int(1, 256).default(os.availableParallelism()),
+  LATCHKEY_HASH_CONCURRENCY: int(1, 256).optional(),
+  LATCHKEY_DATABASE_POOL_SIZE: int(1, 1000).default(10),
   LATCHKEY_HASH_QUEUE: int(0, 100000).default(64),
   LATCHKEY_HASH_QUEUE_TIMEOUT_MS: int(1, 60000).default(2000),
   LATCHKEY_TRUST_PROXY: z.string().optional(),
@@ -99,7 +101,12 @@ export interface Config {
   readonly logLevel: string;
   readonly bodyLimit: number;
   readonly argon2: { readonly memoryCost: number; readonly timeCost: number; readonly parallelism: number };
+  /** Processes `serve` runs, sharing the port. */
+  readonly workers: number;
+  /** Hashes running at once, per process. */
   readonly hashConcurrency: number;
+  /** PostgreSQL connections per process. */
+  readonly databasePoolSize: number;
   readonly hashQueue: number;
   readonly hashQueueTimeoutMs: number;
   readonly trustProxy: string | undefined;
@@ -156,7 +163,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
       timeCost: e.LATCHKEY_ARGON2_TIME_COST,
       parallelism: e.LATCHKEY_ARGON2_PARALLELISM,
     },
-    hashConcurrency: e.LATCHKEY_HASH_CONCURRENCY,
+    workers: e.LATCHKEY_WORKERS,
+    // Leave a core for serving: cores - 1 hashes in all, shared by the workers.
+    hashConcurrency:
+      e.LATCHKEY_HASH_CONCURRENCY ??
+      Math.max(1, Math.floor((os.availableParallelism() - 1) / e.LATCHKEY_WORKERS)),
+    databasePoolSize: e.LATCHKEY_DATABASE_POOL_SIZE,
     hashQueue: e.LATCHKEY_HASH_QUEUE,
     hashQueueTimeoutMs: e.LATCHKEY_HASH_QUEUE_TIMEOUT_MS,
     trustProxy: e.LATCHKEY_TRUST_PROXY,

@@ -12,7 +12,8 @@ import { AuthService } from './service.js';
 import { openStorage } from './storage/open.js';
 import type { Storage } from './storage/types.js';
 import { TokenFactory } from './tokens.js';
-import { createThrottle, NO_THROTTLE } from './throttle.js';
+import { Redis } from 'ioredis';
+import { createThrottle, NO_THROTTLE, type ThrottleMode } from './throttle.js';
 
 export interface Latchkey {
   app: FastifyInstance;
@@ -29,12 +30,14 @@ export interface CreateOptions {
   now?: () => number;
   /** Use this storage instead of opening config.databaseUrl. */
   storage?: Storage;
+  /** `cluster` in a worker of `serve --workers N` (see serve.ts). */
+  throttleMode?: ThrottleMode;
 }
 
 /** The service alone, without HTTP: what the CLI's user commands need. */
 export async function createService(config: Config, opts: CreateOptions = {}) {
   const presets = selectPresets(config.presets); // fail fast on a bad preset list
-  const storage = opts.storage ?? openStorage(config.databaseUrl);
+  const storage = opts.storage ?? openStorage(config.databaseUrl, { poolSize: config.databasePoolSize });
   try {
     await storage.migrate();
   } catch (err) {
@@ -42,6 +45,7 @@ export async function createService(config: Config, opts: CreateOptions = {}) {
     throw err;
   }
   const key = loadSigningKey(config);
+  const redis = config.redisUrl && config.loginThrottle ? openRedis(config.redisUrl) : undefined;
   const tokens = new TokenFactory(createJwtBackend({ algorithm: config.algorithm, key: key.key }), {
     accessLifetime: config.accessTokenLifetime,
     refreshLifetime: config.refreshTokenLifetime,
@@ -57,14 +61,28 @@ export async function createService(config: Config, opts: CreateOptions = {}) {
   });
   const service = new AuthService(storage, tokens, hasher, {
     refreshFamilyLifetime: config.refreshFamilyLifetime,
-    throttle: config.loginThrottle ? createThrottle(config.limits) : NO_THROTTLE,
+    throttle: config.loginThrottle ? createThrottle(config.limits, { mode: opts.throttleMode, redis }) : NO_THROTTLE,
     ...(opts.now ? { now: opts.now } : {}),
   });
-  return { service, storage, key, presets };
+  const close = async () => {
+    await storage.close();
+    redis?.disconnect();
+  };
+  return { service, storage, key, presets, close };
+}
+
+/**
+ * Redis for shared counters. Commands fail fast while it is unreachable (the
+ * throttle then falls back to local counters) and it reconnects on its own.
+ */
+function openRedis(url: string): Redis {
+  const redis = new Redis(url, { maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: false });
+  redis.on('error', () => {}); // reported by the failing command; reconnects by itself
+  return redis;
 }
 
 export async function createLatchkey(config: Config, opts: CreateOptions = {}): Promise<Latchkey> {
-  const { service, storage, key, presets } = await createService(config, opts);
+  const { service, storage, key, presets, close: closeService } = await createService(config, opts);
   const app = await buildApp({
     config,
     service,
@@ -83,7 +101,7 @@ export async function createLatchkey(config: Config, opts: CreateOptions = {}): 
       if (closed) return;
       closed = true;
       await app.close();
-      await storage.close();
+      await closeService();
     },
   };
 }

@@ -12,7 +12,13 @@
 // IPv6 clients are counted per /64, the smallest block a host is given.
 import ipaddr from 'ipaddr.js';
 import type { Redis } from 'ioredis';
-import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import {
+  RateLimiterCluster,
+  RateLimiterMemory,
+  RateLimiterRedis,
+  RateLimiterRes,
+  type RateLimiterAbstract,
+} from 'rate-limiter-flexible';
 import { ApiError } from './errors.js';
 
 export interface Limit {
@@ -80,11 +86,22 @@ export const NO_THROTTLE: Throttle = {
   hit: async () => {},
 };
 
-export function createThrottle(limits: Limits, redis?: Redis): Throttle {
+/**
+ * Where the counters live: `local` in this process; `cluster` in the cluster
+ * primary, shared by its workers over IPC. With Redis they live there, and the
+ * local or cluster counters are the fallback while Redis is unreachable.
+ */
+export type ThrottleMode = 'local' | 'cluster';
+
+export function createThrottle(limits: Limits, opts: { mode?: ThrottleMode; redis?: Redis | undefined } = {}): Throttle {
+  const { redis, mode = 'local' } = opts;
   const make = (name: LimitName): RateLimiterAbstract => {
     const { points, duration } = limits[name];
     const keyPrefix = `latchkey:throttle:${name}`;
-    const memory = new RateLimiterMemory({ points, duration, keyPrefix });
+    const memory =
+      mode === 'cluster'
+        ? new RateLimiterCluster({ points, duration, keyPrefix, timeoutMs: 3000 })
+        : new RateLimiterMemory({ points, duration, keyPrefix });
     if (!redis) return memory;
     return new RateLimiterRedis({
       storeClient: redis,

@@ -249,6 +249,9 @@ describe('input limits (real socket, latchkey serve)', () => {
             sock.on('error', () => {});
             const closedAt = new Promise<number>((r) => sock.on('close', () => r(Date.now() - started)));
             sock.once('connect', () => {
+              // Read what the server sends (its 408), so 'close' marks the moment
+              // the server hangs up, not the next failed write of a paused socket.
+              sock.resume();
               sock.write('POST /api/token/ HTTP/1.1\r\nHost: x\r\n');
               resolve({ closedAt, sock });
             });

@@ -1,0 +1,116 @@
+// Serving: one process, or N worker processes sharing the port (node:cluster).
+// The primary migrates and creates the signing key once, keeps the throttling
+// counters that all workers share (when there is no Redis), restarts workers
+// that die, and on SIGTERM drains every worker before it exits.
+import cluster, { type Worker } from 'node:cluster';
+import pino from 'pino';
+import { RateLimiterClusterMaster } from 'rate-limiter-flexible';
+import type { Config } from './config.js';
+import { loggerOptions } from './http/app.js';
+import { createLatchkey, createService } from './latchkey.js';
+
+const FORCE_EXIT_MS = 10_000;
+
+function logger(cfg: Config): pino.Logger {
+  return pino(loggerOptions(cfg.logLevel) as pino.LoggerOptions);
+}
+
+/** Serves in this process until SIGTERM or SIGINT (or, in a worker, until the primary goes away). */
+export async function serveProcess(cfg: Config): Promise<void> {
+  const log = logger(cfg);
+  const worker = cluster.isWorker;
+  const lk = await createLatchkey(cfg, { loggerInstance: log, throttleMode: worker ? 'cluster' : 'local' });
+  if (lk.key.source === 'generated') {
+    log.warn(
+      { file: lk.key.file },
+      'generated a new signing key in the data dir; set LATCHKEY_SIGNING_KEY (or keep this file safe) in production',
+    );
+  }
+  let stopping = false;
+  const stop = (reason: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ reason }, 'draining in-flight requests, then closing the database');
+    setTimeout(() => {
+      log.error('shutdown took too long; exiting');
+      process.exit(1);
+    }, FORCE_EXIT_MS).unref();
+    lk.close().then(
+      () => {
+        log.info('stopped');
+        process.exit(0);
+      },
+      (err: unknown) => {
+        log.error({ err }, 'error while closing');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  // A worker whose primary died (even by SIGKILL) must not linger on the port.
+  if (worker) process.on('disconnect', () => stop('primary gone'));
+  await lk.app.listen({ host: cfg.host, port: cfg.port });
+  if (!worker) log.info({ presets: cfg.presets, database: cfg.databaseUrl.split(':')[0] }, 'latchkey is serving');
+}
+
+/** The cluster primary: prepares once, forks `workers` processes, keeps them alive. */
+export async function servePrimary(cfg: Config, workers: number): Promise<void> {
+  const log = logger(cfg);
+  // Migrate and create the key here, once, so workers never race to do it.
+  const prepared = await createService(cfg);
+  await prepared.storage.close();
+  if (prepared.key.source === 'generated') {
+    log.warn(
+      { file: prepared.key.file },
+      'generated a new signing key in the data dir; set LATCHKEY_SIGNING_KEY (or keep this file safe) in production',
+    );
+  }
+  // Throttling counters live here, shared by every worker over IPC.
+  new RateLimiterClusterMaster();
+
+  let stopping = false;
+  const recentCrashes: number[] = [];
+  const fork = (): Worker => cluster.fork();
+  cluster.on('exit', (worker, code, signal) => {
+    if (stopping) {
+      if (Object.keys(cluster.workers ?? {}).length === 0) {
+        log.info('stopped');
+        process.exit(0);
+      }
+      return;
+    }
+    const now = Date.now();
+    recentCrashes.push(now);
+    while (recentCrashes.length && recentCrashes[0]! < now - 60_000) recentCrashes.shift();
+    if (recentCrashes.length > workers * 5) {
+      log.fatal({ pid: worker.process.pid, code, signal }, 'workers keep dying; giving up');
+      process.exit(1);
+    }
+    log.error({ pid: worker.process.pid, code, signal }, 'worker died; starting another');
+    fork();
+  });
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal, workers: Object.keys(cluster.workers ?? {}).length }, 'stopping workers');
+    for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGTERM');
+    setTimeout(() => {
+      log.error('workers took too long to stop; exiting');
+      process.exit(1);
+    }, FORCE_EXIT_MS + 1_000).unref();
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+
+  let listening = 0;
+  cluster.on('listening', () => {
+    if (++listening === workers) {
+      log.info(
+        { presets: cfg.presets, database: cfg.databaseUrl.split(':')[0], workers, port: cfg.port },
+        'latchkey is serving',
+      );
+    }
+  });
+  for (let i = 0; i < workers; i++) fork();
+}
