@@ -1,7 +1,7 @@
 // One implementation of the storage interface over Kysely. The dialect (SQLite
 // or PostgreSQL) is chosen in open.ts; nothing below depends on it except the
 // few lines marked, where the two databases differ in what they return.
-import { Kysely, Migrator, sql, type Dialect as KyselyDialect, type Generated, type Insertable, type Selectable, type Updateable } from 'kysely';
+import { Kysely, Migrator, sql, type MigrationResult, type Dialect as KyselyDialect, type Generated, type Insertable, type Selectable, type Updateable } from 'kysely';
 import type { Database as SQLiteDatabase } from 'better-sqlite3';
 import { LRUCache } from 'lru-cache';
 import type pg from 'pg';
@@ -280,7 +280,14 @@ export class KyselyStorage implements Storage {
       // (search_path); unqualified, Kysely would find another schema's copy.
       ...(this.dialect === 'postgres' ? { migrationTableSchema: await this.currentSchema() } : {}),
     });
-    const { error, results } = await this.guard(() => this.exclusively(() => migrator.migrateToLatest()));
+    const { error, results } = await this.guard(() =>
+      this.exclusively(async () => {
+        // A database migrated by a newer release (mid rolling deploy) is left
+        // as it is: migrations are additive, so this release still runs on it.
+        if (await this.aheadOfThisRelease()) return { results: [] as MigrationResult[] };
+        return migrator.migrateToLatest();
+      }),
+    );
     const failed = results?.find((r) => r.status === 'Error');
     if (!error) {
       this.prepareHot();
@@ -290,6 +297,17 @@ export class KyselyStorage implements Storage {
       throw new Error(`migration ${failed?.migrationName ?? ''} failed: ${String((error as Error).message ?? error)}`, {
         cause: error,
       });
+    }
+  }
+
+  /** True if the database has applied a migration this release does not know. */
+  private async aheadOfThisRelease(): Promise<boolean> {
+    const known = new Set(Object.keys(migrations(this.dialect)));
+    try {
+      const rows = await sql<{ name: string }>`SELECT name FROM latchkey_migrations`.execute(this.db);
+      return rows.rows.some((r) => !known.has(r.name));
+    } catch {
+      return false; // no migration table yet: a fresh database
     }
   }
 
