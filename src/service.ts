@@ -288,14 +288,13 @@ export class AuthService {
     const access = this.tokens.access(user.id, now).token;
     if (!opts.rotate) return { access };
 
-    const won = await this.storage.blacklist(outstanding(claims, family, now), 'rotated', now);
+    const next = this.tokens.refresh(user.id, now, familyEnd);
+    const won = await this.storage.rotate(outstanding(claims, family, now), outstanding(next.claims, family, now), now);
     if (!won) {
       // Another request consumed this token first: that is reuse too.
       await this.storage.revokeFamily(family.familyId, 'reuse', now);
       throw new ApiError('token_not_valid', TOKEN_MESSAGES.blacklisted);
     }
-    const next = this.tokens.refresh(user.id, now, familyEnd);
-    await this.storage.recordOutstanding(outstanding(next.claims, family, now));
     return { access, refresh: next.token };
   }
 

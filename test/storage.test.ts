@@ -385,6 +385,25 @@ for (const dialect of DIALECTS) {
         }
       });
 
+      it('rotate: of 20 concurrent rotations of one token, one wins, and only its successor is recorded', async () => {
+        const s = await db.fresh({ poolSize: 10 });
+        const old = token();
+        await s.recordOutstanding(old);
+        const successors = Array.from({ length: 20 }, () => token({ familyId: old.familyId, familyIssuedAt: old.familyIssuedAt }));
+        const results = await Promise.all(successors.map((next) => s.rotate(old, next, 1_700_000_100)));
+        assert.equal(results.filter((r) => r === true).length, 1, JSON.stringify(results));
+        assert.equal((await s.getTokenState(old.jti))?.blacklisted, 'rotated');
+        const recorded = await Promise.all(successors.map((next) => s.getTokenState(next.jti)));
+        assert.deepEqual(
+          recorded.map((state) => state !== undefined),
+          results,
+          'exactly the winning successor is recorded, the losers leave nothing behind',
+        );
+        const winner = recorded[results.indexOf(true)]!;
+        assert.equal(winner.familyId, old.familyId);
+        assert.equal(winner.blacklisted, null);
+      });
+
       it('revokeFamily blacklists every token of one family, returns the count, and leaves other families alone', async () => {
         const s = await db.fresh();
         const f = token();

@@ -123,6 +123,44 @@ const USER_CHANNEL = 'latchkey_users';
 /** Cached user reads live at most this long, whatever the feed says. */
 const USER_CACHE_TTL_MS = 2_000;
 
+/** Records an issued refresh token; a jti already recorded is left as it is. */
+async function insertOutstanding(db: Kysely<Database>, t: OutstandingToken): Promise<void> {
+  await db
+    .insertInto('outstanding_tokens')
+    .values({
+      jti: t.jti,
+      user_id: t.userId,
+      family_id: t.familyId,
+      family_issued_at: t.familyIssuedAt,
+      created_at: t.createdAt,
+      expires_at: t.expiresAt,
+    })
+    .onConflict((oc) => oc.column('jti').doNothing())
+    .execute();
+}
+
+/**
+ * Blacklists one token, recording it first if it was minted elsewhere. The
+ * unique token_id makes this the atomic "consume": one insert wins, and every
+ * concurrent one does nothing and returns no row.
+ */
+async function consume(trx: Kysely<Database>, t: OutstandingToken, reason: BlacklistReason, at: number): Promise<boolean> {
+  await insertOutstanding(trx, t);
+  const won = await trx
+    .insertInto('blacklisted_tokens')
+    .columns(['token_id', 'reason', 'blacklisted_at'])
+    .expression((eb) =>
+      eb
+        .selectFrom('outstanding_tokens')
+        .select([eb.ref('id').as('token_id'), eb.val(reason).as('reason'), eb.val(at).as('blacklisted_at')])
+        .where('jti', '=', t.jti),
+    )
+    .onConflict((oc) => oc.column('token_id').doNothing())
+    .returning('id')
+    .executeTakeFirst();
+  return won !== undefined;
+}
+
 export class KyselyStorage implements Storage {
   private hot:
     | {
@@ -453,20 +491,7 @@ export class KyselyStorage implements Storage {
   }
 
   recordOutstanding(t: OutstandingToken): Promise<void> {
-    return this.guard(async () => {
-      await this.db
-        .insertInto('outstanding_tokens')
-        .values({
-          jti: t.jti,
-          user_id: t.userId,
-          family_id: t.familyId,
-          family_issued_at: t.familyIssuedAt,
-          created_at: t.createdAt,
-          expires_at: t.expiresAt,
-        })
-        .onConflict((oc) => oc.column('jti').doNothing())
-        .execute();
-    });
+    return this.guard(() => insertOutstanding(this.db, t));
   }
 
   getTokenState(jti: string): Promise<TokenState | undefined> {
@@ -478,35 +503,15 @@ export class KyselyStorage implements Storage {
   }
 
   blacklist(t: OutstandingToken, reason: BlacklistReason, at: number): Promise<boolean> {
+    return this.guard(() => this.db.transaction().execute((trx) => consume(trx, t, reason, at)));
+  }
+
+  rotate(old: OutstandingToken, next: OutstandingToken, at: number): Promise<boolean> {
     return this.guard(() =>
       this.db.transaction().execute(async (trx) => {
-        await trx
-          .insertInto('outstanding_tokens')
-          .values({
-            jti: t.jti,
-            user_id: t.userId,
-            family_id: t.familyId,
-            family_issued_at: t.familyIssuedAt,
-            created_at: t.createdAt,
-            expires_at: t.expiresAt,
-          })
-          .onConflict((oc) => oc.column('jti').doNothing())
-          .execute();
-        // The unique token_id makes this the atomic "consume": one insert wins,
-        // every concurrent one does nothing and returns no row.
-        const won = await trx
-          .insertInto('blacklisted_tokens')
-          .columns(['token_id', 'reason', 'blacklisted_at'])
-          .expression((eb) =>
-            eb
-              .selectFrom('outstanding_tokens')
-              .select([eb.ref('id').as('token_id'), eb.val(reason).as('reason'), eb.val(at).as('blacklisted_at')])
-              .where('jti', '=', t.jti),
-          )
-          .onConflict((oc) => oc.column('token_id').doNothing())
-          .returning('id')
-          .executeTakeFirst();
-        return won !== undefined;
+        if (!(await consume(trx, old, 'rotated', at))) return false;
+        await insertOutstanding(trx, next);
+        return true;
       }),
     );
   }

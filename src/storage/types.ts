@@ -77,6 +77,12 @@ export interface Storage {
    * Atomic: of any number of concurrent calls for one jti, exactly one returns true.
    */
   blacklist(token: OutstandingToken, reason: BlacklistReason, at: number): Promise<boolean>;
+  /**
+   * Rotation in one transaction: consumes `old` (as blacklist() does, reason
+   * 'rotated') and records `next`, or, if another caller consumed `old` first,
+   * changes nothing and returns false. One commit, so one fsync, per refresh.
+   */
+  rotate(old: OutstandingToken, next: OutstandingToken, at: number): Promise<boolean>;
   /** Blacklists every token of a rotation family; returns how many were newly blacklisted. */
   revokeFamily(familyId: string, reason: BlacklistReason, at: number): Promise<number>;
   /** Blacklists every recorded refresh token of one user; returns how many were newly blacklisted. */
