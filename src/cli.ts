@@ -8,6 +8,7 @@ import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { loadConfig, type Config } from './config.js';
 import { ApiError, ConfigError } from './errors.js';
 import { createService } from './latchkey.js';
+import { rotateRing } from './keys.js';
 import { serveProcess, servePrimary } from './serve.js';
 import type { UserRecord } from './storage/types.js';
 import { normalizeUsername } from './validation.js';
@@ -144,6 +145,23 @@ export function buildProgram(): Command {
         console.log(`user "${username}" ${active ? 'activated' : 'deactivated'}`);
       });
   }
+
+  program
+    .command('keys')
+    .description('manage signing keys')
+    .command('rotate')
+    .description('start signing with a new key pair; the old one stays published until its tokens expire')
+    .action(() => {
+      const cfg = config();
+      const ring = rotateRing({
+        dataDir: cfg.dataDir,
+        algorithm: cfg.algorithm,
+        retention: cfg.refreshTokenLifetime,
+        now: Math.floor(Date.now() / 1000),
+      });
+      const current = ring.at(-1)!;
+      console.log(`now signing with ${current.alg} key ${current.kid}; ${ring.length - 1} older key(s) still published`);
+    });
 
   program
     .command('flushexpiredtokens')

@@ -8,7 +8,8 @@ import { ConfigError } from './errors.js';
 import { DEFAULT_LIMITS, parseLimit, type Limit, type Limits } from './throttle.js';
 
 export const HMAC_ALGORITHMS = ['HS256', 'HS384', 'HS512'] as const;
-export const ALGORITHMS = [...HMAC_ALGORITHMS] as const;
+export const ASYMMETRIC_ALGORITHMS = ['EdDSA', 'ES256', 'RS256'] as const;
+export const ALGORITHMS = [...HMAC_ALGORITHMS, ...ASYMMETRIC_ALGORITHMS] as const;
 export type Algorithm = (typeof ALGORITHMS)[number];
 
 const bool = z
@@ -129,6 +130,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     .filter(Boolean);
   if (presets.length === 0) throw new ConfigError('LATCHKEY_PRESETS: name at least one preset');
   const signingKey = e.LATCHKEY_SIGNING_KEY === '' ? undefined : e.LATCHKEY_SIGNING_KEY;
+  if (signingKey !== undefined && !(HMAC_ALGORITHMS as readonly string[]).includes(e.LATCHKEY_ALGORITHM)) {
+    throw new ConfigError(
+      `LATCHKEY_SIGNING_KEY: is an HMAC secret, but LATCHKEY_ALGORITHM is ${e.LATCHKEY_ALGORITHM}, ` +
+        'whose key pairs are generated and kept in the data dir (keys.json); unset one of the two',
+    );
+  }
   if (signingKey !== undefined && Buffer.byteLength(signingKey, 'utf8') < MIN_HMAC_KEY_BYTES) {
     throw new ConfigError(
       `LATCHKEY_SIGNING_KEY: an HMAC key must be at least ${MIN_HMAC_KEY_BYTES} bytes; ` +

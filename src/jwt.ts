@@ -1,10 +1,12 @@
-// The only file that calls the JWT library. It signs and checks signatures with
-// the algorithm pinned to the key, and turns every library failure into one
-// TokenBackendError. Claims (exp, nbf, iat, token_type...) are checked by
-// tokens.ts, not here, so that signature always comes before claims.
+// The only file that calls the JWT library. It signs with the current key,
+// naming it in the `kid` header, and checks signatures with the key a token
+// names, each key pinned to its own algorithm. Every library failure becomes
+// one TokenBackendError. Claims (exp, nbf, iat, token_type...) are checked by
+// tokens.ts, not here, so that the signature always comes before claims.
 import { createSigner, createVerifier, TokenError } from 'fast-jwt';
 import { LRUCache } from 'lru-cache';
 import type { Algorithm } from './config.js';
+import type { Key, KeySet } from './keys.js';
 
 export class TokenBackendError extends Error {
   constructor(message = 'Token is invalid or expired', options?: ErrorOptions) {
@@ -23,22 +25,54 @@ export interface JwtBackend {
   decode(token: string): Readonly<Record<string, unknown>>;
 }
 
+/** Where the keys come from: a fixed set, or a KeyRing that reloads. */
+export interface KeySource {
+  readonly keys: KeySet;
+}
+
 // Header parameters that can name or carry a key. The verifier only ever uses
-// the server's own key; a token that tries to bring its own is refused outright.
+// the server's own keys; a token that tries to bring its own is refused outright.
 const KEY_BEARING_HEADERS = ['jku', 'jwk', 'x5u', 'x5c'];
 
-export function createJwtBackend(opts: { algorithm: Algorithm; key: string | Buffer }): JwtBackend {
-  const key = typeof opts.key === 'string' ? Buffer.from(opts.key, 'utf8') : opts.key;
-  // The payload carries its own iat and exp (tokens.ts); the signer keeps them.
-  const signer = createSigner({ key, algorithm: opts.algorithm });
-  const verifier = createVerifier({
-    key,
-    algorithms: [opts.algorithm],
-    complete: true,
-    // tokens.ts checks every time claim in one place.
-    ignoreExpiration: true,
-    ignoreNotBefore: true,
-  });
+type Verify = (token: string) => { header: Record<string, unknown>; payload: unknown };
+
+/** The `kid` of a compact JWS, read from its header without verifying anything. */
+function kidOf(token: string): string | undefined {
+  const dot = token.indexOf('.');
+  if (dot <= 0) return undefined;
+  try {
+    const header = JSON.parse(Buffer.from(token.slice(0, dot), 'base64url').toString('utf8')) as unknown;
+    const kid = (header as { kid?: unknown } | null)?.kid;
+    return typeof kid === 'string' ? kid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function createJwtBackend(source: KeySource): JwtBackend {
+  // Signers and verifiers are built once per key set, and again after a rotation.
+  let built: KeySet | undefined;
+  let signer: (payload: Record<string, unknown>) => string = () => '';
+  let verifiers = new Map<string, Verify>();
+  const verifierFor = (key: Key): Verify =>
+    createVerifier({
+      key: key.verifyingKey,
+      algorithms: [key.algorithm], // pinned per key
+      complete: true,
+      // tokens.ts checks every time claim in one place.
+      ignoreExpiration: true,
+      ignoreNotBefore: true,
+    }) as Verify;
+  const build = () => {
+    const set = source.keys;
+    if (set === built) return set;
+    built = set;
+    // The payload carries its own iat and exp (tokens.ts); the signer keeps them.
+    signer = createSigner({ key: set.current.signingKey, algorithm: set.current.algorithm, kid: set.current.kid });
+    verifiers = new Map([...set.byKid].map(([kid, key]) => [kid, verifierFor(key)]));
+    verified.clear();
+    return set;
+  };
   // Payloads of tokens whose signature already checked out, keyed by the exact
   // token string (so two tokens can never share an entry). Only the signature
   // is remembered: tokens.ts checks every claim, and the service the blacklist
@@ -46,15 +80,28 @@ export function createJwtBackend(opts: { algorithm: Algorithm; key: string | Buf
   // request this measured about 20 µs cheaper than verifying again. fast-jwt's
   // own cache keys entries by a hash of the token, which cost more than it saved.
   const verified = new LRUCache<string, Readonly<Record<string, unknown>>>({ max: 10_000, ttl: 60_000 });
+  build();
+
   return {
-    algorithm: opts.algorithm,
-    sign: (payload) => signer(payload),
+    get algorithm() {
+      return build().current.algorithm;
+    },
+    sign: (payload) => {
+      build();
+      return signer(payload);
+    },
     decode(token) {
+      const set = build();
       const hit = verified.get(token);
       if (hit) return hit;
+      // The token names its key; one without a kid (minted by SimpleJWT, or
+      // before kids) can only be checked against the current key.
+      const kid = kidOf(token);
+      const verify = kid === undefined ? verifiers.get(set.current.kid) : verifiers.get(kid);
+      if (!verify) throw new TokenBackendError();
       let decoded: { header: Record<string, unknown>; payload: unknown };
       try {
-        decoded = verifier(token) as { header: Record<string, unknown>; payload: unknown };
+        decoded = verify(token);
       } catch (err) {
         if (err instanceof TokenError) throw new TokenBackendError(undefined, { cause: err });
         throw err;

@@ -5,7 +5,7 @@ import type { FastifyBaseLogger, FastifyInstance, FastifyServerOptions } from 'f
 import type { Config } from './config.js';
 import { buildApp } from './http/app.js';
 import { createJwtBackend } from './jwt.js';
-import { loadSigningKey, type LoadedKey } from './keys.js';
+import { KeyRing } from './keys.js';
 import { PasswordHasher } from './passwords.js';
 import { selectPresets } from './presets/index.js';
 import { AuthService } from './service.js';
@@ -19,7 +19,7 @@ export interface Latchkey {
   app: FastifyInstance;
   service: AuthService;
   storage: Storage;
-  key: LoadedKey;
+  keys: KeyRing;
   close(): Promise<void>;
 }
 
@@ -44,9 +44,9 @@ export async function createService(config: Config, opts: CreateOptions = {}) {
     await storage.close().catch(() => {});
     throw err;
   }
-  const key = loadSigningKey(config);
+  const keys = new KeyRing(config);
   const redis = config.redisUrl && config.loginThrottle ? openRedis(config.redisUrl) : undefined;
-  const tokens = new TokenFactory(createJwtBackend({ algorithm: config.algorithm, key: key.key }), {
+  const tokens = new TokenFactory(createJwtBackend(keys), {
     accessLifetime: config.accessTokenLifetime,
     refreshLifetime: config.refreshTokenLifetime,
     leeway: config.leeway,
@@ -65,10 +65,11 @@ export async function createService(config: Config, opts: CreateOptions = {}) {
     ...(opts.now ? { now: opts.now } : {}),
   });
   const close = async () => {
+    keys.stop();
     await storage.close();
     redis?.disconnect();
   };
-  return { service, storage, key, presets, close };
+  return { service, storage, keys, presets, close };
 }
 
 /**
@@ -82,11 +83,13 @@ function openRedis(url: string): Redis {
 }
 
 export async function createLatchkey(config: Config, opts: CreateOptions = {}): Promise<Latchkey> {
-  const { service, storage, key, presets, close: closeService } = await createService(config, opts);
+  const { service, storage, keys, presets, close: closeService } = await createService(config, opts);
+  keys.watch(() => {}); // pick up `latchkey keys rotate` from another process
   const app = await buildApp({
     config,
     service,
     presets,
+    keys,
     ...(opts.logger !== undefined ? { logger: opts.logger } : {}),
     ...(opts.loggerInstance !== undefined ? { loggerInstance: opts.loggerInstance } : {}),
   });
@@ -96,7 +99,7 @@ export async function createLatchkey(config: Config, opts: CreateOptions = {}): 
     app,
     service,
     storage,
-    key,
+    keys,
     async close() {
       if (closed) return;
       closed = true;

@@ -20,9 +20,9 @@ export async function serveProcess(cfg: Config): Promise<void> {
   const log = logger(cfg);
   const worker = cluster.isWorker;
   const lk = await createLatchkey(cfg, { loggerInstance: log, throttleMode: worker ? 'cluster' : 'local' });
-  if (lk.key.source === 'generated') {
+  if (lk.keys.keys.source === 'generated') {
     log.warn(
-      { file: lk.key.file },
+      { file: lk.keys.keys.file },
       'generated a new signing key in the data dir; set LATCHKEY_SIGNING_KEY (or keep this file safe) in production',
     );
   }
@@ -59,10 +59,10 @@ export async function servePrimary(cfg: Config, workers: number): Promise<void> 
   const log = logger(cfg);
   // Migrate and create the key here, once, so workers never race to do it.
   const prepared = await createService(cfg);
-  await prepared.storage.close();
-  if (prepared.key.source === 'generated') {
+  await prepared.close();
+  if (prepared.keys.keys.source === 'generated') {
     log.warn(
-      { file: prepared.key.file },
+      { file: prepared.keys.keys.file },
       'generated a new signing key in the data dir; set LATCHKEY_SIGNING_KEY (or keep this file safe) in production',
     );
   }

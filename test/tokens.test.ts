@@ -7,6 +7,7 @@ import { describe, it } from 'node:test';
 import { loadConfig, MIN_HMAC_KEY_BYTES } from '../src/config.js';
 import { ConfigError } from '../src/errors.js';
 import { createJwtBackend } from '../src/jwt.js';
+import { hmacKeys } from '../src/keys.js';
 import { checkClaims, TOKEN_MESSAGES, TokenError, TokenFactory, type ClaimOptions, type TokenType } from '../src/tokens.js';
 import { claimsOf, headerOf, tempDir } from './helpers.js';
 
@@ -202,7 +203,7 @@ function forge(
 const HS256 = { alg: 'HS256', typ: 'JWT' };
 
 describe('TokenFactory with the HS256 backend', () => {
-  const factory = new TokenFactory(createJwtBackend({ algorithm: 'HS256', key: KEY }), {
+  const factory = new TokenFactory(createJwtBackend({ keys: hmacKeys('HS256', KEY) }), {
     accessLifetime: 300,
     refreshLifetime: 86400,
     leeway: 0,
@@ -218,7 +219,11 @@ describe('TokenFactory with the HS256 backend', () => {
     assert.equal(c.iat, NOW);
     assert.match(String(c.jti), /^[0-9a-f]{32}$/);
     assert.equal(c.user_id, 7);
-    assert.deepEqual(headerOf(token), { alg: 'HS256', typ: 'JWT' });
+    // SimpleJWT's header, plus the kid naming latchkey's key (issue 6: every token carries one).
+    const { kid, ...header } = headerOf(token);
+    assert.deepEqual(header, { alg: 'HS256', typ: 'JWT' });
+    assert.equal(typeof kid, 'string');
+    assert.ok((kid as string).length >= 8);
   });
 
   it('mints refresh tokens with exactly SimpleJWT claims, in its order', () => {
@@ -352,7 +357,7 @@ describe('TokenFactory with the HS256 backend', () => {
   });
 
   it('with iss and aud configured, mints them and requires them', () => {
-    const scoped = new TokenFactory(createJwtBackend({ algorithm: 'HS256', key: KEY }), {
+    const scoped = new TokenFactory(createJwtBackend({ keys: hmacKeys('HS256', KEY) }), {
       accessLifetime: 300,
       refreshLifetime: 86400,
       leeway: 0,

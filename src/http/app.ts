@@ -6,12 +6,15 @@ import Fastify, {
   type FastifyInstance,
   type FastifyReply,
   type FastifyRequest,
+  type FastifySchema,
   type FastifyServerOptions,
 } from 'fastify';
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
+import type { KeySource } from '../jwt.js';
+import { jwks } from '../keys.js';
 import { ApiError } from '../errors.js';
 import type { Preset } from '../presets/types.js';
 import type { AuthService } from '../service.js';
@@ -104,6 +107,8 @@ export interface AppDeps {
   logger?: FastifyServerOptions['logger'];
   /** A ready pino logger, shared with the rest of the process. */
   loggerInstance?: FastifyBaseLogger;
+  /** The signing keys, whose public halves /.well-known/jwks.json publishes. */
+  keys: KeySource;
 }
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
@@ -170,6 +175,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     });
   }
 
+  // Public keys for other services to verify tokens without calling latchkey.
+  // HMAC keys are secrets and never appear here (the list is then empty).
+  app.get(
+    '/.well-known/jwks.json',
+    { schema: { summary: 'Public keys that verify latchkey tokens (JWKS)', tags: ['keys'] } as FastifySchema },
+    async (_req, reply) => reply.header('cache-control', 'public, max-age=300').send(jwks(deps.keys.keys)),
+  );
   mountPresets(app, deps.presets, deps.service, config.rotateRefreshTokens);
   return app;
 }

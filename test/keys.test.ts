@@ -1,0 +1,151 @@
+// Signing keys: asymmetric algorithms, a kid on every token, the JWKS other
+// services verify with (checked here with jose, an independent library), key
+// rotation, and HMAC secrets never published.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { createLocalJWKSet, jwtVerify } from 'jose';
+import { loadConfig } from '../src/config.js';
+import { ConfigError } from '../src/errors.js';
+import { KEYRING_FILE, rotateRing } from '../src/keys.js';
+import { claimsOf, headerOf, startServer, tempDir, type TestServer } from './helpers.js';
+
+const CLI = new URL('../src/cli.js', import.meta.url).pathname;
+const PASSWORD = 'pw-keys-12345';
+
+for (const alg of ['EdDSA', 'ES256', 'RS256'] as const) {
+  describe(`LATCHKEY_ALGORITHM=${alg}`, () => {
+    let s: TestServer;
+    before(async () => {
+      s = await startServer({ env: { LATCHKEY_ALGORITHM: alg, LATCHKEY_SIGNING_KEY: '' } });
+      await s.user({ username: 'kim', password: PASSWORD });
+    });
+    after(() => s.close());
+
+    const login = async () => {
+      const res = await s.post('/api/token/', { username: 'kim', password: PASSWORD });
+      assert.equal(res.statusCode, 200, res.body);
+      return res.json() as { access: string; refresh: string };
+    };
+    const jwksOf = async () => {
+      const res = await s.get('/.well-known/jwks.json');
+      assert.equal(res.statusCode, 200);
+      return { res, body: res.json() as { keys: (JsonWebKey & { kid: string; alg: string })[] } };
+    };
+
+    it('signs with the algorithm and names the key in the kid header', async () => {
+      const { access, refresh } = await login();
+      for (const token of [access, refresh]) {
+        const header = headerOf(token);
+        assert.equal(header.alg, alg);
+        assert.equal(typeof header.kid, 'string');
+      }
+      assert.equal((await s.get('/api/protected-endpoint/', access)).statusCode, 200);
+    });
+
+    it('publishes the public key, and only the public key, with Cache-Control', async () => {
+      const { res, body } = await jwksOf();
+      assert.match(String(res.headers['cache-control']), /max-age=\d+/);
+      assert.equal(body.keys.length, 1);
+      const [jwk] = body.keys;
+      assert.equal(jwk!.alg, alg);
+      assert.equal((jwk as { use?: string }).use, 'sig');
+      for (const secret of ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k']) assert.equal(secret in jwk!, false, `JWKS leaks "${secret}"`);
+    });
+
+    it('tokens verify with jose against the published JWKS alone', async () => {
+      const { access } = await login();
+      const { body } = await jwksOf();
+      const { payload, protectedHeader } = await jwtVerify(access, createLocalJWKSet(body), { algorithms: [alg] });
+      assert.equal(payload.token_type, 'access');
+      assert.equal(protectedHeader.kid, headerOf(access).kid);
+    });
+
+    it('keeps its key pair in the data dir, readable by the owner only', () => {
+      const file = path.join(s.dir, KEYRING_FILE);
+      assert.equal(fs.statSync(file).mode & 0o777, 0o600);
+    });
+
+    it('refuses a token naming a key it does not have', async () => {
+      const { access } = await login();
+      const [h, p, sig] = access.split('.');
+      const header = { ...JSON.parse(Buffer.from(h!, 'base64url').toString()), kid: 'not-one-of-ours' };
+      const forged = `${Buffer.from(JSON.stringify(header)).toString('base64url')}.${p}.${sig}`;
+      const res = await s.post('/api/token/verify/', { token: forged });
+      assert.equal(res.statusCode, 401);
+    });
+
+    it('rotation: new tokens use the new key; old tokens keep working; both are published', async () => {
+      const before = await login();
+      const oldKid = headerOf(before.access).kid;
+      rotateRing({ dataDir: s.dir, algorithm: alg, retention: 86400, now: Math.floor(Date.now() / 1000) });
+      s.keys.reloadIfChanged(); // a serving process notices within a second; tests need not wait
+      const afterRotation = await login();
+      const newKid = headerOf(afterRotation.access).kid;
+      assert.notEqual(newKid, oldKid);
+      const { body } = await jwksOf();
+      assert.deepEqual(body.keys.map((k) => k.kid).sort(), [oldKid, newKid].sort());
+      // The old pair still works everywhere, and verifies with the JWKS.
+      assert.equal((await s.get('/api/protected-endpoint/', before.access)).statusCode, 200);
+      assert.equal((await s.post('/api/token/refresh/', { refresh: before.refresh })).statusCode, 200);
+      for (const token of [before.access, afterRotation.access]) {
+        await jwtVerify(token, createLocalJWKSet(body), { algorithms: [alg] });
+      }
+    });
+  });
+}
+
+describe('HMAC keys', () => {
+  let s: TestServer;
+  before(async () => {
+    s = await startServer();
+  });
+  after(() => s.close());
+
+  it('are never published: the JWKS is empty', async () => {
+    const res = await s.get('/.well-known/jwks.json');
+    assert.equal(res.statusCode, 200);
+    assert.deepEqual(res.json(), { keys: [] });
+  });
+
+  it('still name their key in a kid (a fingerprint, not the secret)', async () => {
+    await s.user({ username: 'hal', password: PASSWORD });
+    const { access } = (await s.post('/api/token/', { username: 'hal', password: PASSWORD })).json() as { access: string };
+    const kid = String(headerOf(access).kid);
+    assert.ok(kid.length >= 8);
+    assert.equal(s.config.signingKey!.includes(kid), false);
+    assert.equal(claimsOf(access).token_type, 'access');
+  });
+
+  it('LATCHKEY_SIGNING_KEY with an asymmetric algorithm is refused at startup', () => {
+    assert.throws(
+      () => loadConfig({ LATCHKEY_ALGORITHM: 'EdDSA', LATCHKEY_SIGNING_KEY: 'x'.repeat(40) }),
+      (err: unknown) => err instanceof ConfigError && /LATCHKEY_SIGNING_KEY/.test(err.message),
+    );
+  });
+
+  it('`latchkey keys rotate` on an HMAC server exits non-zero with a one-line reason', () => {
+    const dir = tempDir();
+    const r = spawnSync(process.execPath, [CLI, 'keys', 'rotate'], {
+      env: { ...process.env, LATCHKEY_DATA_DIR: dir, LATCHKEY_ALGORITHM: 'HS256' },
+      encoding: 'utf8',
+    });
+    assert.notEqual(r.status, 0);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.match(r.stderr, /LATCHKEY_SIGNING_KEY/);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('`latchkey keys rotate` with EdDSA prints the new kid and keeps the old one', () => {
+    const dir = tempDir();
+    const env = { ...process.env, LATCHKEY_DATA_DIR: dir, LATCHKEY_ALGORITHM: 'EdDSA', LATCHKEY_SIGNING_KEY: '' };
+    for (const older of [0, 1]) {
+      const r = spawnSync(process.execPath, [CLI, 'keys', 'rotate'], { env, encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stdout, new RegExp(`now signing with EdDSA key \\S+; ${older} older key`));
+    }
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+});
