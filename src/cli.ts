@@ -1,12 +1,13 @@
 #!/usr/bin/env node
 // The latchkey command line: serve, migrate, createuser, changepassword,
-// users activate|deactivate, flushexpiredtokens. Every command exits non-zero
+// users activate|deactivate, flushexpiredtokens, import-django. Every command exits non-zero
 // with a one-line reason on bad input.
 import cluster from 'node:cluster';
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { loadConfig, type Config } from './config.js';
 import { ApiError, ConfigError } from './errors.js';
+import { importDjango } from './import-django.js';
 import { createService } from './latchkey.js';
 import { rotateRing } from './keys.js';
 import { serveProcess, servePrimary } from './serve.js';
@@ -169,6 +170,30 @@ export function buildProgram(): Command {
     .action(async () => {
       const n = await withService(({ service }) => service.flushExpired());
       console.log(`deleted ${n} expired token record${n === 1 ? '' : 's'}`);
+    });
+
+  program
+    .command('import-django')
+    .description("import Django's auth_user (ids, usernames, emails, names, flags, dates, password hashes); safe to re-run")
+    .requiredOption('--from <url>', 'the Django database: sqlite:PATH or postgres://...')
+    .action(async (opts: { from: string }) => {
+      const r = await withService(({ service, storage }) =>
+        importDjango({
+          from: opts.from,
+          storage,
+          now: service.now(),
+          onSkip: (s) => console.error(`latchkey: skipped user ${s.id} "${s.username}": ${s.reason}`),
+        }),
+      );
+      console.log(
+        `imported from Django: ${r.created} created, ${r.updated} updated, ${r.unchanged} unchanged, ${r.skipped} skipped`,
+      );
+      if (r.unsupportedHashes > 0) {
+        console.error(
+          `latchkey: ${r.unsupportedHashes} imported user${r.unsupportedHashes === 1 ? ' has a password hash' : 's have password hashes'} ` +
+            'latchkey cannot verify (Django legacy hashers); they must reset their passwords',
+        );
+      }
     });
 
   return program;

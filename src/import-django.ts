@@ -73,7 +73,8 @@ export async function importDjango(opts: ImportDjangoOptions): Promise<ImportRes
   const result: ImportResult = { created: 0, updated: 0, unchanged: 0, skipped: 0, unsupportedHashes: 0 };
   const source = await openSource(opts.from);
   try {
-    let after = 0;
+    // Below any id, so that rows with an id of 0 or less are read (and skipped, with a reason).
+    let after = Number.MIN_SAFE_INTEGER;
     for (;;) {
       // One batch in memory at a time, and one row written at a time: the
       // source is never read faster than the destination takes it.
@@ -241,7 +242,7 @@ async function openPostgresSource(url: string): Promise<Source> {
   const text =
     `SELECT ${COLUMNS}, floor(extract(epoch FROM date_joined))::float8 AS date_joined, ` +
     `floor(extract(epoch FROM last_login))::float8 AS last_login ` +
-    `FROM auth_user WHERE id > $1 ORDER BY id LIMIT $2`;
+    `FROM auth_user WHERE id > $1::bigint ORDER BY id LIMIT $2`;
   return {
     async batch(afterId, limit) {
       const res = await client.query<Record<string, unknown>>(text, [afterId, limit]);

@@ -4,6 +4,7 @@
 // so a login storm costs bounded memory and leaves other routes responsive.
 import { hash, verify, type Algorithm } from '@node-rs/argon2';
 import PQueue from 'p-queue';
+import { isDjangoEncoding, verifyDjangoPassword } from './django-hashers.js';
 
 export interface HasherOptions {
   memoryCost: number;
@@ -83,13 +84,22 @@ export class PasswordHasher {
     return this.run(() => hash(password, this.params));
   }
 
-  /** True if `password` matches `encoded`. Unknown encodings never match. */
+  /**
+   * True if `password` matches `encoded`: latchkey's argon2 PHC strings, or the
+   * Django encodings of imported users (pbkdf2_sha256, pbkdf2_sha1, argon2,
+   * bcrypt_sha256, bcrypt). Unknown encodings, and Django's unusable `!...`
+   * marker, never match.
+   */
   verify(encoded: string, password: string): Promise<boolean> {
+    if (isDjangoEncoding(encoded)) return this.run(() => verifyDjangoPassword(encoded, password));
     if (!encoded.startsWith('$argon2')) return this.verifyDummy(password).then(() => false);
     return this.run(() => verify(encoded, password).catch(() => false));
   }
 
-  /** True when `encoded` was made with weaker parameters than the current ones. */
+  /**
+   * True when `encoded` was made with weaker parameters than the current ones,
+   * or is not argon2id at all (a Django encoding: rehashed at the next login).
+   */
   needsRehash(encoded: string): boolean {
     const m = /^\$argon2id\$v=19\$m=(\d+),t=(\d+),p=(\d+)\$/.exec(encoded);
     if (!m) return true;

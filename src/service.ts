@@ -318,7 +318,8 @@ export class AuthService {
    */
   async authenticate(header: string | undefined): Promise<UserAuth | undefined> {
     if (header === undefined) return undefined;
-    const parts = header.split(/\s+/).filter(Boolean);
+    // SimpleJWT splits the header as bytes: on ASCII whitespace only.
+    const parts = header.split(/[ \t\n\r\f\v]+/).filter(Boolean);
     if (parts.length === 0 || parts[0] !== 'Bearer') return undefined;
     if (parts.length !== 2) throw new ApiError('bad_authorization_header');
     let claims: Claims;

@@ -236,7 +236,7 @@ class Client implements LatchkeyClient<PresetShape> {
   /**
    * The single-flight refresh. `stale` is the access token the caller found
    * wanting; if the stored one has changed meanwhile (another caller, tab or
-   * client refreshed) and is still good, that one is used instead. Without
+   * client refreshed) and has not expired, that one is used instead. Without
    * `stale`, it always refreshes.
    */
   private refreshFor(stale?: string): Promise<Tokens> {
@@ -244,7 +244,8 @@ class Client implements LatchkeyClient<PresetShape> {
     const p = this.locked(async () => {
       const current = await this.storage.get();
       if (!current) throw notAuthenticated();
-      if (stale !== undefined && current.access !== stale && !this.expiring(current.access)) return current;
+      // Someone else refreshed since the caller looked: use theirs rather than refresh twice.
+      if (stale !== undefined && current.access !== stale && !this.expired(current.access)) return current;
       let body: unknown;
       try {
         body = await this.post(this.preset.refresh.path, { [this.preset.refresh.field]: current.refresh });
