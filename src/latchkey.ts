@@ -8,7 +8,7 @@ import { createJwtBackend } from './jwt.js';
 import { KeyRing } from './keys.js';
 import { PasswordHasher } from './passwords.js';
 import { selectPresets } from './presets/index.js';
-import { AuthService } from './service.js';
+import { AuthService, type AuthEvent } from './service.js';
 import { openStorage } from './storage/open.js';
 import type { Storage } from './storage/types.js';
 import { TokenFactory } from './tokens.js';
@@ -59,7 +59,13 @@ export async function createService(config: Config, opts: CreateOptions = {}) {
     maxQueue: config.hashQueue,
     queueTimeoutMs: config.hashQueueTimeoutMs,
   });
+  // The service's events, fanned out to whoever listens (the metrics).
+  const listeners = new Set<(event: AuthEvent) => void>();
+  const onAuthEvent = (listener: (event: AuthEvent) => void) => void listeners.add(listener);
   const service = new AuthService(storage, tokens, hasher, {
+    onEvent: (event) => {
+      for (const listener of listeners) listener(event);
+    },
     refreshFamilyLifetime: config.refreshFamilyLifetime,
     throttle: config.loginThrottle ? createThrottle(config.limits, { mode: opts.throttleMode, redis }) : NO_THROTTLE,
     ...(opts.now ? { now: opts.now } : {}),
@@ -69,7 +75,7 @@ export async function createService(config: Config, opts: CreateOptions = {}) {
     await storage.close();
     redis?.disconnect();
   };
-  return { service, storage, keys, presets, close };
+  return { service, storage, keys, presets, redis, onAuthEvent, close };
 }
 
 /**
@@ -83,13 +89,19 @@ function openRedis(url: string): Redis {
 }
 
 export async function createLatchkey(config: Config, opts: CreateOptions = {}): Promise<Latchkey> {
-  const { service, storage, keys, presets, close: closeService } = await createService(config, opts);
+  const { service, storage, keys, presets, redis, onAuthEvent, close: closeService } = await createService(config, opts);
   keys.watch(() => {}); // pick up `latchkey keys rotate` from another process
   const app = await buildApp({
     config,
     service,
     presets,
     keys,
+    ops: {
+      pingDatabase: () => storage.ping(),
+      pingRedis: redis ? () => redis.ping().then(() => undefined) : undefined,
+      hashQueueDepth: () => service.hasher.depth,
+      onAuthEvent,
+    },
     ...(opts.logger !== undefined ? { logger: opts.logger } : {}),
     ...(opts.loggerInstance !== undefined ? { loggerInstance: opts.loggerInstance } : {}),
   });

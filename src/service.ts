@@ -53,7 +53,12 @@ export interface ServiceOptions {
   refreshFamilyLifetime: number;
   /** Brute-force and abuse limits; none when omitted. */
   throttle?: Throttle;
+  /** Told of every authentication event, for metrics. Must not throw. */
+  onEvent?: (event: AuthEvent) => void;
 }
+
+/** What the service reports as it works (the metrics count these). */
+export type AuthEvent = 'login_succeeded' | 'login_failed' | 'login_throttled' | 'refresh' | 'reuse_detected';
 
 /** Who is asking: the client's network address, for per-address limits. */
 export interface Client {
@@ -69,6 +74,7 @@ const today = (now: number) => new Date(now * 1000).toISOString().slice(0, 10);
 export class AuthService {
   readonly now: () => number;
   readonly throttle: Throttle;
+  private readonly emit: (event: AuthEvent) => void;
 
   constructor(
     readonly storage: Storage,
@@ -78,6 +84,7 @@ export class AuthService {
   ) {
     this.now = o.now ?? systemNow;
     this.throttle = o.throttle ?? NO_THROTTLE;
+    this.emit = o.onEvent ?? (() => {});
   }
 
   // ---- login -------------------------------------------------------------
@@ -105,8 +112,14 @@ export class AuthService {
   ): Promise<UserRecord> {
     // One key per account whatever the spelling, so case or width variants don't reset the count.
     const account = normalizeUsername(login).toLowerCase();
-    await this.throttle.beforeLogin(client.address, account);
+    try {
+      await this.throttle.beforeLogin(client.address, account);
+    } catch (err) {
+      if (err instanceof ApiError && err.code === 'throttled') this.emit('login_throttled');
+      throw err;
+    }
     if (codePoints(password) > MAX_PASSWORD_LENGTH) {
+      this.emit('login_failed');
       await this.throttle.loginFailed(client.address, account);
       throw new ApiError('no_active_account');
     }
@@ -120,9 +133,11 @@ export class AuthService {
       throw err;
     }
     if (!user || !ok || !user.is_active) {
+      this.emit('login_failed');
       await this.throttle.loginFailed(client.address, account);
       throw new ApiError('no_active_account');
     }
+    this.emit('login_succeeded');
     await this.throttle.loginSucceeded(account);
     if (this.hasher.needsRehash(user.password)) {
       // Upgrade old or imported hashes on the way in; a busy hasher just skips it.
@@ -257,6 +272,7 @@ export class AuthService {
         // A rotated-out token presented again for refreshing means two holders:
         // revoke the family. Verify only reports; it never changes state.
         if (state.blacklisted === 'rotated' && onReuse === 'revoke-family') {
+          this.emit('reuse_detected');
           await this.storage.revokeFamily(state.familyId, 'reuse', now);
         }
         throw new ApiError('token_not_valid', TOKEN_MESSAGES.blacklisted);
@@ -286,15 +302,20 @@ export class AuthService {
     // A login's family has an absolute end that neither rotation nor a long-lived token passes.
     if (familyEnd <= now) throw new ApiError('token_not_valid', TOKEN_MESSAGES.invalid);
     const access = this.tokens.access(user.id, now).token;
-    if (!opts.rotate) return { access };
+    if (!opts.rotate) {
+      this.emit('refresh');
+      return { access };
+    }
 
     const next = this.tokens.refresh(user.id, now, familyEnd);
     const won = await this.storage.rotate(outstanding(claims, family, now), outstanding(next.claims, family, now), now);
     if (!won) {
       // Another request consumed this token first: that is reuse too.
+      this.emit('reuse_detected');
       await this.storage.revokeFamily(family.familyId, 'reuse', now);
       throw new ApiError('token_not_valid', TOKEN_MESSAGES.blacklisted);
     }
+    this.emit('refresh');
     return { access, refresh: next.token };
   }
 

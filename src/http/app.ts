@@ -18,6 +18,8 @@ import { jwks } from '../keys.js';
 import { ApiError } from '../errors.js';
 import type { Preset } from '../presets/types.js';
 import type { AuthService } from '../service.js';
+import { registerDocs } from './docs.js';
+import { registerOps, type OpsDeps } from './ops.js';
 import { registerParsers } from './parsers.js';
 import { renderError, type RouteErrorConfig } from './render.js';
 import { mountPresets } from './routes.js';
@@ -109,6 +111,8 @@ export interface AppDeps {
   loggerInstance?: FastifyBaseLogger;
   /** The signing keys, whose public halves /.well-known/jwks.json publishes. */
   keys: KeySource;
+  /** What /healthz, /readyz and /metrics report on. */
+  ops: OpsDeps;
 }
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
@@ -175,6 +179,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     });
   }
 
+  // The schema and docs page first, so that they see every route after them.
+  await registerDocs(app);
+  await registerOps(app, deps.ops);
   // Public keys for other services to verify tokens without calling latchkey.
   // HMAC keys are secrets and never appear here (the list is then empty).
   app.get(
