@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // The latchkey command line: serve, migrate, createuser, changepassword,
-// users activate|deactivate, flushexpiredtokens, import-django. Every command exits non-zero
-// with a one-line reason on bad input.
+// users list|show|activate|deactivate|delete, sessions list|revoke,
+// flushexpiredtokens, import-django. Every command exits non-zero with a
+// one-line reason on bad input. Listings print a plain table, or JSON with --json.
 import cluster from 'node:cluster';
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
@@ -11,7 +12,8 @@ import { importDjango } from './import-django.js';
 import { createService } from './latchkey.js';
 import { rotateRing } from './keys.js';
 import { serveProcess, servePrimary } from './serve.js';
-import type { UserRecord } from './storage/types.js';
+import { isoTime, profileOf, sessionOf } from './service.js';
+import type { SessionRecord, UserRecord } from './storage/types.js';
 import { normalizeUsername } from './validation.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -65,6 +67,37 @@ const count = (v: string) => {
   if (!Number.isInteger(n) || n < 1 || n > 256) throw new InvalidArgumentError('must be a whole number from 1 to 256');
   return n;
 };
+
+const positiveId = (v: string) => {
+  if (!/^[1-9][0-9]{0,14}$/.test(v)) throw new InvalidArgumentError('must be a positive whole number');
+  return Number(v);
+};
+
+/**
+ * Control characters (and bidi overrides) shown as \u{...}: a user agent is
+ * whatever a client sent, and must not drive the operator's terminal.
+ */
+const printable = (v: string) =>
+  v.replace(/[\p{Cc}\u202a-\u202e\u2066-\u2069]/gu, (c) => `\\u{${c.codePointAt(0)!.toString(16)}}`);
+
+/** JSON for --json; C1 controls, which JSON.stringify leaves raw, are escaped too. */
+const json = (value: unknown) =>
+  JSON.stringify(value, null, 2).replace(/[\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+
+/** Columns padded to their widest cell, two spaces apart. */
+function table(headers: string[], rows: string[][]): string {
+  const cells = rows.map((r) => r.map(printable));
+  const widths = headers.map((h, i) => Math.max(h.length, ...cells.map((r) => r[i]!.length)));
+  const line = (r: string[]) =>
+    r
+      .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
+  return [line(headers), ...cells.map(line)].join('\n');
+}
+
+const yesNo = (b: boolean) => (b ? 'yes' : 'no');
+const cut = (v: string, n: number) => (v.length > n ? `${v.slice(0, n - 1)}…` : v);
 
 const port = (v: string) => {
   const n = Number(v);
@@ -133,6 +166,62 @@ export function buildProgram(): Command {
     });
 
   const usersCmd = program.command('users').description('manage users');
+  usersCmd
+    .command('list')
+    .description('list every user')
+    .option('--json', 'print JSON instead of a table', false)
+    .action(async (opts: { json: boolean }) => {
+      const users = await withService(({ storage }) => storage.listUsers());
+      if (opts.json) return console.log(json(users.map(profileOf)));
+      if (users.length === 0) return console.log('no users');
+      console.log(
+        table(
+          ['id', 'username', 'email', 'active', 'staff', 'date_joined', 'last_login'],
+          users.map((u) => [
+            String(u.id),
+            u.username,
+            u.email,
+            yesNo(u.is_active),
+            yesNo(u.is_staff),
+            isoTime(u.date_joined),
+            u.last_login === null ? '-' : isoTime(u.last_login),
+          ]),
+        ),
+      );
+    });
+
+  usersCmd
+    .command('show')
+    .description("show one user's profile and how many live sessions they have")
+    .argument('<username>', 'the user')
+    .option('--json', 'print JSON instead of a table', false)
+    .action(async (username: string, opts: { json: boolean }) => {
+      const { user, sessions } = await withService(async (ctx) => {
+        const user = await findUser(ctx, username);
+        return { user, sessions: (await ctx.service.sessions(user.id)).length };
+      });
+      const profile = profileOf(user);
+      if (opts.json) return console.log(json({ ...profile, sessions }));
+      const rows = Object.entries({ ...profile, sessions }).map(([k, v]) => [
+        k,
+        v === null ? '-' : typeof v === 'boolean' ? yesNo(v) : String(v),
+      ]);
+      console.log(table(['field', 'value'], rows));
+    });
+
+  usersCmd
+    .command('delete')
+    .description('delete a user and revoke their sessions (needs --yes)')
+    .argument('<username>', 'the user')
+    .option('--yes', 'really delete', false)
+    .action(async (username: string, opts: { yes: boolean }) => {
+      if (!opts.yes) {
+        throw new UsageError(`refusing to delete user "${username}" without --yes (it cannot be undone)`);
+      }
+      await withService(async (ctx) => ctx.service.deleteUser((await findUser(ctx, username)).id));
+      console.log(`user "${username}" deleted; their sessions are revoked`);
+    });
+
   for (const [name, active] of [
     ['activate', true],
     ['deactivate', false],
@@ -146,6 +235,61 @@ export function buildProgram(): Command {
         console.log(`user "${username}" ${active ? 'activated' : 'deactivated'}`);
       });
   }
+
+  const sessionsCmd = program.command('sessions').description('manage sessions (one per login, however often it refreshes)');
+  sessionsCmd
+    .command('list')
+    .description('list live sessions, the most recently used first')
+    .option('--user <username>', "only this user's sessions")
+    .option('--json', 'print JSON instead of a table', false)
+    .action(async (opts: { user?: string; json: boolean }) => {
+      const rows = await withService(async (ctx) => {
+        const only = opts.user === undefined ? undefined : await findUser(ctx, opts.user);
+        const sessions = await ctx.storage.listSessions({ userId: only?.id }, ctx.service.now());
+        const names = new Map<number, string>();
+        for (const id of new Set(sessions.map((s) => s.userId))) {
+          if (id === null) continue;
+          const u = only?.id === id ? only : await ctx.storage.getUserById(id);
+          if (u) names.set(id, u.username);
+        }
+        return sessions.map((s: SessionRecord) => ({
+          ...sessionOf(s),
+          user_id: s.userId,
+          username: s.userId === null ? null : (names.get(s.userId) ?? null),
+        }));
+      });
+      if (opts.json) return console.log(json(rows));
+      if (rows.length === 0) return console.log('no live sessions');
+      console.log(
+        table(
+          ['id', 'user', 'created_at', 'last_used_at', 'ip_address', 'user_agent'],
+          rows.map((r) => [
+            String(r.id),
+            r.username ?? `#${r.user_id ?? '-'}`,
+            r.created_at,
+            r.last_used_at,
+            r.ip_address || '-',
+            cut(r.user_agent, 60) || '-',
+          ]),
+        ),
+      );
+    });
+
+  sessionsCmd
+    .command('revoke')
+    .description("end a session: every refresh token of it is blacklisted (its access tokens expire within minutes)")
+    .argument('<id>', 'the session id, as `sessions list` shows it', positiveId)
+    .action(async (id: number) => {
+      await withService(async ({ service }) => {
+        try {
+          await service.revokeSession(id);
+        } catch (err) {
+          if (err instanceof ApiError && err.code === 'not_found') throw new UsageError(`no live session with id ${id}`);
+          throw err;
+        }
+      });
+      console.log(`session ${id} revoked`);
+    });
 
   program
     .command('keys')

@@ -49,7 +49,7 @@ const schema = z.object({
   LATCHKEY_DATA_DIR: z.string().min(1).default('./data'),
   LATCHKEY_DATABASE_URL: z.string().min(1).optional(),
   LATCHKEY_REDIS_URL: z.string().min(1).optional(),
-  LATCHKEY_PRESETS: z.string().default('simplejwt,api-auth'),
+  LATCHKEY_PRESETS: z.string().default('simplejwt,api-auth,account'),
   LATCHKEY_SIGNING_KEY: z.string().optional(),
   LATCHKEY_ALGORITHM: z.enum(ALGORITHMS, { message: `must be one of ${ALGORITHMS.join(', ')}` }).default('HS256'),
   LATCHKEY_ACCESS_TOKEN_LIFETIME: seconds.default(300),

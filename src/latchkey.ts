@@ -101,6 +101,7 @@ export async function createLatchkey(config: Config, opts: CreateOptions = {}): 
       pingRedis: redis ? () => redis.ping().then(() => undefined) : undefined,
       hashQueueDepth: () => service.hasher.depth,
       onAuthEvent,
+      clusterWorker: opts.throttleMode === 'cluster',
     },
     ...(opts.logger !== undefined ? { logger: opts.logger } : {}),
     ...(opts.loggerInstance !== undefined ? { loggerInstance: opts.loggerInstance } : {}),

@@ -7,6 +7,7 @@ import pino from 'pino';
 import { RateLimiterClusterMaster } from 'rate-limiter-flexible';
 import type { Config } from './config.js';
 import { loggerOptions } from './http/app.js';
+import { serveClusterMetrics } from './http/ops.js';
 import { createLatchkey, createService } from './latchkey.js';
 
 const FORCE_EXIT_MS = 10_000;
@@ -68,6 +69,8 @@ export async function servePrimary(cfg: Config, workers: number): Promise<void> 
   }
   // Throttling counters live here, shared by every worker over IPC.
   new RateLimiterClusterMaster();
+  // A scrape of any worker's /metrics reports all workers summed.
+  serveClusterMetrics();
 
   let stopping = false;
   const recentCrashes: number[] = [];

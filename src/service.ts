@@ -1,10 +1,20 @@
 // The service layer: every operation the presets mount, with no HTTP in it.
 // Failures are ApiErrors carrying a code from the error table; the HTTP layer
 // (or the CLI) decides how to show them.
+import validator from 'validator';
 import { ApiError, FIELD_MESSAGES, UniqueViolationError, type FieldErrors } from './errors.js';
 import { codePoints, HasherBusyError, MAX_PASSWORD_LENGTH, type PasswordHasher } from './passwords.js';
 import { passwordErrors } from './password-policy.js';
-import type { OutstandingToken, Storage, TokenState, UserAuth, UserRecord } from './storage/types.js';
+import type {
+  OutstandingToken,
+  SessionMeta,
+  SessionRecord,
+  Storage,
+  TokenState,
+  UserAuth,
+  UserPatch,
+  UserRecord,
+} from './storage/types.js';
 import { TOKEN_MESSAGES, TokenError, type Claims, type TokenFactory, type TokenType } from './tokens.js';
 import { NO_THROTTLE, type Throttle } from './throttle.js';
 import { birthdateErrors, collect, emailErrors, isE164, normalizeUsername, usernameErrors } from './validation.js';
@@ -25,6 +35,49 @@ export interface ProfileInput {
   address?: string | undefined;
   postal_code?: string | undefined;
   birthdate?: string | undefined;
+}
+
+/** What a user may change of their own profile; null clears a nullable field. */
+export interface ProfilePatch {
+  email?: string | undefined;
+  phone_number?: string | null | undefined;
+  first_name?: string | undefined;
+  last_name?: string | undefined;
+  address?: string | undefined;
+  postal_code?: string | undefined;
+  birthdate?: string | null | undefined;
+  profile_image?: string | null | undefined;
+}
+
+/**
+ * A user as the account endpoints and the CLI show it: SPEC §4's fields, the
+ * times in ISO 8601 as DRF's DateTimeField writes them, and never the password.
+ */
+export interface Profile {
+  id: number;
+  username: string;
+  email: string;
+  phone_number: string | null;
+  first_name: string;
+  last_name: string;
+  address: string;
+  postal_code: string;
+  birthdate: string | null;
+  profile_image: string | null;
+  is_active: boolean;
+  is_staff: boolean;
+  is_superuser: boolean;
+  date_joined: string;
+  last_login: string | null;
+}
+
+/** A session as it is shown: its opaque id and its client, never a token or a jti. */
+export interface SessionView {
+  id: number;
+  created_at: string;
+  last_used_at: string;
+  user_agent: string;
+  ip_address: string;
 }
 
 export interface RegisterInput extends ProfileInput {
@@ -60,9 +113,14 @@ export interface ServiceOptions {
 /** What the service reports as it works (the metrics count these). */
 export type AuthEvent = 'login_succeeded' | 'login_failed' | 'login_throttled' | 'refresh' | 'reuse_detected';
 
-/** Who is asking: the client's network address, for per-address limits. */
+/**
+ * Who is asking: the client's network address, for per-address limits, and its
+ * User-Agent, which a login records on its session. Plain strings: the HTTP
+ * layer fills them in.
+ */
 export interface Client {
   address: string;
+  userAgent?: string | undefined;
 }
 
 /** Used where no network client exists (the CLI, tests of the service alone). */
@@ -70,6 +128,50 @@ export const LOCAL_CLIENT: Client = { address: '127.0.0.1' };
 
 const systemNow = () => Math.floor(Date.now() / 1000);
 const today = (now: number) => new Date(now * 1000).toISOString().slice(0, 10);
+
+/** Seconds since the epoch as DRF writes a UTC datetime: 2024-05-17T09:30:00Z. */
+export const isoTime = (seconds: number): string => new Date(seconds * 1000).toISOString().replace('.000Z', 'Z');
+
+export function profileOf(u: UserRecord): Profile {
+  return {
+    id: u.id,
+    username: u.username,
+    email: u.email,
+    phone_number: u.phone_number,
+    first_name: u.first_name,
+    last_name: u.last_name,
+    address: u.address,
+    postal_code: u.postal_code,
+    birthdate: u.birthdate,
+    profile_image: u.profile_image,
+    is_active: u.is_active,
+    is_staff: u.is_staff,
+    is_superuser: u.is_superuser,
+    date_joined: isoTime(u.date_joined),
+    last_login: u.last_login === null ? null : isoTime(u.last_login),
+  };
+}
+
+export function sessionOf(s: SessionRecord): SessionView {
+  return {
+    id: s.id,
+    created_at: isoTime(s.createdAt),
+    last_used_at: isoTime(s.lastUsedAt),
+    user_agent: s.userAgent,
+    ip_address: s.address,
+  };
+}
+
+/** Client details as a session records them, cut to the columns' lengths. */
+const sessionMeta = (client: Client): SessionMeta => ({
+  userAgent: (client.userAgent ?? '').slice(0, 255),
+  address: client.address.slice(0, 64),
+});
+
+/** Django's PasswordChangeForm wording. */
+const WRONG_OLD_PASSWORD = 'Your old password was entered incorrectly. Please enter it again.';
+/** DRF's URLField wording. */
+const INVALID_URL = 'Enter a valid URL.';
 
 export class AuthService {
   readonly now: () => number;
@@ -153,14 +255,18 @@ export class AuthService {
     const user = await this.authenticateCredentials(login, password, lookup, client);
     const now = this.now();
     await this.storage.updateUser(user.id, { last_login: now });
-    return this.issuePair(user.id, now);
+    return this.issuePair(user.id, now, client);
   }
 
-  /** A new login: a fresh rotation family whose id is the first refresh token's jti. */
-  async issuePair(userId: number, now = this.now()): Promise<TokenPair> {
+  /**
+   * A new login: a fresh rotation family whose id is the first refresh token's
+   * jti, recorded as a session with the client's address and user agent.
+   */
+  async issuePair(userId: number, now = this.now(), client: Client = LOCAL_CLIENT): Promise<TokenPair> {
     const refresh = this.tokens.refresh(userId, now, now + this.o.refreshFamilyLifetime);
-    await this.storage.recordOutstanding(
+    await this.storage.startSession(
       outstanding(refresh.claims, { familyId: refresh.claims.jti, familyIssuedAt: now }, now),
+      sessionMeta(client),
     );
     return { refresh: refresh.token, access: this.tokens.access(userId, now).token };
   }
@@ -303,6 +409,8 @@ export class AuthService {
     if (familyEnd <= now) throw new ApiError('token_not_valid', TOKEN_MESSAGES.invalid);
     const access = this.tokens.access(user.id, now).token;
     if (!opts.rotate) {
+      // The session's last use; rotate() below notes it in its own transaction.
+      await this.storage.touchSession(outstanding(claims, family, now), now);
       this.emit('refresh');
       return { access };
     }
@@ -355,21 +463,150 @@ export class AuthService {
     return this.tokenUser(claims);
   }
 
-  // ---- account administration (CLI, and later the account endpoints) ------
+  // ---- the account endpoints: a signed-in user's own account ----------------
+
+  /** The signed-in user's full record (authenticate() returns only the auth columns). */
+  async account(auth: UserAuth): Promise<UserRecord> {
+    const user = await this.storage.getUserById(auth.id);
+    if (!user) throw new ApiError('user_not_found');
+    return user;
+  }
+
+  /**
+   * Changes a user's own profile. Only the fields of ProfilePatch are read, so
+   * id, username, is_active, is_staff, is_superuser and the dates cannot be set
+   * here; they are validated as registration validates them.
+   */
+  async updateProfile(user: UserRecord, patch: ProfilePatch): Promise<UserRecord> {
+    const blankToNull = (v: string | null | undefined) => (v === undefined ? undefined : v === null || v === '' ? null : v);
+    const phone = blankToNull(patch.phone_number);
+    const birthdate = blankToNull(patch.birthdate);
+    const image = blankToNull(patch.profile_image);
+    const errors: FieldErrors = {
+      ...this.profileErrors(
+        {
+          email: patch.email,
+          phone_number: phone ?? undefined,
+          birthdate: birthdate ?? undefined,
+        },
+        false,
+      ),
+    };
+    if (image) {
+      errors.profile_image = validator.isURL(image, { protocols: ['http', 'https'], require_protocol: true }) ? [] : [INVALID_URL];
+    }
+    const fields = collect(errors);
+    if (fields) throw ApiError.fields(fields);
+
+    const changes: UserPatch = {};
+    for (const f of ['email', 'first_name', 'last_name', 'address', 'postal_code'] as const) {
+      const v = patch[f];
+      if (v !== undefined) changes[f] = v.trim();
+    }
+    if (birthdate !== undefined) changes.birthdate = birthdate;
+    if (image !== undefined) changes.profile_image = image;
+    if (phone !== undefined && phone !== user.phone_number) {
+      if (phone !== null) {
+        const owner = (await this.storage.getUserByPhone(phone)) ?? (await this.storage.getUserByUsername(phone));
+        if (owner && owner.id !== user.id) throw phoneTaken();
+      }
+      changes.phone_number = phone;
+    }
+    try {
+      const updated = await this.storage.updateUser(user.id, changes);
+      if (!updated) throw new ApiError('user_not_found');
+      return updated;
+    } catch (err) {
+      // Lost a race with someone else taking the number.
+      if (err instanceof UniqueViolationError) throw phoneTaken();
+      throw err;
+    }
+  }
+
+  /**
+   * A user changes their own password: the old one must match (a wrong one
+   * counts against the account as a failed login does), the new one passes the
+   * registration validators, and then every refresh token of the user is
+   * revoked and every access token issued before now refused, as setPassword
+   * does. Access tokens name no session, so "every other session" cannot be
+   * told apart from the caller's: the caller gets a fresh pair, a new session,
+   * in the answer.
+   */
+  async changePassword(user: UserRecord, oldPassword: string, newPassword: string, client: Client = LOCAL_CLIENT): Promise<TokenPair> {
+    const account = user.username.toLowerCase();
+    await this.throttle.beforeLogin(client.address, account);
+    let ok = false;
+    if (codePoints(oldPassword) <= MAX_PASSWORD_LENGTH) {
+      try {
+        ok = await this.hasher.verify(user.password, oldPassword);
+      } catch (err) {
+        if (err instanceof HasherBusyError) throw new ApiError('service_unavailable', undefined, { retryAfter: 1 });
+        throw err;
+      }
+    }
+    if (ok) await this.throttle.loginSucceeded(account);
+    else await this.throttle.loginFailed(client.address, account);
+    const fields = collect({
+      old_password: ok ? [] : [WRONG_OLD_PASSWORD],
+      new_password: newPasswordErrors(user, newPassword),
+    });
+    if (fields) throw ApiError.fields(fields);
+    const now = await this.storePassword(user.id, newPassword);
+    return this.issuePair(user.id, now, client);
+  }
+
+  /** The user's live sessions, the most recently used first. */
+  async sessions(userId: number): Promise<SessionRecord[]> {
+    return this.storage.listSessions({ userId }, this.now());
+  }
+
+  /**
+   * Ends one session: every refresh token of its family is blacklisted. Its
+   * access tokens, which name no family, live out their few minutes. With
+   * `userId`, a session of anyone else is not found, exactly as a missing one.
+   */
+  async revokeSession(sessionId: number, userId?: number): Promise<void> {
+    const now = this.now();
+    const session = await this.storage.getSession(sessionId, now);
+    if (!session || (userId !== undefined && session.userId !== userId)) throw new ApiError('not_found');
+    await this.storage.revokeFamily(session.familyId, userId !== undefined ? 'logout' : 'revoked', now);
+  }
+
+  /**
+   * Logs a user out everywhere: every refresh token is blacklisted, and access
+   * tokens issued before now are refused at once (as after a password change).
+   */
+  async logoutAll(userId: number): Promise<void> {
+    const now = this.now();
+    await this.storage.updateUser(userId, { tokens_valid_after: now });
+    await this.storage.revokeUserTokens(userId, 'logout', now);
+  }
+
+  // ---- account administration (the CLI) ------------------------------------
 
   /**
    * Sets a new password, checked by the same validators as registration, and
    * revokes every token issued before it.
    */
   async setPassword(user: UserRecord, password: string): Promise<void> {
-    const { username, first_name, last_name, email } = user;
-    const errors = passwordErrors(password, { username, first_name, last_name, email });
+    const errors = newPasswordErrors(user, password);
     if (errors.length) throw ApiError.fields({ password: errors });
-    const userId = user.id;
+    await this.storePassword(user.id, password);
+  }
+
+  /** Hashes and stores a password, revoking every earlier token; returns the time it took effect. */
+  private async storePassword(userId: number, password: string): Promise<number> {
     const encoded = await this.hashOrBusy(password);
     const now = this.now();
     await this.storage.updateUser(userId, { password: encoded, tokens_valid_after: now });
     await this.storage.revokeUserTokens(userId, 'revoked', now);
+    return now;
+  }
+
+  /** Deletes a user, revoking their refresh tokens first (the blacklist records outlive the user). */
+  async deleteUser(userId: number): Promise<boolean> {
+    await this.storage.revokeUserTokens(userId, 'revoked', this.now());
+    return this.storage.deleteUser(userId);
   }
 
   /** Activates or deactivates a user; deactivating revokes every refresh token. */
@@ -384,10 +621,19 @@ export class AuthService {
   }
 }
 
+/** Django's validators on a user's new password, the user's own attributes among them. */
+function newPasswordErrors(user: UserRecord, password: string): string[] {
+  const { username, first_name, last_name, email } = user;
+  return passwordErrors(password, { username, first_name, last_name, email });
+}
+
 function boundsErrors(password: string): string[] {
   if (password === '') return [FIELD_MESSAGES.blank];
   return codePoints(password) > MAX_PASSWORD_LENGTH ? [FIELD_MESSAGES.maxLength(MAX_PASSWORD_LENGTH)] : [];
 }
+
+/** A taken phone number on a profile update: a plain DRF field error, as a UniqueValidator raises. */
+const phoneTaken = () => ApiError.fields({ phone_number: [FIELD_MESSAGES.phoneTaken] });
 
 function takenError(field: 'username' | 'phone_number'): ApiError {
   return field === 'username'

@@ -7,9 +7,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import SQLite from 'better-sqlite3';
-import { sql } from 'kysely';
+import { Migrator, sql } from 'kysely';
 import { StorageUnavailableError, UniqueViolationError } from '../src/errors.js';
 import type { KyselyStorage } from '../src/storage/kysely-storage.js';
+import { migrations } from '../src/storage/migrations.js';
 import { openStorage, type OpenOptions } from '../src/storage/open.js';
 import type { NewUser, OutstandingToken, Storage } from '../src/storage/types.js';
 import { DIALECTS, dropDatabase, freshDatabaseUrl, type DialectName } from './helpers.js';
@@ -86,7 +87,12 @@ function everyCall(s: Storage): Record<string, () => Promise<unknown>> {
     getUserByPhone: () => s.getUserByPhone('+15550000000'),
     updateUser: () => s.updateUser(1, { email: 'x@example.com' }),
     deleteUser: () => s.deleteUser(1),
+    listUsers: () => s.listUsers(),
     recordOutstanding: () => s.recordOutstanding(t),
+    startSession: () => s.startSession(token(), { userAgent: 'ua', address: '127.0.0.1' }),
+    touchSession: () => s.touchSession(t, 1_700_000_100),
+    listSessions: () => s.listSessions({}, 1_700_000_100),
+    getSession: () => s.getSession(1, 1_700_000_100),
     getTokenState: () => s.getTokenState(t.jti),
     blacklist: () => s.blacklist(t, 'logout', 1_700_000_100),
     revokeFamily: () => s.revokeFamily(t.familyId, 'reuse', 1_700_000_100),
@@ -552,3 +558,178 @@ describe('storage: sqlite file settings', () => {
     assert.equal(fk.rows[0]?.foreign_keys, 1, 'foreign keys on, so blacklist rows cascade');
   });
 });
+
+// ---- sessions: one per login's rotation family (migration 0002) ----------
+
+for (const dialect of DIALECTS) {
+  describe(`storage: ${dialect}: sessions`, () => {
+    const db = tracker(dialect);
+    after(() => db.cleanup());
+
+    const T = 1_700_000_000;
+    const meta = (n: number) => ({ userAgent: `agent ${n}`, address: `10.0.0.${n}` });
+    /** The next token of a family, as rotation records it. */
+    const successor = (first: OutstandingToken, createdAt: number) =>
+      token({ userId: first.userId, familyId: first.familyId, familyIssuedAt: first.familyIssuedAt, createdAt, expiresAt: createdAt + 86_400 });
+
+    it('startSession records the first token and opens a session with its client, under an id that is no jti', async () => {
+      const s = await db.fresh();
+      const t = token({ userId: 7, createdAt: T, familyIssuedAt: T });
+      const id = await s.startSession(t, meta(1));
+      assert.ok(Number.isInteger(id) && id > 0, `id ${id}`);
+      assert.deepEqual(await s.getTokenState(t.jti), { familyId: t.jti, familyIssuedAt: T, userId: 7, blacklisted: null });
+      const expected = { id, familyId: t.familyId, userId: 7, createdAt: T, lastUsedAt: T, userAgent: 'agent 1', address: '10.0.0.1' };
+      assert.deepEqual(await s.getSession(id, T + 1), expected);
+      assert.deepEqual(await s.listSessions({ userId: 7 }, T + 1), [expected]);
+      assert.notEqual(String(id), t.jti);
+      const second = await s.startSession(token({ userId: 7 }), meta(2));
+      assert.ok(second > id, `second id ${second} after ${id}`);
+    });
+
+    it('listSessions: per user or all, the most recently used first', async () => {
+      const s = await db.fresh();
+      const a = token({ userId: 1, createdAt: T });
+      const b = token({ userId: 1, createdAt: T + 10 });
+      const c = token({ userId: 2, createdAt: T + 5 });
+      const ia = await s.startSession(a, meta(1));
+      const ib = await s.startSession(b, meta(2));
+      const ic = await s.startSession(c, meta(3));
+      assert.deepEqual((await s.listSessions({ userId: 1 }, T + 20)).map((x) => x.id), [ib, ia]);
+      assert.deepEqual((await s.listSessions({ userId: 2 }, T + 20)).map((x) => x.id), [ic]);
+      assert.deepEqual((await s.listSessions({}, T + 20)).map((x) => x.id), [ib, ic, ia]);
+      assert.deepEqual(await s.listSessions({ userId: 3 }, T + 20), []);
+      // A refresh moves a session to the front.
+      await s.touchSession(a, T + 30);
+      assert.deepEqual((await s.listSessions({}, T + 40)).map((x) => x.id), [ia, ib, ic]);
+    });
+
+    it('a session ends when its every token is blacklisted or expired', async () => {
+      const s = await db.fresh();
+      const loggedOut = token({ userId: 1 });
+      const revoked = token({ userId: 1 });
+      const expiring = token({ userId: 1, expiresAt: T + 100 });
+      const live = token({ userId: 1 });
+      const ids = {
+        loggedOut: await s.startSession(loggedOut, meta(1)),
+        revoked: await s.startSession(revoked, meta(2)),
+        expiring: await s.startSession(expiring, meta(3)),
+        live: await s.startSession(live, meta(4)),
+      };
+      await s.blacklist(loggedOut, 'logout', T + 1);
+      await s.revokeFamily(revoked.familyId, 'revoked', T + 1);
+      assert.deepEqual((await s.listSessions({ userId: 1 }, T + 50)).map((x) => x.id).sort(), [ids.expiring, ids.live].sort());
+      assert.deepEqual((await s.listSessions({ userId: 1 }, T + 100)).map((x) => x.id), [ids.live]);
+      assert.equal(await s.getSession(ids.loggedOut, T + 50), undefined);
+      assert.equal(await s.getSession(ids.revoked, T + 50), undefined);
+      assert.equal(await s.getSession(ids.expiring, T + 100), undefined);
+      assert.equal((await s.getSession(ids.live, T + 100))?.id, ids.live);
+      assert.equal(await s.getSession(999_999, T), undefined);
+    });
+
+    it('rotate keeps the session, moves its last use, and revokeFamily ends it with every descendant', async () => {
+      const s = await db.fresh();
+      const first = token({ userId: 1, createdAt: T, familyIssuedAt: T });
+      const id = await s.startSession(first, meta(1));
+      const second = successor(first, T + 60);
+      assert.equal(await s.rotate(first, second, T + 60), true);
+      const third = successor(first, T + 120);
+      assert.equal(await s.rotate(second, third, T + 120), true);
+      const [session, ...others] = await s.listSessions({ userId: 1 }, T + 130);
+      assert.equal(others.length, 0, 'one session however often it rotates');
+      assert.deepEqual(session, { id, familyId: first.jti, userId: 1, createdAt: T, lastUsedAt: T + 120, userAgent: 'agent 1', address: '10.0.0.1' });
+      assert.equal(await s.revokeFamily(first.familyId, 'logout', T + 130), 1);
+      assert.equal((await s.getTokenState(third.jti))?.blacklisted, 'logout');
+      assert.deepEqual(await s.listSessions({ userId: 1 }, T + 130), []);
+    });
+
+    it('a lost rotation changes no session', async () => {
+      const s = await db.fresh();
+      const first = token({ userId: 1, createdAt: T });
+      const id = await s.startSession(first, meta(1));
+      assert.equal(await s.rotate(first, successor(first, T + 10), T + 10), true);
+      assert.equal(await s.rotate(first, successor(first, T + 20), T + 20), false);
+      assert.equal((await s.getSession(id, T + 30))?.lastUsedAt, T + 10);
+    });
+
+    it('touchSession records a token minted elsewhere and opens a session without client details; again, it only moves the last use', async () => {
+      const s = await db.fresh();
+      const foreign = token({ userId: 4, createdAt: T, familyIssuedAt: T });
+      await s.touchSession(foreign, T + 5);
+      assert.deepEqual(await s.getTokenState(foreign.jti), { familyId: foreign.jti, familyIssuedAt: T, userId: 4, blacklisted: null });
+      const [session] = await s.listSessions({ userId: 4 }, T + 10);
+      assert.ok(session);
+      assert.deepEqual({ ...session, id: 0 }, { id: 0, familyId: foreign.jti, userId: 4, createdAt: T, lastUsedAt: T + 5, userAgent: '', address: '' });
+      await s.touchSession(foreign, T + 9);
+      assert.deepEqual(await s.listSessions({ userId: 4 }, T + 10), [{ ...session, lastUsedAt: T + 9 }]);
+    });
+
+    it('deleteUser deletes the user\'s sessions and keeps their token records', async () => {
+      const s = await db.fresh();
+      const u = await s.createUser(newUser());
+      const v = await s.createUser(newUser());
+      const t = token({ userId: u.id });
+      await s.startSession(t, meta(1));
+      const kept = await s.startSession(token({ userId: v.id }), meta(2));
+      assert.equal(await s.deleteUser(u.id), true);
+      assert.deepEqual(await s.listSessions({ userId: u.id }, T), []);
+      assert.equal((await s.getTokenState(t.jti))?.userId, u.id);
+      assert.deepEqual((await s.listSessions({}, T)).map((x) => x.id), [kept]);
+    });
+
+    it('listUsers returns every user by id', async () => {
+      const s = await db.fresh();
+      assert.deepEqual(await s.listUsers(), []);
+      const a = await s.createUser(newUser());
+      const b = await s.createUser(newUser({ is_staff: true }));
+      assert.deepEqual(await s.listUsers(), [a, b]);
+    });
+
+    it('flushExpired deletes the sessions left without tokens and keeps the rest', async () => {
+      const s = await db.fresh();
+      const gone = token({ userId: 1, expiresAt: 1_000 });
+      const stays = token({ userId: 1, expiresAt: 3_000 });
+      // A rotated family whose first token expired and whose newest has not.
+      const rotated = token({ userId: 1, expiresAt: 1_500 });
+      const goneId = await s.startSession(gone, meta(1));
+      const staysId = await s.startSession(stays, meta(2));
+      const rotatedId = await s.startSession(rotated, meta(3));
+      assert.equal(await s.rotate(rotated, { ...successor(rotated, 1_400), expiresAt: 2_500 }, 1_400), true);
+      assert.equal(await s.flushExpired(2_000), 2);
+      const ids = async () => (await s.db.selectFrom('sessions').select('id').orderBy('id').execute()).map((r) => r.id);
+      assert.deepEqual(await ids(), [staysId, rotatedId]);
+      assert.ok(!(await ids()).includes(goneId));
+      assert.equal(await s.flushExpired(2_600), 1);
+      assert.deepEqual(await ids(), [staysId]);
+    });
+
+    it('migration 0002 turns the families already recorded into sessions without client details', async () => {
+      const s = db.open(await db.url());
+      const migrator = new Migrator({
+        db: s.db,
+        provider: { getMigrations: async () => migrations(dialect) },
+        migrationTableName: 'latchkey_migrations',
+        migrationLockTableName: 'latchkey_migrations_lock',
+        ...(dialect === 'postgres'
+          ? { migrationTableSchema: (await sql<{ schema: string }>`SELECT current_schema() AS schema`.execute(s.db)).rows[0]!.schema }
+          : {}),
+      });
+      const first = await migrator.migrateTo('0001_users_and_tokens');
+      assert.equal(first.error, undefined);
+      const a = token({ userId: 1, createdAt: T, familyIssuedAt: T });
+      const a2 = successor(a, T + 40);
+      const b = token({ userId: 2, createdAt: T + 7, familyIssuedAt: T + 7 });
+      for (const t of [a, a2, b]) await s.recordOutstanding(t);
+      await s.blacklist(a, 'rotated', T + 40);
+
+      await s.migrate();
+      const strip = (x: { id: number }) => ({ ...x, id: 0 });
+      assert.deepEqual((await s.listSessions({}, T + 50)).map(strip), [
+        { id: 0, familyId: a.jti, userId: 1, createdAt: T, lastUsedAt: T + 40, userAgent: '', address: '' },
+        { id: 0, familyId: b.jti, userId: 2, createdAt: T + 7, lastUsedAt: T + 7, userAgent: '', address: '' },
+      ]);
+      // And new logins work beside them.
+      await s.startSession(token({ userId: 1 }), meta(1));
+      assert.equal((await s.listSessions({ userId: 1 }, T + 50)).length, 2);
+    });
+  });
+}

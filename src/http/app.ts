@@ -35,10 +35,16 @@ export const LIMITS = {
   maxParamLength: 200,
 } as const;
 
-/** Logs never carry a query string (a token could be pasted there) or a header. */
+/**
+ * Logs never carry a query string or a header, and a path segment longer than
+ * any route's (a token pasted into the URL) is replaced: the path is kept only
+ * up to the query, with such segments redacted.
+ */
+const LONG_SEGMENT = /[^/]{33,}/g;
 const stripQuery = (url: string) => {
   const i = url.indexOf('?');
-  return i === -1 ? url : url.slice(0, i);
+  const path = i === -1 ? url : url.slice(0, i);
+  return path.length > 32 ? path.replace(LONG_SEGMENT, '[redacted]') : path;
 };
 
 export function loggerOptions(level: string): FastifyServerOptions['logger'] {

@@ -1,8 +1,125 @@
 // The API schema (OpenAPI 3.1 at GET /api/schema/) and its docs page
 // (Swagger UI at /api/docs/), generated from the mounted presets' route
 // schemas. Registered before the routes so that it sees them all.
-import type { FastifyInstance } from 'fastify';
+//
+// Cost: @fastify/swagger only adds an onRoute hook (startup) and builds the
+// document once, on the first request for it; the Swagger UI routes and their
+// one hook (the CSP header) live in their own encapsulated context. Nothing
+// here runs on the preset routes' requests.
+import { readFileSync } from 'node:fs';
+import { STATUS_CODES } from 'node:http';
+import type { FastifyInstance, FastifySchema } from 'fastify';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
 
-export async function registerDocs(_app: FastifyInstance): Promise<void> {
-  // Filled in by the docs work (issue 7).
+const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+export const SCHEMA_PATH = '/api/schema/';
+export const DOCS_PREFIX = '/api/docs';
+
+/** @fastify/swagger's key for a response's description (kept out of its schema). */
+const RESPONSE_DESCRIPTION = 'x-response-description';
+
+/** The request bodies every preset route parses, as DRF's parsers do. */
+const BODY_TYPES = ['application/json', 'application/x-www-form-urlencoded'];
+
+/**
+ * The docs page loads its scripts, styles, images and spec from this server
+ * only, and calls only this server's API ("Try it out"). The one inline style
+ * allowed is the <style> of Swagger UI's top-bar logo (in
+ * swagger-ui-standalone-preset.js): sha256 of
+ * `.logo_small_svg__cls-2{fill:#fff}.logo_small_svg__cls-3{fill:#85ea2d}`.
+ */
+const DOCS_CSP = [
+  "default-src 'self'",
+  "base-uri 'self'",
+  "connect-src 'self'",
+  "font-src 'self' data:",
+  "form-action 'self'",
+  "frame-ancestors 'self'",
+  "img-src 'self' data:",
+  "object-src 'none'",
+  "script-src 'self'",
+  "script-src-attr 'none'",
+  "style-src 'self' 'sha256-RL3ie0nH+Lzz2YNqQN83mnU0J1ot4QL7b99vMdIX99w='",
+].join('; ');
+
+type Schema = FastifySchema & {
+  hide?: boolean;
+  consumes?: string[];
+  response?: Record<string, Record<string, unknown>>;
+};
+
+/**
+ * The route's schema as the document shows it: both body content types, and
+ * a description for each success response. A copy: the route validates and
+ * serializes with its own schema, untouched.
+ */
+function forDocs(schema: Schema | undefined): Schema | undefined {
+  if (!schema || schema.hide) return schema;
+  const out: Schema = { ...schema };
+  if (schema.body && !schema.consumes) out.consumes = BODY_TYPES;
+  if (schema.response) {
+    out.response = Object.fromEntries(
+      Object.entries(schema.response).map(([status, s]) => [
+        status,
+        s.description || s[RESPONSE_DESCRIPTION] || !/^\d+$/.test(status)
+          ? s
+          : { ...s, [RESPONSE_DESCRIPTION]: STATUS_CODES[Number(status)] ?? 'Success' },
+      ]),
+    );
+  }
+  return out;
+}
+
+export async function registerDocs(app: FastifyInstance): Promise<void> {
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'latchkey',
+        version: pkg.version,
+        description:
+          'JWT authentication, wire-compatible with Django REST Framework + SimpleJWT. ' +
+          'Obtain a token pair, then paste the `access` token into Authorize (bearerAuth) to call protected routes.',
+      },
+      components: {
+        securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
+      },
+    },
+    // Routes with `schema.hide` (the docs' own, the 405/OPTIONS helpers) are left out.
+    transform: ({ schema, url }) => ({ schema: forDocs(schema as Schema) as FastifySchema, url }),
+  });
+
+  // Serialized once, on first use: the document only changes with the routes.
+  let json: string | undefined;
+  let yaml: string | undefined;
+  app.get(
+    SCHEMA_PATH,
+    { schema: { hide: true } as FastifySchema },
+    async (req, reply) => {
+      // drf-spectacular answers ?format=json (and YAML as `openapi`); JSON is the default here.
+      const format = (req.query as { format?: unknown }).format;
+      if (format === 'yaml' || format === 'openapi') {
+        yaml ??= app.swagger({ yaml: true });
+        return reply.type('application/yaml; charset=utf-8').send(yaml);
+      }
+      json ??= JSON.stringify(app.swagger());
+      return reply.type('application/json; charset=utf-8').send(json);
+    },
+  );
+
+  await app.register(swaggerUi, {
+    routePrefix: DOCS_PREFIX,
+    theme: { title: 'latchkey API' },
+    staticCSP: DOCS_CSP,
+    uiConfig: {
+      // The token pasted into Authorize survives a reload of the page.
+      persistAuthorization: true,
+      deepLinking: true,
+      docExpansion: 'list',
+      displayRequestDuration: true,
+      defaultModelsExpandDepth: 0,
+    },
+  });
 }

@@ -131,7 +131,8 @@ export function renderError(
     body = { error: override?.message ?? (api.code === 'invalid' && api.fields ? fieldsText(api.fields) : api.message) };
   } else if (override?.message !== undefined) {
     body = { detail: override.message };
-  } else if (api.code === 'invalid' && api.fields) {
+  } else if (api.fields) {
+    // Field errors keep DRF's shape whatever their code (invalid, username_taken, phone_taken).
     body = api.fields;
   } else {
     body = { detail: api.message };

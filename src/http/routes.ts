@@ -2,14 +2,15 @@
 // here; the preset supplies only its paths, field names and wording.
 import type { FastifyInstance, FastifyRequest, FastifySchema, RouteOptions } from 'fastify';
 import { ApiError } from '../errors.js';
-import type { Operation, Preset, ProfileField } from '../presets/types.js';
-import type { AuthService } from '../service.js';
+import { PROTECTED_OPS, type EditableField, type Operation, type Preset } from '../presets/types.js';
+import { profileOf, sessionOf, type AuthService, type Client, type ProfilePatch } from '../service.js';
+import type { UserAuth } from '../storage/types.js';
 import { MAX_PASSWORD_LENGTH } from '../passwords.js';
 import type { RouteErrorConfig } from './render.js';
 
 type Body = Record<string, string>;
 
-const PROFILE_MAX: Record<ProfileField, number> = {
+const PROFILE_MAX: Record<EditableField, number> = {
   email: 254,
   phone_number: 16,
   first_name: 150,
@@ -17,7 +18,11 @@ const PROFILE_MAX: Record<ProfileField, number> = {
   address: 255,
   postal_code: 20,
   birthdate: 10,
+  profile_image: 255,
 };
+
+/** Fields a PATCH may set to null, clearing them. */
+const NULLABLE: ReadonlySet<EditableField> = new Set(['phone_number', 'birthdate', 'profile_image']);
 
 const str = (opts: { blank?: boolean; max?: number } = {}) => ({
   type: 'string',
@@ -45,7 +50,24 @@ function bodySchema(r: Operation): Record<string, unknown> | undefined {
     case 'verify':
     case 'blacklist':
       return object({ [r.tokenField]: str() }, [r.tokenField]);
+    case 'update_profile': {
+      // Only the editable fields are declared; anything else sent (is_staff,
+      // username, id...) is read-only and ignored, as DRF ignores it.
+      const props: Record<string, unknown> = {};
+      for (const f of r.editable) {
+        const s = str({ blank: true, max: PROFILE_MAX[f] });
+        props[f] = NULLABLE.has(f) ? { ...s, type: ['string', 'null'] } : s;
+      }
+      return object(props, []);
+    }
+    case 'change_password':
+      // No maximum on the old password: an overlong one is just a wrong one.
+      return object({ [r.oldField]: str(), [r.newField]: str({ max: MAX_PASSWORD_LENGTH }) }, [r.oldField, r.newField]);
     case 'me':
+    case 'profile':
+    case 'list_sessions':
+    case 'revoke_session':
+    case 'logout_all':
       return undefined;
   }
 }
@@ -55,6 +77,52 @@ const pair = {
   properties: { refresh: { type: 'string' }, access: { type: 'string' } },
   required: ['refresh', 'access'],
 };
+
+const text = { type: 'string' };
+const nullableText = { type: ['string', 'null'] };
+const readOnly = <T extends object>(s: T) => ({ ...s, readOnly: true });
+const profile = {
+  type: 'object',
+  properties: {
+    id: readOnly({ type: 'integer' }),
+    username: readOnly(text),
+    email: text,
+    phone_number: nullableText,
+    first_name: text,
+    last_name: text,
+    address: text,
+    postal_code: text,
+    birthdate: nullableText,
+    profile_image: nullableText,
+    is_active: readOnly({ type: 'boolean' }),
+    is_staff: readOnly({ type: 'boolean' }),
+    is_superuser: readOnly({ type: 'boolean' }),
+    date_joined: readOnly(text),
+    last_login: readOnly(nullableText),
+  },
+  required: [
+    'id', 'username', 'email', 'phone_number', 'first_name', 'last_name', 'address', 'postal_code',
+    'birthdate', 'profile_image', 'is_active', 'is_staff', 'is_superuser', 'date_joined', 'last_login',
+  ],
+};
+const session = {
+  type: 'object',
+  properties: {
+    id: { type: 'integer' },
+    created_at: text,
+    last_used_at: text,
+    user_agent: text,
+    ip_address: text,
+  },
+  required: ['id', 'created_at', 'last_used_at', 'user_agent', 'ip_address'],
+};
+const detail = { type: 'object', properties: { detail: text }, required: ['detail'] };
+
+/** The status of a success. */
+function successStatus(r: Operation): number {
+  if (r.op === 'register') return r.status;
+  return r.op === 'revoke_session' ? 204 : 200;
+}
 
 /** Success bodies, declared so Fastify serializes them by schema. */
 function responseSchema(r: Operation): Record<string, unknown> {
@@ -95,10 +163,53 @@ function responseSchema(r: Operation): Record<string, unknown> {
       return r.respond === 'message'
         ? { type: 'object', properties: { message: { type: 'string' } } }
         : { type: 'object', properties: { username: { type: 'string' } } };
+    case 'profile':
+    case 'update_profile':
+      return profile;
+    case 'change_password':
+      return { type: 'object', properties: { detail: text, ...pair.properties }, required: ['detail', ...pair.required] };
+    case 'list_sessions':
+      return { type: 'array', items: session };
+    case 'revoke_session':
+      return { type: 'null', description: 'No content' };
+    case 'logout_all':
+      return detail;
   }
 }
 
+/** What a session records of the client: its address and User-Agent, as plain strings. */
+const clientOf = (req: FastifyRequest): Client => ({ address: req.ip, userAgent: req.headers['user-agent'] });
+
+/** A session id from the path: a positive integer, or the route does not exist for it. */
+function sessionId(req: FastifyRequest): number {
+  const raw = (req.params as { id?: string }).id ?? '';
+  if (!/^[1-9][0-9]{0,14}$/.test(raw)) throw new ApiError('not_found');
+  return Number(raw);
+}
+
 type Handler = (req: FastifyRequest) => Promise<{ status: number; body: unknown }>;
+
+/** The caller of a protected route, as its onRequest hook authenticated it. */
+const callers = new WeakMap<FastifyRequest, UserAuth>();
+
+/**
+ * Authenticates the caller of a protected route by its Bearer access token, or
+ * answers 401. It runs first (onRequest), as DRF authenticates before it reads
+ * the body: a client without credentials hears 401, never a body error.
+ */
+function authenticateFirst(service: AuthService) {
+  return async (req: FastifyRequest) => {
+    const user = await service.authenticate(req.headers.authorization);
+    if (!user) throw new ApiError('not_authenticated');
+    callers.set(req, user);
+  };
+}
+
+function signedIn(req: FastifyRequest): UserAuth {
+  const user = callers.get(req);
+  if (!user) throw new ApiError('not_authenticated');
+  return user;
+}
 
 function handlerFor(r: Operation, service: AuthService, rotate: boolean): Handler {
   const ok = (body: unknown, status = 200) => ({ status, body });
@@ -106,7 +217,7 @@ function handlerFor(r: Operation, service: AuthService, rotate: boolean): Handle
     case 'login':
       return async (req) => {
         const b = req.body as Body;
-        return ok(await service.login(b[r.loginField]!, b.password!, r.lookup, { address: req.ip }));
+        return ok(await service.login(b[r.loginField]!, b.password!, r.lookup, clientOf(req)));
       };
     case 'register':
       return async (req) => {
@@ -115,10 +226,10 @@ function handlerFor(r: Operation, service: AuthService, rotate: boolean): Handle
         const user = await service.register(
           { username: b.username!, password: b.password!, ...profile },
           { requirePhone: r.requirePhone ?? false, phoneLogin: r.phoneLogin ?? false },
-          { address: req.ip },
+          clientOf(req),
         );
         if (r.respond === 'id') return ok({ id: user.id, username: user.username }, r.status);
-        const tokens = await service.issuePair(user.id);
+        const tokens = await service.issuePair(user.id, undefined, clientOf(req));
         if (r.respond === 'pair') return ok(tokens, r.status);
         const { id: pk, username, email, first_name, last_name, profile_image } = user;
         return ok({ content: { pk, username, email, first_name, last_name, profile_image, tokens } }, r.status);
@@ -137,9 +248,36 @@ function handlerFor(r: Operation, service: AuthService, rotate: boolean): Handle
       };
     case 'me':
       return async (req) => {
-        const user = await service.authenticate(req.headers.authorization);
-        if (!user) throw new ApiError('not_authenticated');
+        const user = signedIn(req);
         return ok(r.respond === 'message' ? { message: 'You have accessed a protected route!' } : { username: user.username });
+      };
+    case 'profile':
+      return async (req) => ok(profileOf(await service.account(signedIn(req))));
+    case 'update_profile':
+      return async (req) => {
+        const user = await service.account(signedIn(req));
+        const b = req.body as Record<string, string | null | undefined>;
+        const patch = Object.fromEntries(r.editable.filter((f) => b[f] !== undefined).map((f) => [f, b[f]])) as ProfilePatch;
+        return ok(profileOf(await service.updateProfile(user, patch)));
+      };
+    case 'change_password':
+      return async (req) => {
+        const user = await service.account(signedIn(req));
+        const b = req.body as Body;
+        const tokens = await service.changePassword(user, b[r.oldField]!, b[r.newField]!, clientOf(req));
+        return ok({ detail: 'New password has been saved.', ...tokens });
+      };
+    case 'list_sessions':
+      return async (req) => ok((await service.sessions(signedIn(req).id)).map(sessionOf));
+    case 'revoke_session':
+      return async (req) => {
+        await service.revokeSession(sessionId(req), signedIn(req).id);
+        return ok(undefined, 204);
+      };
+    case 'logout_all':
+      return async (req) => {
+        await service.logoutAll(signedIn(req).id);
+        return ok({ detail: 'Successfully logged out of all sessions.' });
       };
   }
 }
@@ -151,6 +289,7 @@ function handlerFor(r: Operation, service: AuthService, rotate: boolean): Handle
  * last value, as Django's QueryDict does.
  */
 function normalizeBody(fields: string[]) {
+  // (Fields named *password* are the passwords: password, old_password, new_password.)
   return async (req: FastifyRequest) => {
     if (req.body === undefined || req.body === null) req.body = {};
     const body = req.body;
@@ -161,7 +300,7 @@ function normalizeBody(fields: string[]) {
       let v = b[f];
       if (form && Array.isArray(v)) v = v[v.length - 1];
       if (typeof v === 'number' && Number.isFinite(v)) v = String(v);
-      if (typeof v === 'string' && f !== 'password') v = v.trim();
+      if (typeof v === 'string' && !f.includes('password')) v = v.trim();
       if (v !== undefined) b[f] = v;
     }
   };
@@ -196,9 +335,13 @@ export function mountPresets(
           summary: r.summary,
           tags: [preset.id],
           ...(body ? { body } : {}),
-          response: { [r.op === 'register' ? r.status : 200]: responseSchema(r) },
-          ...(r.op === 'me' ? { security: [{ bearerAuth: [] }] } : {}),
+          ...(r.op === 'revoke_session'
+            ? { params: { type: 'object', properties: { id: { type: 'string', description: 'The session id' } } } }
+            : {}),
+          response: { [successStatus(r)]: responseSchema(r) },
+          ...(PROTECTED_OPS.has(r.op) ? { security: [{ bearerAuth: [] }] } : {}),
         } as FastifySchema,
+        ...(PROTECTED_OPS.has(r.op) ? { onRequest: authenticateFirst(service) } : {}),
         ...(body ? { preValidation: normalizeBody(Object.keys((body as { properties: object }).properties)) } : {}),
         handler: async (req, reply) => {
           const { status, body: out } = await handle(req);
@@ -208,7 +351,7 @@ export function mountPresets(
       app.route(route);
       const entry = byUrl.get(r.url) ?? { methods: new Set<string>(), errors, protected: false };
       entry.methods.add(r.method);
-      if (r.op === 'me') entry.protected = true;
+      if (PROTECTED_OPS.has(r.op)) entry.protected = true;
       if (r.method === 'GET') entry.methods.add('HEAD');
       byUrl.set(r.url, entry);
     }

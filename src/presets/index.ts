@@ -1,5 +1,6 @@
-// The five presets, one per seed document in ../shared/seeds/. Each is only
-// data; see types.ts for what the fields mean.
+// The presets: five, one per seed document in ../shared/seeds/, and `account`,
+// latchkey's own self-service routes in DRF's shape. Each is only data; see
+// types.ts for what the fields mean.
 import { ConfigError } from '../errors.js';
 import type { Preset } from './types.js';
 
@@ -153,8 +154,37 @@ export const phone: Preset = {
   ],
 };
 
+/** A signed-in user's own account: profile, password and sessions (issue 7). */
+export const account: Preset = {
+  id: 'account',
+  document: 'README.md#account-latchkey_presetsaccount-on-by-default',
+  envelope: 'detail',
+  rotate: false,
+  routes: [
+    { method: 'GET', url: '/api/account/me/', op: 'profile', summary: 'Your profile' },
+    {
+      method: 'PATCH',
+      url: '/api/account/me/',
+      op: 'update_profile',
+      editable: ['email', 'phone_number', 'first_name', 'last_name', 'address', 'postal_code', 'birthdate', 'profile_image'],
+      summary: 'Change your profile (id, username, is_active, is_staff, is_superuser and the dates are read-only)',
+    },
+    {
+      method: 'POST',
+      url: '/api/account/password/',
+      op: 'change_password',
+      oldField: 'old_password',
+      newField: 'new_password',
+      summary: 'Change your password; every session is revoked and a fresh token pair returned',
+    },
+    { method: 'GET', url: '/api/account/sessions/', op: 'list_sessions', summary: 'Your signed-in sessions' },
+    { method: 'DELETE', url: '/api/account/sessions/:id/', op: 'revoke_session', summary: 'Sign one session out' },
+    { method: 'POST', url: '/api/account/logout-all/', op: 'logout_all', summary: 'Sign every session out' },
+  ],
+};
+
 export const PRESETS: Record<string, Preset> = Object.fromEntries(
-  [simplejwt, apiAuth, authRoot, users, phone].map((p) => [p.id, p]),
+  [simplejwt, apiAuth, authRoot, users, phone, account].map((p) => [p.id, p]),
 );
 
 /** The presets named by LATCHKEY_PRESETS; fails on an unknown name or two presets claiming one route. */

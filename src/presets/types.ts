@@ -25,8 +25,11 @@ export type ProfileField =
   | 'postal_code'
   | 'birthdate';
 
+/** A profile field a signed-in user may change (the account preset's PATCH). */
+export type EditableField = ProfileField | 'profile_image';
+
 interface RouteBase {
-  method: 'GET' | 'POST';
+  method: 'GET' | 'POST' | 'PATCH' | 'DELETE';
   url: string;
   summary: string;
   errors?: ErrorOverrides;
@@ -61,11 +64,35 @@ export type Operation =
       op: 'me';
       /** `message`: the protected-endpoint greeting; `username`: {username}. */
       respond: 'message' | 'username';
-    });
+    })
+  // The account operations: each needs a Bearer access token and acts on its user.
+  /** The user's profile (SPEC §4), without the password. */
+  | (RouteBase & { op: 'profile' })
+  /** A partial update of the fields in `editable`; every other field is read-only and ignored. */
+  | (RouteBase & { op: 'update_profile'; editable: EditableField[] })
+  /** Checks `oldField`, sets `newField`, revokes every session and answers a fresh pair. */
+  | (RouteBase & { op: 'change_password'; oldField: string; newField: string })
+  /** The user's live sessions (rotation families). */
+  | (RouteBase & { op: 'list_sessions' })
+  /** Ends one of the user's sessions, named by the `:id` path parameter; 204. */
+  | (RouteBase & { op: 'revoke_session' })
+  /** Ends every session of the user. */
+  | (RouteBase & { op: 'logout_all' });
+
+/** The operations that authenticate their caller with a Bearer access token. */
+export const PROTECTED_OPS: ReadonlySet<Operation['op']> = new Set([
+  'me',
+  'profile',
+  'update_profile',
+  'change_password',
+  'list_sessions',
+  'revoke_session',
+  'logout_all',
+]);
 
 export interface Preset {
   id: string;
-  /** The seed document this preset serves. */
+  /** The document this preset serves: a seed in docs/seeds/, or (account) latchkey's own README section. */
   document: string;
   envelope: Envelope;
   /** Whether refresh rotates, unless LATCHKEY_ROTATE_REFRESH_TOKENS says otherwise. */

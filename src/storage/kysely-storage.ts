@@ -11,6 +11,8 @@ import type {
   BlacklistReason,
   NewUser,
   OutstandingToken,
+  SessionMeta,
+  SessionRecord,
   Storage,
   TokenState,
   UserAuth,
@@ -57,11 +59,32 @@ interface BlacklistedTable {
   blacklisted_at: number;
 }
 
+interface SessionsTable {
+  id: Generated<number>;
+  family_id: string;
+  user_id: number | null;
+  created_at: number;
+  last_used_at: number;
+  user_agent: string;
+  address: string;
+}
+
 export interface Database {
   users: UsersTable;
   outstanding_tokens: OutstandingTable;
   blacklisted_tokens: BlacklistedTable;
+  sessions: SessionsTable;
 }
+
+const toSession = (r: Selectable<SessionsTable>): SessionRecord => ({
+  id: r.id,
+  familyId: r.family_id,
+  userId: r.user_id,
+  createdAt: r.created_at,
+  lastUsedAt: r.last_used_at,
+  userAgent: r.user_agent,
+  address: r.address,
+});
 
 const toUser = (r: Selectable<UsersTable>): UserRecord => ({
   ...r,
@@ -136,6 +159,25 @@ async function insertOutstanding(db: Kysely<Database>, t: OutstandingToken): Pro
       expires_at: t.expiresAt,
     })
     .onConflict((oc) => oc.column('jti').doNothing())
+    .execute();
+}
+
+/**
+ * Sets a family's last use, opening a session without client details for a
+ * family that has none (one minted elsewhere, or before sessions were kept).
+ */
+async function noteUse(db: Kysely<Database>, t: OutstandingToken, at: number): Promise<void> {
+  await db
+    .insertInto('sessions')
+    .values({
+      family_id: t.familyId,
+      user_id: t.userId,
+      created_at: t.familyIssuedAt,
+      last_used_at: at,
+      user_agent: '',
+      address: '',
+    })
+    .onConflict((oc) => oc.column('family_id').doUpdateSet({ last_used_at: at }))
     .execute();
 }
 
@@ -484,9 +526,19 @@ export class KyselyStorage implements Storage {
 
   deleteUser(id: number): Promise<boolean> {
     return this.guard(async () => {
-      const r = await this.db.deleteFrom('users').where('id', '=', id).executeTakeFirst();
+      const r = await this.db.transaction().execute(async (trx) => {
+        await trx.deleteFrom('sessions').where('user_id', '=', id).execute();
+        return trx.deleteFrom('users').where('id', '=', id).executeTakeFirst();
+      });
       await this.changedUser(id);
       return Number(r.numDeletedRows) > 0;
+    });
+  }
+
+  listUsers(): Promise<UserRecord[]> {
+    return this.guard(async () => {
+      const rows = await this.db.selectFrom('users').selectAll().orderBy('id').execute();
+      return rows.map(toUser);
     });
   }
 
@@ -511,9 +563,74 @@ export class KyselyStorage implements Storage {
       this.db.transaction().execute(async (trx) => {
         if (!(await consume(trx, old, 'rotated', at))) return false;
         await insertOutstanding(trx, next);
+        await noteUse(trx, next, at);
         return true;
       }),
     );
+  }
+
+  startSession(t: OutstandingToken, meta: SessionMeta): Promise<number> {
+    return this.guard(() =>
+      this.db.transaction().execute(async (trx) => {
+        await insertOutstanding(trx, t);
+        const row = await trx
+          .insertInto('sessions')
+          .values({
+            family_id: t.familyId,
+            user_id: t.userId,
+            created_at: t.familyIssuedAt,
+            last_used_at: t.createdAt,
+            user_agent: meta.userAgent,
+            address: meta.address,
+          })
+          .returning('id')
+          .executeTakeFirstOrThrow();
+        return row.id;
+      }),
+    );
+  }
+
+  touchSession(t: OutstandingToken, at: number): Promise<void> {
+    return this.guard(() =>
+      this.db.transaction().execute(async (trx) => {
+        await insertOutstanding(trx, t);
+        await noteUse(trx, t, at);
+      }),
+    );
+  }
+
+  /** Sessions with at least one token neither blacklisted nor expired at `now`. */
+  private liveSessions(now: number) {
+    return this.db
+      .selectFrom('sessions as s')
+      .selectAll('s')
+      .where((eb) =>
+        eb.exists(
+          eb
+            .selectFrom('outstanding_tokens as o')
+            .leftJoin('blacklisted_tokens as b', 'b.token_id', 'o.id')
+            .select(eb.lit(1).as('one'))
+            .whereRef('o.family_id', '=', 's.family_id')
+            .where('b.id', 'is', null)
+            .where('o.expires_at', '>', now),
+        ),
+      );
+  }
+
+  listSessions(filter: { userId?: number | undefined }, now: number): Promise<SessionRecord[]> {
+    return this.guard(async () => {
+      let q = this.liveSessions(now);
+      if (filter.userId !== undefined) q = q.where('s.user_id', '=', filter.userId);
+      const rows = await q.orderBy('s.last_used_at', 'desc').orderBy('s.id', 'desc').execute();
+      return rows.map(toSession);
+    });
+  }
+
+  getSession(id: number, now: number): Promise<SessionRecord | undefined> {
+    return this.guard(async () => {
+      const r = await this.liveSessions(now).where('s.id', '=', id).executeTakeFirst();
+      return r && toSession(r);
+    });
   }
 
   revokeFamily(familyId: string, reason: BlacklistReason, at: number): Promise<number> {
@@ -549,9 +666,31 @@ export class KyselyStorage implements Storage {
 
   flushExpired(now: number): Promise<number> {
     return this.guard(async () => {
-      // Blacklist rows go with their token (ON DELETE CASCADE).
-      const r = await this.db.deleteFrom('outstanding_tokens').where('expires_at', '<', now).executeTakeFirst();
-      return Number(r.numDeletedRows);
+      return this.db.transaction().execute(async (trx) => {
+        // First the sessions this leaves without a token: found from the
+        // expiring tokens (by the expiry index), so the cost follows what
+        // expired, not how many sessions there are.
+        await trx
+          .deleteFrom('sessions')
+          .where('family_id', 'in', (eb) =>
+            eb.selectFrom('outstanding_tokens').select('family_id').where('expires_at', '<', now),
+          )
+          .where((eb) =>
+            eb.not(
+              eb.exists(
+                eb
+                  .selectFrom('outstanding_tokens as o')
+                  .select(eb.lit(1).as('one'))
+                  .whereRef('o.family_id', '=', 'sessions.family_id')
+                  .where('o.expires_at', '>=', now),
+              ),
+            ),
+          )
+          .execute();
+        // Blacklist rows go with their token (ON DELETE CASCADE).
+        const r = await trx.deleteFrom('outstanding_tokens').where('expires_at', '<', now).executeTakeFirst();
+        return Number(r.numDeletedRows);
+      });
     });
   }
 }

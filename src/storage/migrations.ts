@@ -68,5 +68,47 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
       await db.schema.dropTable('users').execute();
     },
   },
+
+  // A session is a login's rotation family. Its details live in their own
+  // table, one row per family, not on outstanding_tokens: they belong to the
+  // family rather than to each rotated token (so nothing is copied forward on
+  // rotation, and "last use" is one row to update), the row's id is a stable
+  // handle that is no token's jti, and outstanding/blacklisted tokens stay
+  // SimpleJWT's two records.
+  '0002_sessions': {
+    async up(db: Kysely<any>) {
+      await db.schema
+        .createTable('sessions')
+        .addColumn('id', bigId, id)
+        .addColumn('family_id', 'varchar(255)', (c) => c.notNull().unique())
+        .addColumn('user_id', bigId)
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('last_used_at', 'bigint', (c) => c.notNull())
+        .addColumn('user_agent', 'varchar(255)', (c) => c.notNull().defaultTo(''))
+        .addColumn('address', 'varchar(64)', (c) => c.notNull().defaultTo(''))
+        .execute();
+      await db.schema.createIndex('sessions_user_idx').on('sessions').column('user_id').execute();
+      // Families that existed before this migration become sessions without
+      // client details; their last use is their newest token.
+      await db
+        .insertInto('sessions')
+        .columns(['family_id', 'user_id', 'created_at', 'last_used_at'])
+        .expression(
+          db
+            .selectFrom('outstanding_tokens')
+            .select((eb) => [
+              'family_id',
+              eb.fn.max('user_id').as('user_id'),
+              eb.fn.min('family_issued_at').as('created_at'),
+              eb.fn.max('created_at').as('last_used_at'),
+            ])
+            .groupBy('family_id'),
+        )
+        .execute();
+    },
+    async down(db: Kysely<any>) {
+      await db.schema.dropTable('sessions').execute();
+    },
+  },
   };
 }

@@ -51,6 +51,28 @@ export interface TokenState {
   blacklisted: BlacklistReason | null;
 }
 
+/** What a login records about its client, shown back in the session list. */
+export interface SessionMeta {
+  userAgent: string;
+  address: string;
+}
+
+/**
+ * A session: one login's rotation family, with when it started, when it was
+ * last refreshed and who started it. `id` is the table's own key, the only
+ * handle shown to clients; `familyId` (a refresh token's jti) never leaves the
+ * server.
+ */
+export interface SessionRecord extends SessionMeta {
+  id: number;
+  familyId: string;
+  userId: number | null;
+  /** The family's first login (seconds). */
+  createdAt: number;
+  /** The last refresh of any token of the family, or the login (seconds). */
+  lastUsedAt: number;
+}
+
 export interface Storage {
   readonly dialect: 'sqlite' | 'postgres';
   /** Applies pending migrations; safe to call from several processes at once. */
@@ -67,7 +89,10 @@ export interface Storage {
   getUserByUsername(username: string): Promise<UserRecord | undefined>;
   getUserByPhone(phone: string): Promise<UserRecord | undefined>;
   updateUser(id: number, patch: UserPatch): Promise<UserRecord | undefined>;
+  /** Deletes the user and their sessions; their token and blacklist records stay. */
   deleteUser(id: number): Promise<boolean>;
+  /** Every user, by id. */
+  listUsers(): Promise<UserRecord[]>;
 
   /** Records an issued refresh token; a second call with the same jti changes nothing. */
   recordOutstanding(token: OutstandingToken): Promise<void>;
@@ -81,12 +106,34 @@ export interface Storage {
    * Rotation in one transaction: consumes `old` (as blacklist() does, reason
    * 'rotated') and records `next`, or, if another caller consumed `old` first,
    * changes nothing and returns false. One commit, so one fsync, per refresh.
+   * The winner also sets the family's last use to `at`, as touchSession does.
    */
   rotate(old: OutstandingToken, next: OutstandingToken, at: number): Promise<boolean>;
+  /**
+   * A login: records the family's first refresh token and opens its session,
+   * in one transaction. Returns the session's id.
+   */
+  startSession(token: OutstandingToken, meta: SessionMeta): Promise<number>;
+  /**
+   * A refresh without rotation: records the token if it was minted elsewhere,
+   * and sets its family's last use to `at` (opening a session without client
+   * details if the family has none). rotate() does the same for its family.
+   */
+  touchSession(token: OutstandingToken, at: number): Promise<void>;
+  /**
+   * Live sessions (a family with a token neither blacklisted nor expired at
+   * `now`), of one user or of all, the most recently used first.
+   */
+  listSessions(filter: { userId?: number | undefined }, now: number): Promise<SessionRecord[]>;
+  /** One live session by id, or undefined if there is none or it has ended. */
+  getSession(id: number, now: number): Promise<SessionRecord | undefined>;
   /** Blacklists every token of a rotation family; returns how many were newly blacklisted. */
   revokeFamily(familyId: string, reason: BlacklistReason, at: number): Promise<number>;
   /** Blacklists every recorded refresh token of one user; returns how many were newly blacklisted. */
   revokeUserTokens(userId: number, reason: BlacklistReason, at: number): Promise<number>;
-  /** Deletes outstanding tokens (and their blacklist rows) that expired before `now`. */
+  /**
+   * Deletes outstanding tokens (and their blacklist rows) that expired before
+   * `now`, and the sessions left with no token; returns how many tokens went.
+   */
   flushExpired(now: number): Promise<number>;
 }
