@@ -53,23 +53,10 @@ export interface ProfilePatch {
  * A user as the account endpoints and the CLI show it: SPEC §4's fields, the
  * times in ISO 8601 as DRF's DateTimeField writes them, and never the password.
  */
-export interface Profile {
-  id: number;
-  username: string;
-  email: string;
-  phone_number: string | null;
-  first_name: string;
-  last_name: string;
-  address: string;
-  postal_code: string;
-  birthdate: string | null;
-  profile_image: string | null;
-  is_active: boolean;
-  is_staff: boolean;
-  is_superuser: boolean;
+export type Profile = Omit<UserRecord, 'password' | 'tokens_valid_after' | 'date_joined' | 'last_login'> & {
   date_joined: string;
   last_login: string | null;
-}
+};
 
 /** A session as it is shown: its opaque id and its client, never a token or a jti. */
 export interface SessionView {
