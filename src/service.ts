@@ -2,6 +2,7 @@
 // Failures are ApiErrors carrying a code from the error table; the HTTP layer
 // (or the CLI) decides how to show them.
 import validator from 'validator';
+import { LRUCache } from 'lru-cache';
 import { ApiError, FIELD_MESSAGES, UniqueViolationError, type FieldErrors } from './errors.js';
 import { codePoints, HasherBusyError, MAX_PASSWORD_LENGTH, type PasswordHasher } from './passwords.js';
 import { passwordErrors } from './password-policy.js';
@@ -114,6 +115,8 @@ export interface Client {
 export const LOCAL_CLIENT: Client = { address: '127.0.0.1' };
 
 const systemNow = () => Math.floor(Date.now() / 1000);
+/** A session's last use is written at most this often by a refresh without rotation. */
+const SESSION_TOUCH_SECONDS = 60;
 const today = (now: number) => new Date(now * 1000).toISOString().slice(0, 10);
 
 /** Seconds since the epoch as DRF writes a UTC datetime: 2024-05-17T09:30:00Z. */
@@ -164,6 +167,8 @@ export class AuthService {
   readonly now: () => number;
   readonly throttle: Throttle;
   private readonly emit: (event: AuthEvent) => void;
+  /** When this process last wrote each session's last use (see refresh). */
+  private readonly lastTouched = new LRUCache<string, number>({ max: 100_000 });
 
   constructor(
     readonly storage: Storage,
@@ -396,8 +401,14 @@ export class AuthService {
     if (familyEnd <= now) throw new ApiError('token_not_valid', TOKEN_MESSAGES.invalid);
     const access = this.tokens.access(user.id, now).token;
     if (!opts.rotate) {
-      // The session's last use; rotate() below notes it in its own transaction.
-      await this.storage.touchSession(outstanding(claims, family, now), now);
+      // The session's last use, to the minute: a write (and an fsync) on every
+      // refresh cost ten times the rest of it. A token never recorded here is
+      // always written, so that its login becomes a listed session.
+      // (rotate() below notes the use inside its own transaction.)
+      if (!state || (this.lastTouched.get(family.familyId) ?? -Infinity) <= now - SESSION_TOUCH_SECONDS) {
+        await this.storage.touchSession(outstanding(claims, family, now), now);
+        this.lastTouched.set(family.familyId, now);
+      }
       this.emit('refresh');
       return { access };
     }
