@@ -1,0 +1,972 @@
+// npm run bench [-- options]
+//
+// Starts the servers as child processes (latchkey, the bare Fastify ceiling,
+// the SimpleJWT peer when it is installed) and drives them from this process
+// with autocannon. Every figure in the table is measured in this one run:
+// servers that are compared take turns (A B C, then C B A, ...) for several
+// rounds under identical load, and each figure is the median of its rounds.
+// Server CPU per request comes from /proc/<pid>/stat, RSS from
+// /proc/<pid>/status. See BENCHMARKS.md for the method.
+//
+// Options:
+//   --json FILE              write every run and the table's figures as JSON
+//   --markdown FILE          write the table(s) as Markdown
+//   --duration S             seconds per measured run (default 5)
+//   --warmup S               seconds of warm-up per server and group (default 2)
+//   --rounds N               measured runs per server and group (default 3)
+//   --connections N          autocannon connections (default 50)
+//   --login-connections N    connections for the login rows (default 8: enough to keep the hash pool busy)
+//   --storm-connections N    connections of the login storm (default 8)
+//   --paced-rate N           requests/s of the fixed-rate latency rows (default 1000)
+//   --hash-concurrency N     LATCHKEY_HASH_CONCURRENCY, and the raw hash rate's concurrency (default 1)
+//   --peer DIR               the SimpleJWT peer (default ../shared/peers/simplejwt); --no-peer skips it
+//   --seed-users N --seed-tokens M
+//                            growth: preload a database and compare protected GET,
+//                            refresh (rotation) and login with an empty one; then
+//                            time flushexpiredtokens. Only the growth table runs
+//                            unless --all is given.
+//   --expired-share F        share of seeded tokens already expired (default 0.4)
+//   --blacklisted-share F    share of seeded tokens blacklisted (default 0.2)
+//   --only G1,G2             run only these groups of the main table: protected, verify,
+//                            refresh, rotation, login, storm, paced
+//   --keep                   keep the temporary directory (databases, server logs)
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { hash, type Algorithm } from '@node-rs/argon2';
+import { runLoad, startBackground, type LoadSpec, type RunResult } from './lib/load.js';
+import { runPaced } from './lib/paced.js';
+import {
+  descendants,
+  freePort,
+  killAllNow,
+  rssBytes,
+  runCommand,
+  sleep,
+  startChild,
+  stopAll,
+  stopChild,
+  waitReady,
+  type Server,
+} from './lib/procs.js';
+import { seedDatabase, seededUsername, type SeedResult } from './lib/seed.js';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const CLI = path.join(ROOT, 'dist/src/cli.js');
+const BARE = path.join(ROOT, 'dist/bench/bare.js');
+const HASH_RATE = path.join(ROOT, 'dist/bench/hash-rate.js');
+const NODE = process.execPath;
+
+const { values: args } = parseArgs({
+  options: {
+    json: { type: 'string' },
+    markdown: { type: 'string' },
+    duration: { type: 'string', default: '5' },
+    warmup: { type: 'string', default: '2' },
+    rounds: { type: 'string', default: '3' },
+    connections: { type: 'string', default: '50' },
+    'login-connections': { type: 'string', default: '8' },
+    'storm-connections': { type: 'string', default: '8' },
+    'paced-rate': { type: 'string', default: '1000' },
+    'hash-concurrency': { type: 'string', default: '1' },
+    peer: { type: 'string', default: path.resolve(ROOT, '../shared/peers/simplejwt') },
+    'no-peer': { type: 'boolean', default: false },
+    'seed-users': { type: 'string' },
+    'seed-tokens': { type: 'string' },
+    'expired-share': { type: 'string', default: '0.4' },
+    'blacklisted-share': { type: 'string', default: '0.2' },
+    all: { type: 'boolean', default: false },
+    keep: { type: 'boolean', default: false },
+    only: { type: 'string' },
+  },
+});
+
+function num(name: keyof typeof args, min = 0): number {
+  const v = Number(args[name]);
+  if (!Number.isFinite(v) || v < min) {
+    console.error(`bench: --${name} must be a number ≥ ${min}`);
+    process.exit(2);
+  }
+  return v;
+}
+
+const opt = {
+  duration: num('duration', 1),
+  warmup: num('warmup', 0),
+  rounds: num('rounds', 1),
+  connections: num('connections', 1),
+  loginConnections: num('login-connections', 1),
+  stormConnections: num('storm-connections', 1),
+  pacedRate: num('paced-rate', 1),
+  hashConcurrency: num('hash-concurrency', 1),
+  seedUsers: args['seed-users'] !== undefined ? num('seed-users', 0) : undefined,
+  seedTokens: args['seed-tokens'] !== undefined ? num('seed-tokens', 0) : undefined,
+  expiredShare: num('expired-share', 0),
+  blacklistedShare: num('blacklisted-share', 0),
+};
+const seeding = opt.seedUsers !== undefined || opt.seedTokens !== undefined;
+const runMain = !seeding || args.all;
+
+const ARGON2 = { memoryCost: 19456, timeCost: 2, parallelism: 1 };
+const USER = 'bench';
+const PASSWORD = 'bench-password-1';
+const SIGNING_KEY = `bench-signing-key-${randomBytes(16).toString('hex')}`;
+const JSON_TYPE = { 'content-type': 'application/json' };
+const PROTECTED = '/api/protected-endpoint/';
+const PROTECTED_BODY = { message: 'You have accessed a protected route!' };
+
+const log = (line: string) => process.stderr.write(`${line}\n`);
+
+// ---- servers ---------------------------------------------------------------
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'latchkey-bench-'));
+
+/** The environment every latchkey server and CLI call gets, from scratch. */
+function latchkeyEnv(dataDir: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (!k.startsWith('LATCHKEY_') && k !== 'HOST' && k !== 'PORT') env[k] = v;
+  }
+  return {
+    ...env,
+    LATCHKEY_DATA_DIR: dataDir,
+    LATCHKEY_SIGNING_KEY: SIGNING_KEY,
+    // The per-address login, refresh and verify limits would throttle the load generator.
+    LATCHKEY_LOGIN_THROTTLE: 'off',
+    LATCHKEY_LOG_LEVEL: 'warn',
+    // The default 5 minutes would expire mid-run and turn every request into a 401.
+    LATCHKEY_ACCESS_TOKEN_LIFETIME: '3600',
+    LATCHKEY_HASH_CONCURRENCY: String(opt.hashConcurrency),
+    LATCHKEY_ARGON2_MEMORY_KIB: String(ARGON2.memoryCost),
+    LATCHKEY_ARGON2_TIME_COST: String(ARGON2.timeCost),
+    LATCHKEY_ARGON2_PARALLELISM: String(ARGON2.parallelism),
+    ...extra,
+  };
+}
+
+interface LatchkeyServer extends Server {
+  env: NodeJS.ProcessEnv;
+  dataDir: string;
+}
+
+async function prepareLatchkeyData(name: string, extra: Record<string, string> = {}) {
+  const dataDir = path.join(tmp, name);
+  fs.mkdirSync(dataDir, { recursive: true });
+  const env = latchkeyEnv(dataDir, extra);
+  await runCommand(NODE, [CLI, 'migrate'], { env });
+  return { dataDir, env };
+}
+
+async function startLatchkey(
+  name: string,
+  o: { workers: number; extra?: Record<string, string>; prepared?: { dataDir: string; env: NodeJS.ProcessEnv } },
+): Promise<LatchkeyServer> {
+  const { dataDir, env } = o.prepared ?? (await prepareLatchkeyData(name, o.extra));
+  await runCommand(NODE, [CLI, 'createuser', '--username', USER, '--password', PASSWORD], { env });
+  const port = await freePort();
+  const logFile = path.join(tmp, `${name}.log`);
+  const child = startChild(NODE, [CLI, 'serve', '--workers', String(o.workers), '--port', String(port)], { env, log: logFile });
+  const s = { name, port, child, log: logFile, env, dataDir };
+  await waitReady(s);
+  if (o.workers > 1) {
+    // The primary reports ready when the first worker listens; wait for all of them.
+    const deadline = Date.now() + 20_000;
+    while (descendants(child.pid!).length < o.workers && Date.now() < deadline) await sleep(100);
+    await sleep(500);
+  }
+  return s;
+}
+
+async function startBare(): Promise<Server> {
+  const port = await freePort();
+  const logFile = path.join(tmp, 'bare.log');
+  const child = startChild(NODE, [BARE], { env: { ...process.env, PORT: String(port) }, log: logFile });
+  const s = { name: 'bare', port, child, log: logFile };
+  await waitReady(s);
+  return s;
+}
+
+/** Why the peer cannot run here, or undefined when it can. */
+function peerMissing(dir: string): string | undefined {
+  if (args['no-peer']) return 'skipped with --no-peer';
+  if (!fs.existsSync(path.join(dir, 'refsite.py'))) return `no refsite.py in ${dir}`;
+  if (!gunicornPath()) return 'gunicorn is not installed (apt-get install -y gunicorn)';
+  const py = spawnSync('/usr/bin/python3', ['-c', 'import django, rest_framework, rest_framework_simplejwt'], { encoding: 'utf8' });
+  if (py.status !== 0) return `Django, DRF or SimpleJWT is missing for /usr/bin/python3: ${(py.stderr || py.error?.message || '').trim().split('\n').pop()}`;
+  return undefined;
+}
+
+function gunicornPath(): string | undefined {
+  if (fs.existsSync('/usr/bin/gunicorn')) return '/usr/bin/gunicorn';
+  const which = spawnSync('which', ['gunicorn'], { encoding: 'utf8' });
+  return which.status === 0 ? which.stdout.trim() : undefined;
+}
+
+async function startPeer(name: string, rotate: boolean, dir: string): Promise<Server> {
+  const env: NodeJS.ProcessEnv = { ...process.env, REF_DB: path.join(tmp, `${name}.sqlite3`), REF_SIGNING_KEY: SIGNING_KEY };
+  delete env.REF_ROTATE;
+  if (rotate) env.REF_ROTATE = '1';
+  await runCommand('/usr/bin/python3', ['refsite.py', 'migrate'], { cwd: dir, env });
+  await runCommand('/usr/bin/python3', ['refsite.py', 'adduser', USER, PASSWORD], { cwd: dir, env });
+  const port = await freePort();
+  const logFile = path.join(tmp, `${name}.log`);
+  const child = startChild(gunicornPath()!, ['-w', '2', '-b', `127.0.0.1:${port}`, 'refsite:application'], { cwd: dir, env, log: logFile });
+  const s = { name, port, child, log: logFile };
+  await waitReady(s);
+  const deadline = Date.now() + 20_000;
+  while (descendants(child.pid!).length < 2 && Date.now() < deadline) await sleep(100);
+  return s;
+}
+
+// ---- sessions --------------------------------------------------------------
+
+interface Pair {
+  access: string;
+  refresh: string;
+}
+
+async function post(port: number, route: string, body: unknown): Promise<{ status: number; text: string }> {
+  const res = await fetch(`http://127.0.0.1:${port}${route}`, {
+    method: 'POST',
+    headers: JSON_TYPE,
+    body: JSON.stringify(body),
+  });
+  return { status: res.status, text: await res.text() };
+}
+
+async function login(s: Server, username = USER): Promise<Pair> {
+  for (let attempt = 0; ; attempt++) {
+    const r = await post(s.port, '/api/token/', { username, password: PASSWORD });
+    if (r.status === 200) return JSON.parse(r.text) as Pair;
+    if (r.status === 503 && attempt < 10) {
+      await sleep(300);
+      continue;
+    }
+    throw new Error(`login on ${s.name} answered ${r.status}: ${r.text.slice(0, 300)}`);
+  }
+}
+
+/** `n` logins, a few at a time: one session per connection. */
+async function logins(s: Server, n: number, usernames: (i: number) => string = () => USER): Promise<Pair[]> {
+  const out: Pair[] = [];
+  let next = 0;
+  const lane = async () => {
+    while (next < n) {
+      const i = next++;
+      out.push(await login(s, usernames(i)));
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(4, n) }, lane));
+  return out;
+}
+
+/** Fails unless one request of this shape answers 2xx (and, for the protected route, the right JSON). */
+async function preflight(s: Server, spec: { method?: string; path: string; headers?: Record<string, string>; body?: string }) {
+  const res = await fetch(`http://127.0.0.1:${s.port}${spec.path}`, {
+    method: spec.method ?? 'GET',
+    ...(spec.headers ? { headers: spec.headers } : {}),
+    ...(spec.body !== undefined ? { body: spec.body } : {}),
+  });
+  const text = await res.text();
+  if (res.status < 200 || res.status >= 300) throw new Error(`${s.name} ${spec.method ?? 'GET'} ${spec.path} answered ${res.status}: ${text.slice(0, 300)}`);
+  if (spec.path === PROTECTED && text !== JSON.stringify(PROTECTED_BODY)) throw new Error(`${s.name} ${PROTECTED} answered ${text.slice(0, 300)}`);
+}
+
+// ---- targets and rounds ---------------------------------------------------
+
+interface Target {
+  key: string;
+  /** Must answer 2xx to every request (the peer is not held to this: its failures are reported). */
+  mustSucceed: boolean;
+  server?: Server;
+  run(duration: number): Promise<Run>;
+}
+
+interface Run extends RunResult {
+  /** The login storm's counts, on storm rows. */
+  storm?: { ok: number; non2xx: number; errors: number; rps: number; statusCodes: Record<string, number> };
+}
+
+type HttpSpec = Omit<LoadSpec, 'url' | 'duration' | 'connections'> & { path: string; connections?: number };
+
+function httpTarget(key: string, server: Server, prepare: () => Promise<HttpSpec>, mustSucceed = true): Target {
+  return {
+    key,
+    server,
+    mustSucceed,
+    async run(duration) {
+      const spec = await prepare();
+      return runLoad(
+        {
+          ...spec,
+          url: `http://127.0.0.1:${server.port}${spec.path}`,
+          connections: spec.connections ?? opt.connections,
+          duration,
+        },
+        server.child.pid,
+      );
+    },
+  };
+}
+
+function protectedSpec(access: string): HttpSpec {
+  return { path: PROTECTED, method: 'GET', headers: { authorization: `Bearer ${access}` } };
+}
+
+function postSpec(route: string, body: unknown, connections?: number): HttpSpec {
+  return {
+    path: route,
+    method: 'POST',
+    headers: JSON_TYPE,
+    body: JSON.stringify(body),
+    ...(connections ? { connections } : {}),
+  };
+}
+
+/**
+ * Refresh with rotation: each connection takes one fresh login's refresh token
+ * (the logins happen before the timed run) and then always refreshes with the
+ * token that its previous response returned, through autocannon's
+ * per-connection request chaining (setupRequest / onResponse). The chain's
+ * state lives in a closure per connection, made in setupClient: autocannon
+ * clears `context` each time a connection wraps around its request list, which
+ * with a one-request list is after every request.
+ */
+function rotationSpec(pool: Pair[]): HttpSpec {
+  return {
+    path: '/api/token/refresh/',
+    method: 'POST',
+    headers: JSON_TYPE,
+    setupClient(client) {
+      // A connection with no session left sends a token that is refused: it shows as 401s.
+      let token = pool.pop()?.refresh ?? 'no-session-left';
+      client.setRequests([
+        {
+          method: 'POST',
+          path: '/api/token/refresh/',
+          headers: JSON_TYPE,
+          setupRequest: (req) => ({ ...req, body: JSON.stringify({ refresh: token }) }),
+          onResponse: (status, body) => {
+            if (status === 200) token = (JSON.parse(body) as { refresh: string }).refresh;
+          },
+        },
+      ]);
+    },
+  };
+}
+
+function hashRateTarget(mode: 'hash' | 'verify'): Target {
+  return {
+    key: `raw-${mode}`,
+    mustSucceed: true,
+    async run(duration) {
+      const out = await runCommand(NODE, [
+        HASH_RATE,
+        '--mode', mode,
+        '--concurrency', String(opt.hashConcurrency),
+        '--duration', String(duration),
+        '--memory', String(ARGON2.memoryCost),
+        '--time', String(ARGON2.timeCost),
+        '--parallelism', String(ARGON2.parallelism),
+      ]);
+      const r = JSON.parse(out.trim().split('\n').pop()!) as { hashes: number; seconds: number; rate: number; p50: number; p99: number; cpuUsPerHash: number };
+      return {
+        ok: r.hashes,
+        non2xx: 0,
+        errors: 0,
+        statusCodes: {},
+        seconds: r.seconds,
+        rps: r.rate,
+        p50: r.p50,
+        p99: r.p99,
+        cpuUsPerReq: r.cpuUsPerHash,
+        loadCpuUsPerReq: NaN,
+        rssMax: [],
+      };
+    },
+  };
+}
+
+/** Runs `inner` while a login storm hammers the same server. */
+function withStorm(key: string, server: Server, inner: Target): Target {
+  return {
+    key,
+    server,
+    mustSucceed: true,
+    async run(duration) {
+      const storm = startBackground({
+        url: `http://127.0.0.1:${server.port}/api/token/`,
+        connections: opt.stormConnections,
+        method: 'POST',
+        headers: JSON_TYPE,
+        body: JSON.stringify({ username: USER, password: PASSWORD }),
+      });
+      let result: Run | undefined;
+      try {
+        await sleep(500); // let the hash queue fill
+        result = await inner.run(duration);
+      } finally {
+        const s = await storm.stop();
+        if (result) result.storm = s;
+      }
+      return result;
+    },
+  };
+}
+
+interface Summary {
+  rps: number;
+  p50: number;
+  p99: number;
+  cpu: number;
+  loadCpu: number;
+  ok: number;
+  non2xx: number;
+  errors: number;
+  /** Largest VmRSS per process (index 0: the process started; then its workers), bytes. */
+  rssMax: number[];
+  runs: Run[];
+}
+
+function median(xs: number[]): number {
+  const s = xs.filter((x) => !Number.isNaN(x)).sort((a, b) => a - b);
+  if (s.length === 0) return NaN;
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+function summarize(runs: Run[]): Summary {
+  const rssMax: number[] = [];
+  for (const r of runs) r.rssMax.forEach((v, i) => (rssMax[i] = Math.max(rssMax[i] ?? 0, v)));
+  return {
+    rps: median(runs.map((r) => r.rps)),
+    p50: median(runs.map((r) => r.p50)),
+    p99: median(runs.map((r) => r.p99)),
+    cpu: median(runs.map((r) => r.cpuUsPerReq)),
+    loadCpu: median(runs.map((r) => r.loadCpuUsPerReq)),
+    ok: runs.reduce((a, r) => a + r.ok, 0),
+    non2xx: runs.reduce((a, r) => a + r.non2xx, 0),
+    errors: runs.reduce((a, r) => a + r.errors, 0),
+    rssMax,
+    runs,
+  };
+}
+
+const failures: string[] = [];
+const results: Record<string, Record<string, Summary>> = {};
+
+function describeRun(r: Run): string {
+  const bad = r.non2xx || r.errors ? `  non-2xx ${r.non2xx} errors ${r.errors} ${JSON.stringify(r.statusCodes)}` : '';
+  const storm = r.storm ? `  [storm: ${r.storm.rps.toFixed(0)} logins/s, non-2xx ${r.storm.non2xx}]` : '';
+  return `${fmtRate(r.rps)}/s  p50 ${fmtMs(r.p50)}  p99 ${fmtMs(r.p99)} ms  server ${fmtCpu(r.cpuUsPerReq)} µs/req  load ${fmtCpu(r.loadCpuUsPerReq)} µs/req${bad}${storm}`;
+}
+
+const warmed = new Set<Server>();
+
+/** Warm-up, then `rounds` measured runs of every target, taking turns; the order flips each round. */
+async function compare(group: string, targets: Target[]): Promise<Record<string, Summary>> {
+  const runs: Record<string, Run[]> = Object.fromEntries(targets.map((t) => [t.key, []]));
+  log(`\n== ${group}`);
+  // Warm-up: the full length the first time a server is loaded (its JIT is
+  // cold), one second on a new route after that; none for the raw hash process.
+  if (opt.warmup > 0) {
+    for (const t of targets) {
+      if (!t.server) continue;
+      const length = warmed.has(t.server) ? Math.min(1, opt.warmup) : opt.warmup;
+      warmed.add(t.server);
+      const r = await t.run(length);
+      log(`  warm-up ${t.key} (${length} s): ${describeRun(r)}`);
+    }
+  }
+  for (let round = 0; round < opt.rounds; round++) {
+    const order = round % 2 === 0 ? targets : [...targets].reverse();
+    for (const t of order) {
+      const r = await t.run(opt.duration);
+      runs[t.key]!.push(r);
+      log(`  round ${round + 1}/${opt.rounds} ${t.key}: ${describeRun(r)}`);
+      if (t.mustSucceed && (r.non2xx > 0 || r.errors > 0 || r.ok === 0 || (r.storm && r.storm.ok === 0))) {
+        failures.push(`${group} / ${t.key}: ${r.ok} 2xx, ${r.non2xx} non-2xx ${JSON.stringify(r.statusCodes)}, ${r.errors} errors`);
+      }
+    }
+  }
+  const out = Object.fromEntries(targets.map((t) => [t.key, summarize(runs[t.key]!)]));
+  results[group] = out;
+  return out;
+}
+
+// ---- formatting --------------------------------------------------------------
+
+function fmtRate(v: number): string {
+  if (Number.isNaN(v)) return '–';
+  return v >= 100 ? Math.round(v).toLocaleString('en-US') : v.toFixed(1);
+}
+function fmtMs(v: number): string {
+  if (Number.isNaN(v)) return '–';
+  return v < 10 ? v.toFixed(2) : v < 100 ? v.toFixed(1) : Math.round(v).toLocaleString('en-US');
+}
+function fmtCpu(v: number): string {
+  if (Number.isNaN(v)) return '–';
+  return v < 100 ? v.toFixed(1) : Math.round(v).toLocaleString('en-US');
+}
+const mb = (bytes: number) => (bytes > 0 ? `${(bytes / 1048576).toFixed(0)}` : '–');
+const ratio = (v: number) => (Number.isNaN(v) ? '–' : v >= 10 ? `${v.toFixed(1)}×` : `${v.toFixed(2)}×`);
+
+interface Row {
+  measurement: string;
+  rps?: number;
+  p50?: number;
+  p99?: number;
+  cpu?: number;
+  /** Per-worker RSS (the largest), MB column. */
+  rss?: number;
+  ratio?: string;
+  target?: string;
+  note?: string;
+}
+
+interface Check {
+  name: string;
+  value: number;
+  limit: number;
+  /** `min`: value must be ≥ limit; `max`: ≤ limit. */
+  kind: 'min' | 'max';
+  pass: boolean;
+}
+const checks: Check[] = [];
+
+function check(name: string, value: number, kind: 'min' | 'max', limit: number, unit = '×'): string {
+  const pass = !Number.isNaN(value) && (kind === 'min' ? value >= limit : value <= limit);
+  checks.push({ name, value, limit, kind, pass });
+  return `${kind === 'min' ? '≥' : '≤'} ${limit}${unit} **${pass ? 'PASS' : 'FAIL'}**`;
+}
+
+/** The largest RSS of any worker: for a cluster, the processes after the primary. */
+function workerRss(s: Summary | undefined, workers: number): number {
+  if (!s || s.rssMax.length === 0) return NaN;
+  const list = workers > 1 ? s.rssMax.slice(1) : s.rssMax.slice(0, 1);
+  return Math.max(...list);
+}
+
+/**
+ * `peer`: gunicorn's sync workers close the connection after every response,
+ * so autocannon's connection errors there are reconnections, not failures.
+ */
+function serverRow(measurement: string, s: Summary | undefined, extra: Partial<Row> = {}, workers = 1, peer = false): Row {
+  if (!s) return { measurement, ...extra };
+  const bad = s.non2xx || (!peer && s.errors) ? ` (${s.non2xx} non-2xx${peer ? '' : `, ${s.errors} errors`})` : '';
+  return {
+    measurement: measurement + bad,
+    rps: s.rps,
+    p50: s.p50,
+    p99: s.p99,
+    cpu: s.cpu,
+    rss: workerRss(s, workers),
+    ...extra,
+  };
+}
+
+function renderTable(rows: Row[]): string {
+  const head = '| measurement | req/s | p50 ms | p99 ms | server CPU µs/req | RSS MB | ratio to reference | target |';
+  const sep = '| --- | ---: | ---: | ---: | ---: | ---: | --- | --- |';
+  const lines = rows.map((r) => {
+    if (r.note !== undefined) return `| ${r.measurement} | | | | | | ${r.note} | |`;
+    return `| ${r.measurement} | ${r.rps === undefined ? '' : fmtRate(r.rps)} | ${r.p50 === undefined ? '' : fmtMs(r.p50)} | ${
+      r.p99 === undefined ? '' : fmtMs(r.p99)
+    } | ${r.cpu === undefined ? '' : fmtCpu(r.cpu)} | ${r.rss === undefined ? '' : mb(r.rss)} | ${r.ratio ?? ''} | ${r.target ?? ''} |`;
+  });
+  return [head, sep, ...lines].join('\n');
+}
+
+// ---- the main table ------------------------------------------------------------
+
+interface Servers {
+  bare: Server;
+  lk: LatchkeyServer;
+  lkRot: LatchkeyServer;
+  lk2: LatchkeyServer;
+  peer?: Server;
+  peerRot?: Server;
+  peerNote?: string;
+}
+
+const GROUPS = ['protected', 'verify', 'refresh', 'rotation', 'login', 'storm', 'paced'] as const;
+type Group = (typeof GROUPS)[number];
+const only = args.only ? new Set(args.only.split(',').map((g) => g.trim())) : undefined;
+for (const g of only ?? []) {
+  if (!GROUPS.includes(g as Group)) {
+    console.error(`bench: --only takes ${GROUPS.join(', ')}`);
+    process.exit(2);
+  }
+}
+const want = (g: Group) => !only || only.has(g);
+
+async function mainTable(sv: Servers, idle: { lk: number; lk2: number }): Promise<Row[]> {
+  const { bare, lk, lkRot, lk2, peer, peerRot } = sv;
+  const lkPair = await login(lk);
+  const lk2Pair = await login(lk2);
+  // The peer's access tokens last 5 minutes: each peer run logs in afresh.
+  const peerSession = async () => login(peer!);
+  const peerNote = `SimpleJWT peer skipped: ${sv.peerNote}`;
+  const rows: Row[] = [];
+  const g: Partial<Record<Group, Record<string, Summary>>> = {};
+
+  const pairRows = (title: string, s: Record<string, Summary>, target?: { name: string; min: number }) => {
+    rows.push({ measurement: `${title}, ${opt.connections} connections`, note: '' });
+    const l = s['latchkey']!;
+    const p = s['peer'];
+    rows.push(
+      serverRow('latchkey', l, {
+        ratio: p ? `${ratio(l.rps / p.rps)} peer` : '',
+        ...(target && p ? { target: check(target.name, l.rps / p.rps, 'min', target.min) } : {}),
+      }),
+    );
+    if (p) rows.push(serverRow('SimpleJWT peer', p, { ratio: 'reference' }, 2, true));
+    else rows.push({ measurement: 'SimpleJWT peer', note: peerNote });
+  };
+
+  if (want('protected')) {
+    // The same request, Authorization header included, to every server.
+    await preflight(bare, { path: PROTECTED, headers: { authorization: `Bearer ${lkPair.access}` } });
+    await preflight(lk, { path: PROTECTED, headers: { authorization: `Bearer ${lkPair.access}` } });
+    await preflight(lk2, { path: PROTECTED, headers: { authorization: `Bearer ${lk2Pair.access}` } });
+    const s = (g.protected = await compare('protected GET', [
+      httpTarget('bare', bare, async () => protectedSpec(lkPair.access)),
+      httpTarget('latchkey', lk, async () => protectedSpec(lkPair.access)),
+      httpTarget('latchkey --workers 2', lk2, async () => protectedSpec(lk2Pair.access)),
+      ...(peer ? [httpTarget('peer', peer, async () => protectedSpec((await peerSession()).access), false)] : []),
+    ]));
+    const latch = s['latchkey']!;
+    const bareS = s['bare']!;
+    const peerS = s['peer'];
+    rows.push({ measurement: `**protected GET** (Bearer access token), ${opt.connections} connections`, note: '' });
+    rows.push(serverRow('bare Fastify, same JSON and request (ceiling)', bareS, { ratio: 'reference' }));
+    rows.push(
+      serverRow('latchkey `--workers 1`', latch, {
+        ratio:
+          `${ratio(latch.rps / bareS.rps)} bare (by CPU per request ${ratio(bareS.cpu / latch.cpu)})` +
+          (peerS ? ` · ${ratio(latch.rps / peerS.rps)} peer (by CPU ${ratio(peerS.cpu / latch.cpu)})` : ''),
+        target:
+          `${check('protected GET ≥ 0.75× bare Fastify', latch.rps / bareS.rps, 'min', 0.75)} bare` +
+          (peerS ? ` · ${check('protected GET ≥ 20× the peer', latch.rps / peerS.rps, 'min', 20)} peer` : ''),
+      }),
+    );
+    if (peerS) rows.push(serverRow('SimpleJWT peer (gunicorn -w 2)', peerS, { ratio: 'reference' }, 2, true));
+    else rows.push({ measurement: 'SimpleJWT peer', note: peerNote });
+    const w2 = s['latchkey --workers 2']!;
+    rows.push(
+      serverRow(
+        'latchkey `--workers 2`',
+        w2,
+        {
+          // With a core per worker and the load elsewhere, throughput would scale by CPU per request.
+          ratio: `${ratio(w2.rps / latch.rps)} \`--workers 1\` (a core per worker: ${ratio((2 * latch.cpu) / w2.cpu)} by CPU per request)`,
+          target: check('--workers 2 ≥ 1.5× --workers 1 (protected GET)', w2.rps / latch.rps, 'min', 1.5),
+        },
+        2,
+      ),
+    );
+  }
+
+  if (want('verify')) {
+    g.verify = await compare('verify', [
+      httpTarget('latchkey', lk, async () => postSpec('/api/token/verify/', { token: lkPair.access })),
+      ...(peer ? [httpTarget('peer', peer, async () => postSpec('/api/token/verify/', { token: (await peerSession()).access }), false)] : []),
+    ]);
+    pairRows('**verify** (POST /api/token/verify/, access token)', g.verify);
+  }
+
+  if (want('refresh')) {
+    g.refresh = await compare('refresh (no rotation)', [
+      httpTarget('latchkey', lk, async () => postSpec('/api/token/refresh/', { refresh: lkPair.refresh })),
+      ...(peer ? [httpTarget('peer', peer, async () => postSpec('/api/token/refresh/', { refresh: (await peerSession()).refresh }), false)] : []),
+    ]);
+    pairRows('**refresh, no rotation**', g.refresh);
+  }
+
+  if (want('rotation')) {
+    g.rotation = await compare('refresh (rotation)', [
+      httpTarget('latchkey', lkRot, async () => rotationSpec(await logins(lkRot, opt.connections))),
+      ...(peerRot ? [httpTarget('peer', peerRot, async () => rotationSpec(await logins(peerRot, opt.connections)), false)] : []),
+    ]);
+    pairRows('**refresh with rotation** (writes; one token chain per connection)', g.rotation, {
+      name: 'refresh with rotation ≥ 10× the peer',
+      min: 10,
+    });
+  }
+
+  if (want('login')) {
+    const s = (g.login = await compare('login', [
+      hashRateTarget('hash'),
+      hashRateTarget('verify'),
+      httpTarget('latchkey', lk, async () => postSpec('/api/token/', { username: USER, password: PASSWORD }, opt.loginConnections)),
+    ]));
+    const raw = s['raw-hash']!;
+    const rawVerify = s['raw-verify']!;
+    const lg = s['latchkey']!;
+    rows.push({
+      measurement: `**login** (argon2id m=${ARGON2.memoryCost}, t=${ARGON2.timeCost}, p=${ARGON2.parallelism}; ${opt.hashConcurrency} hash at a time)`,
+      note: '',
+    });
+    rows.push({
+      measurement: `raw \`hash()\` in its own process, ${opt.hashConcurrency} at a time (hashes/s; p50/p99 per hash)`,
+      rps: raw.rps,
+      p50: raw.p50,
+      p99: raw.p99,
+      cpu: raw.cpu,
+      ratio: 'reference',
+    });
+    rows.push({
+      measurement: `raw \`verify()\` of a stored hash, ${opt.hashConcurrency} at a time (what a login runs)`,
+      rps: rawVerify.rps,
+      p50: rawVerify.p50,
+      p99: rawVerify.p99,
+      cpu: rawVerify.cpu,
+      ratio: `${ratio(rawVerify.rps / raw.rps)} raw hash()`,
+      target: 'information',
+    });
+    rows.push(
+      serverRow(`latchkey POST /api/token/, ${opt.loginConnections} connections`, lg, {
+        ratio: `${ratio(lg.rps / raw.rps)} raw hash() · ${ratio(lg.rps / rawVerify.rps)} raw verify()`,
+        target: check('login ≥ 0.9× the raw hash rate', lg.rps / raw.rps, 'min', 0.9),
+      }),
+    );
+  }
+
+  const stormRows = (title: string, s: Record<string, Summary>, judged: boolean) => {
+    rows.push({ measurement: title, note: '' });
+    const u = s['unloaded']!;
+    const st = s['login storm']!;
+    rows.push(serverRow('latchkey, unloaded', u, { ratio: 'reference (p99)' }));
+    const stormRate = median(st.runs.map((r) => r.storm?.rps ?? NaN));
+    rows.push(
+      serverRow(`latchkey, during a login storm (${opt.stormConnections} connections, ${fmtRate(stormRate)} logins/s; CPU includes the hashing)`, st, {
+        ratio: `p99 ${ratio(st.p99 / u.p99)} unloaded`,
+        target: judged ? check('protected GET p99 during a login storm ≤ 3× unloaded', st.p99 / u.p99, 'max', 3) : 'information',
+      }),
+    );
+  };
+  if (want('storm')) {
+    const unloaded = httpTarget('unloaded', lk, async () => protectedSpec(lkPair.access));
+    g.storm = await compare('protected GET during a login storm', [unloaded, withStorm('login storm', lk, unloaded)]);
+    stormRows(`**protected GET p99 during a login storm**, ${opt.connections} connections (saturating)`, g.storm, true);
+  }
+  if (want('paced')) {
+    const paced: Target = {
+      key: 'unloaded',
+      server: lk,
+      mustSucceed: true,
+      run: (duration) =>
+        runPaced(
+          { port: lk.port, path: PROTECTED, headers: { authorization: `Bearer ${lkPair.access}` }, rate: opt.pacedRate, duration },
+          lk.child.pid!,
+        ),
+    };
+    g.paced = await compare(`protected GET at ${opt.pacedRate} req/s during a login storm`, [paced, withStorm('login storm', lk, paced)]);
+    stormRows(`**protected GET p99 during a login storm**, steady ${opt.pacedRate} req/s (open loop)`, g.paced, false);
+  }
+
+  // RSS: every latchkey --workers 1 run, the rotation server, each worker of --workers 2.
+  const one = [g.protected?.['latchkey'], g.verify?.['latchkey'], g.refresh?.['latchkey'], g.login?.['latchkey'], g.storm?.['unloaded'], g.storm?.['login storm'], g.paced?.['unloaded'], g.paced?.['login storm']];
+  const loaded = Math.max(0, ...one.map((s) => workerRss(s, 1)).filter((v) => !Number.isNaN(v)));
+  const loadedRot = workerRss(g.rotation?.['latchkey'], 1);
+  const loaded2 = workerRss(g.protected?.['latchkey --workers 2'], 2);
+  const worst = Math.max(0, ...[loaded, loadedRot, loaded2].filter((v) => !Number.isNaN(v)));
+  rows.push({ measurement: '**RSS** (VmRSS of the server process, per worker)', note: '' });
+  rows.push({ measurement: 'latchkey `--workers 1`, idle, 1 s after start', rss: idle.lk });
+  rows.push({ measurement: 'latchkey `--workers 2`, idle, 1 s after start (larger worker)', rss: idle.lk2 });
+  rows.push({
+    measurement: 'latchkey under load: the largest of every run above',
+    rss: worst,
+    ratio: `\`--workers 1\` ${mb(loaded)} · rotation server ${mb(loadedRot)} · \`--workers 2\` worker ${mb(loaded2)} MB`,
+    target: check('RSS under load ≤ 150 MB per worker', worst / 1048576, 'max', 150, ' MB'),
+  });
+  return rows;
+}
+
+// ---- growth: a seeded database -------------------------------------------------
+
+interface Growth {
+  rows: Row[];
+  seed: SeedResult;
+  seedSeconds: number;
+  flush: { seconds: number; deleted: number; output: string };
+  sizeBefore: number;
+}
+
+async function growth(): Promise<Growth> {
+  const users = opt.seedUsers ?? 0;
+  const tokens = opt.seedTokens ?? 0;
+  const rotate = { LATCHKEY_ROTATE_REFRESH_TOKENS: 'on' };
+  log(`\n== seeding ${users.toLocaleString('en-US')} users and ${tokens.toLocaleString('en-US')} token records`);
+  const seededPrep = await prepareLatchkeyData('lk-seeded', rotate);
+  const encoded = await hash(PASSWORD, { ...ARGON2, algorithm: 2 as Algorithm.Argon2id });
+  const t0 = performance.now();
+  const seed = seedDatabase({
+    file: path.join(seededPrep.dataDir, 'latchkey.sqlite3'),
+    users,
+    tokens,
+    passwordHash: encoded,
+    expiredShare: opt.expiredShare,
+    blacklistedShare: opt.blacklistedShare,
+    refreshLifetime: 86_400,
+    log: (l) => log(`  ${l}`),
+  });
+  const seedSeconds = (performance.now() - t0) / 1000;
+  log(
+    `  seeded in ${seedSeconds.toFixed(1)} s (users ${seed.usersSeconds.toFixed(1)} s, tokens ${seed.tokensSeconds.toFixed(1)} s, ` +
+      `indexes and checkpoint ${seed.finishSeconds.toFixed(1)} s); file ${mb(seed.bytes)} MB`,
+  );
+
+  const empty = await startLatchkey('lk-empty', { workers: 1, extra: rotate });
+  const seeded = await startLatchkey('lk-seeded', { workers: 1, prepared: seededPrep });
+  // Log in as seeded users where there are any: found by username among all of them.
+  const who = (i: number) => (users > 0 ? seededUsername(1 + ((i * 7919 + Math.floor(users / 2)) % users)) : USER);
+  const emptyPair = await login(empty);
+  const seededPair = await login(seeded, who(0));
+
+  const gp = await compare('growth: protected GET', [
+    httpTarget('empty', empty, async () => protectedSpec(emptyPair.access)),
+    httpTarget('seeded', seeded, async () => protectedSpec(seededPair.access)),
+  ]);
+  const gr = await compare('growth: refresh with rotation', [
+    httpTarget('empty', empty, async () => rotationSpec(await logins(empty, opt.connections))),
+    httpTarget('seeded', seeded, async () => rotationSpec(await logins(seeded, opt.connections, who))),
+  ]);
+  const gl = await compare('growth: login', [
+    httpTarget('empty', empty, async () => postSpec('/api/token/', { username: USER, password: PASSWORD }, opt.loginConnections)),
+    httpTarget('seeded', seeded, async () => postSpec('/api/token/', { username: who(1), password: PASSWORD }, opt.loginConnections)),
+  ]);
+  await stopChild(seeded.child);
+  await stopChild(empty.child);
+
+  const dbFile = path.join(seededPrep.dataDir, 'latchkey.sqlite3');
+  const sizeBefore = fs.statSync(dbFile).size;
+  log(`\n== flushexpiredtokens on the seeded database`);
+  const f0 = performance.now();
+  const output = await runCommand(NODE, [CLI, 'flushexpiredtokens'], { env: seededPrep.env });
+  const flushSeconds = (performance.now() - f0) / 1000;
+  const deleted = Number(/deleted (\d+)/.exec(output)?.[1] ?? NaN);
+  log(`  ${output.trim()} in ${flushSeconds.toFixed(1)} s`);
+
+  const rows: Row[] = [];
+  const size = `${users.toLocaleString('en-US')} users, ${tokens.toLocaleString('en-US')} token records`;
+  const pair = (title: string, g: Record<string, Summary>) => {
+    rows.push({ measurement: title, note: '' });
+    rows.push(serverRow('latchkey, empty database', g['empty'], { ratio: 'reference' }));
+    rows.push(serverRow(`latchkey, seeded (${size})`, g['seeded'], { ratio: `${ratio(g['seeded']!.rps / g['empty']!.rps)} empty` }));
+  };
+  pair(`**protected GET**, ${opt.connections} connections`, gp);
+  pair(`**refresh with rotation**, ${opt.connections} connections`, gr);
+  pair(`**login**, ${opt.loginConnections} connections`, gl);
+  return { rows, seed, seedSeconds, flush: { seconds: flushSeconds, deleted, output: output.trim() }, sizeBefore };
+}
+
+// ---- main ----------------------------------------------------------------------
+
+process.on('exit', killAllNow);
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    log(`\n${signal}: stopping the servers`);
+    void stopAll().finally(() => process.exit(130));
+  });
+}
+
+async function main(): Promise<number> {
+  const started = performance.now();
+  const git = (a: string[]) => spawnSync('git', a, { cwd: ROOT, encoding: 'utf8' });
+  const head = git(['rev-parse', '--short', 'HEAD']);
+  const dirty = git(['status', '--porcelain', '--', 'src']);
+  const meta = {
+    date: new Date().toISOString(),
+    commit: head.status === 0 ? `${head.stdout.trim()}${dirty.stdout.trim() ? ' + uncommitted changes in src/' : ''}` : 'unknown',
+    loadAverage: os.loadavg()[0]!,
+    node: process.version,
+    cpus: os.availableParallelism(),
+    cpuModel: os.cpus()[0]?.model ?? '',
+    options: opt,
+    argon2: ARGON2,
+  };
+  log(
+    `latchkey bench: ${opt.rounds} rounds × ${opt.duration} s per server (after a ${opt.warmup} s warm-up), ${opt.connections} connections, ` +
+      `hash concurrency ${opt.hashConcurrency}; ${meta.cpus} CPUs; temp ${tmp}`,
+  );
+  if (!fs.existsSync(CLI) || !fs.existsSync(BARE)) throw new Error('build first: npx tsc -p .');
+
+  let rows: Row[] = [];
+  let growthOut: Growth | undefined;
+  let peerNote: string | undefined;
+  if (runMain) {
+    const peerDir = path.resolve(args.peer!);
+    peerNote = peerMissing(peerDir);
+    if (peerNote) log(`SimpleJWT peer skipped: ${peerNote}`);
+    const [bare, lk, lkRot, lk2, peer, peerRot] = await Promise.all([
+      startBare(),
+      startLatchkey('lk', { workers: 1 }),
+      startLatchkey('lk-rotate', { workers: 1, extra: { LATCHKEY_ROTATE_REFRESH_TOKENS: 'on' } }),
+      startLatchkey('lk-workers2', { workers: 2 }),
+      peerNote ? undefined : startPeer('peer', false, peerDir),
+      peerNote ? undefined : startPeer('peer-rotate', true, peerDir),
+    ]);
+    await sleep(1000);
+    const idle = {
+      lk: rssBytes(lk.child.pid!),
+      lk2: Math.max(...descendants(lk2.child.pid!).map(rssBytes)),
+    };
+    rows = await mainTable({ bare, lk, lkRot, lk2, ...(peer ? { peer } : {}), ...(peerRot ? { peerRot } : {}), ...(peerNote ? { peerNote } : {}) }, idle);
+    await stopAll();
+  }
+  if (seeding) growthOut = await growth();
+  await stopAll();
+
+  // ---- report
+  const minutes = ((performance.now() - started) / 60000).toFixed(1);
+  const header =
+    `${meta.date.slice(0, 10)}, commit ${meta.commit}, Node ${meta.node}, ${meta.cpus} CPUs (${meta.cpuModel.trim()}), ` +
+    `load average ${meta.loadAverage.toFixed(1)} at the start; ` +
+    `${opt.rounds} rounds × ${opt.duration} s per server after a warm-up (${opt.warmup} s per server, 1 s per further route), medians of the rounds; ` +
+    `hash concurrency ${opt.hashConcurrency}; ${minutes} min in all.`;
+  const parts: string[] = [header];
+  if (rows.length) parts.push(renderTable(rows));
+  if (growthOut) {
+    const g = growthOut;
+    parts.push(
+      `Growth: seeded ${g.seed.users.toLocaleString('en-US')} users and ${g.seed.tokens.toLocaleString('en-US')} token records ` +
+        `(${g.seed.expired.toLocaleString('en-US')} expired, ${g.seed.blacklisted.toLocaleString('en-US')} blacklisted) in ${g.seedSeconds.toFixed(1)} s ` +
+        `(users ${g.seed.usersSeconds.toFixed(1)} s, tokens ${g.seed.tokensSeconds.toFixed(1)} s, indexes and checkpoint ${g.seed.finishSeconds.toFixed(1)} s); ` +
+        `database file ${mb(g.sizeBefore)} MB.\n\n` +
+        `\`latchkey flushexpiredtokens\`: deleted ${g.flush.deleted.toLocaleString('en-US')} records in ${g.flush.seconds.toFixed(1)} s.`,
+    );
+    parts.push(renderTable(g.rows));
+  }
+  if (failures.length) parts.push(`Runs with failed requests (their figures are not valid):\n${failures.map((f) => `- ${f}`).join('\n')}`);
+  const markdown = parts.join('\n\n');
+  process.stdout.write(`\n${markdown}\n`);
+
+  if (args.markdown) fs.writeFileSync(args.markdown, `${markdown}\n`);
+  if (args.json) {
+    fs.writeFileSync(
+      args.json,
+      `${JSON.stringify({ meta, peer: peerNote ? { skipped: peerNote } : { dir: path.resolve(args.peer!) }, results, rows, checks, growth: growthOut, failures }, null, 2)}\n`,
+    );
+  }
+  return failures.length ? 1 : 0;
+}
+
+let code = 1;
+try {
+  code = await main();
+} catch (err) {
+  log(`bench: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
+  log(`server logs are in ${tmp}`);
+  args.keep = true;
+} finally {
+  await stopAll();
+  if (!args.keep) fs.rmSync(tmp, { recursive: true, force: true });
+  else log(`kept ${tmp}`);
+}
+process.exit(code);
