@@ -268,12 +268,20 @@ export class KyselyStorage implements Storage {
     }
     let client: pg.Client | undefined;
     let retry: NodeJS.Timeout | undefined;
+    // A client being let go keeps a no-op error listener: the server may still
+    // terminate it (a restart, DROP DATABASE ... FORCE), and an 'error' event
+    // with no listener would crash the process.
+    const dispose = (c: pg.Client | undefined) => {
+      if (!c) return;
+      c.removeAllListeners();
+      c.on('error', () => {});
+      c.end().catch(() => {});
+    };
     let stopped = false;
     const down = () => {
       this.cacheLive = false;
       this.forget();
-      client?.removeAllListeners();
-      client?.end().catch(() => {});
+      dispose(client);
       client = undefined;
       if (!stopped && !retry) {
         retry = setTimeout(() => {
@@ -301,8 +309,7 @@ export class KyselyStorage implements Storage {
       stopped = true;
       if (retry) clearTimeout(retry);
       this.cacheLive = false;
-      client?.removeAllListeners();
-      client?.end().catch(() => {});
+      dispose(client);
     };
   }
 
