@@ -29,38 +29,52 @@ export function tempDir(prefix = 'latchkey-test-'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 }
 
-/**
- * A database URL for a fresh, empty database of the given dialect: a new
- * SQLite file, or a new PostgreSQL schema reached through search_path.
- */
-export async function freshDatabaseUrl(dialect: DialectName, dir = tempDir()): Promise<string> {
-  if (dialect === 'sqlite') return `sqlite:${path.join(dir, 'test.sqlite3')}`;
-  const base = process.env.TEST_POSTGRES_URL!;
-  const schema = `lk_${randomBytes(6).toString('hex')}`;
-  const client = new pg.Client({ connectionString: base });
+/** Runs one statement on the TEST_POSTGRES_URL server. */
+async function onTestServer(statement: string): Promise<void> {
+  const client = new pg.Client({ connectionString: process.env.TEST_POSTGRES_URL! });
   await client.connect();
   try {
-    await client.query(`CREATE SCHEMA ${schema}`);
+    await client.query(statement);
   } finally {
     await client.end();
   }
-  const url = new URL(base);
-  url.searchParams.set('options', `-c search_path=${schema}`);
+}
+
+/**
+ * A database URL for a fresh, empty database of the given dialect: a new
+ * SQLite file, or a new PostgreSQL database on the TEST_POSTGRES_URL server.
+ * (A database, not a schema: Kysely's migrator reads the catalog of the whole
+ * database, and schemas that parallel test files drop under it made it fail.)
+ */
+export async function freshDatabaseUrl(dialect: DialectName, dir = tempDir()): Promise<string> {
+  if (dialect === 'sqlite') return `sqlite:${path.join(dir, 'test.sqlite3')}`;
+  const name = `lk_${randomBytes(6).toString('hex')}`;
+  await onTestServer(`CREATE DATABASE ${name}`);
+  const url = new URL(process.env.TEST_POSTGRES_URL!);
+  url.pathname = `/${name}`;
   return url.toString();
+}
+
+/** A URL for a new schema `name` inside the PostgreSQL database at `url`, reached through search_path. */
+export async function schemaUrl(url: string, name: string): Promise<string> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query(`CREATE SCHEMA IF NOT EXISTS ${name}`);
+  } finally {
+    await client.end();
+  }
+  const u = new URL(url);
+  u.searchParams.set('options', `-c search_path=${name}`);
+  return u.toString();
 }
 
 /** Drops what freshDatabaseUrl made for PostgreSQL (SQLite files go with their temp dir). */
 export async function dropDatabase(url: string): Promise<void> {
   if (!url.startsWith('postgres')) return;
-  const schema = /search_path=(lk_[0-9a-f]+)/.exec(decodeURIComponent(url))?.[1];
-  if (!schema) return;
-  const client = new pg.Client({ connectionString: process.env.TEST_POSTGRES_URL! });
-  await client.connect();
-  try {
-    await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-  } finally {
-    await client.end();
-  }
+  const name = /^\/(lk_[0-9a-f]{12})$/.exec(new URL(url).pathname)?.[1];
+  if (!name) return;
+  await onTestServer(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
 }
 
 export interface TestServer extends Latchkey {

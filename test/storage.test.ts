@@ -13,7 +13,7 @@ import type { KyselyStorage } from '../src/storage/kysely-storage.js';
 import { migrations } from '../src/storage/migrations.js';
 import { openStorage, type OpenOptions } from '../src/storage/open.js';
 import type { NewUser, OutstandingToken, Storage } from '../src/storage/types.js';
-import { DIALECTS, dropDatabase, freshDatabaseUrl, type DialectName } from './helpers.js';
+import { DIALECTS, dropDatabase, freshDatabaseUrl, schemaUrl, type DialectName } from './helpers.js';
 
 let serial = 0;
 
@@ -156,11 +156,16 @@ for (const dialect of DIALECTS) {
       });
 
       it('a fresh database migrates even when another one on the same server is already migrated', async () => {
-        // On PostgreSQL the two are schemas of one database (freshDatabaseUrl picks
-        // them through search_path): the migration bookkeeping must look at its own.
-        const first = db.open(await db.url());
+        // On PostgreSQL the two are schemas of one database, reached through
+        // search_path: the migration bookkeeping must look at its own schema.
+        const base = await db.url();
+        const [urlA, urlB] =
+          dialect === 'postgres'
+            ? [await schemaUrl(base, 'lk_first'), await schemaUrl(base, 'lk_second')]
+            : [base, await db.url()];
+        const first = db.open(urlA);
         await first.migrate();
-        const second = db.open(await db.url());
+        const second = db.open(urlB);
         await second.migrate();
         const u = await second.createUser(newUser());
         assert.equal((await second.getUserById(u.id))?.username, u.username);
