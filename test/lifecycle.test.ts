@@ -4,7 +4,6 @@
 // is set), on a frozen clock that the tests move forward by hand.
 import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
-import pg from 'pg';
 import { claimsOf, DIALECTS, startServer, type TestServer } from './helpers.js';
 
 /** The frozen clock's start, in seconds since the epoch. */
@@ -31,25 +30,6 @@ interface Harness {
   login(password?: string): Promise<Pair>;
 }
 
-/**
- * Drops the PostgreSQL schema freshDatabaseUrl made for a test server, once it
- * is closed. Besides tidiness: while a schema holding latchkey's migration
- * tables exists, a server migrating another schema of the same database fails
- * ('relation "latchkey_migrations_lock" does not exist'), because Kysely's
- * Migrator, given no migrationTableSchema, finds those tables in any schema.
- */
-async function dropSchema(databaseUrl: string): Promise<void> {
-  const schema = /search_path=(lk_[0-9a-f]{12})$/.exec(new URL(databaseUrl).searchParams.get('options') ?? '')?.[1];
-  if (!schema) return;
-  const client = new pg.Client({ connectionString: process.env.TEST_POSTGRES_URL });
-  await client.connect();
-  try {
-    await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-  } finally {
-    await client.end();
-  }
-}
-
 const jtiOf = (token: string) => String(claimsOf(token).jti);
 const expOf = (token: string) => Number(claimsOf(token).exp);
 
@@ -59,10 +39,7 @@ for (const dialect of DIALECTS) {
     async function setup(t: TestContext, env: Record<string, string> = {}): Promise<Harness> {
       const clock = { t: T0 };
       const s = await startServer({ dialect, env, now: () => clock.t });
-      t.after(async () => {
-        await s.close();
-        if (dialect === 'postgres') await dropSchema(s.config.databaseUrl);
-      });
+      t.after(() => s.close()); // close() also drops the test's PostgreSQL database
       const { id: userId } = await s.user({ username: 'alice', password: PASSWORD });
       return {
         s,
