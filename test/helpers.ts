@@ -97,7 +97,8 @@ export async function startServer(opts: ServerOptions = {}): Promise<TestServer>
   const dir = tempDir();
   const env: Record<string, string> = {
     LATCHKEY_DATA_DIR: dir,
-    LATCHKEY_DATABASE_URL: await freshDatabaseUrl(opts.dialect ?? 'sqlite', dir),
+    // A fresh database, unless the caller brings one.
+    LATCHKEY_DATABASE_URL: opts.env?.LATCHKEY_DATABASE_URL ?? (await freshDatabaseUrl(opts.dialect ?? 'sqlite', dir)),
     LATCHKEY_SIGNING_KEY: TEST_KEY,
     LATCHKEY_LOG_LEVEL: 'silent',
     LATCHKEY_LOGIN_THROTTLE: 'off',
