@@ -245,20 +245,25 @@ export class AuthService {
 
   async login(login: string, password: string, lookup: Lookup, client: Client = LOCAL_CLIENT): Promise<TokenPair> {
     const user = await this.authenticateCredentials(login, password, lookup, client);
-    const now = this.now();
-    await this.storage.updateUser(user.id, { last_login: now });
-    return this.issuePair(user.id, now, client);
+    return this.issuePair(user.id, this.now(), client, { lastLogin: true });
   }
 
   /**
    * A new login: a fresh rotation family whose id is the first refresh token's
-   * jti, recorded as a session with the client's address and user agent.
+   * jti, recorded as a session with the client's address and user agent. With
+   * `lastLogin`, the user's last_login is set to now in the same commit.
    */
-  async issuePair(userId: number, now = this.now(), client: Client = LOCAL_CLIENT): Promise<TokenPair> {
+  async issuePair(
+    userId: number,
+    now = this.now(),
+    client: Client = LOCAL_CLIENT,
+    opts: { lastLogin?: boolean } = {},
+  ): Promise<TokenPair> {
     const refresh = this.tokens.refresh(userId, now, now + this.o.refreshFamilyLifetime);
     await this.storage.startSession(
       outstanding(refresh.claims, { familyId: refresh.claims.jti, familyIssuedAt: now }, now),
       sessionMeta(client),
+      opts,
     );
     return { refresh: refresh.token, access: this.tokens.access(userId, now).token };
   }

@@ -1,11 +1,12 @@
 // One implementation of the storage interface over Kysely. The dialect (SQLite
 // or PostgreSQL) is chosen in open.ts; nothing below depends on it except the
 // few lines marked, where the two databases differ in what they return.
-import { Kysely, Migrator, sql, type MigrationResult, type Dialect as KyselyDialect, type Generated, type Insertable, type Selectable, type Updateable } from 'kysely';
+import { Kysely, Migrator, sql, type Compilable, type MigrationResult, type Dialect as KyselyDialect, type Generated, type Insertable, type Selectable, type Updateable } from 'kysely';
 import type { Database as SQLiteDatabase } from 'better-sqlite3';
 import { LRUCache } from 'lru-cache';
 import type pg from 'pg';
 import { StorageUnavailableError, UniqueViolationError } from '../errors.js';
+import { GroupCommit } from './group-commit.js';
 import { migrations, type Dialect } from './migrations.js';
 import type {
   BlacklistReason,
@@ -128,11 +129,6 @@ function uniqueField(err: unknown): 'username' | 'phone_number' | undefined {
   return undefined;
 }
 
-/** A read on the hot path, compiled by Kysely once and then run as a prepared statement. */
-interface HotStatement<R> {
-  get(...params: unknown[]): R | undefined;
-}
-
 /**
  * How this storage learns that another process changed users, so that cached
  * user reads are dropped: SQLite's data_version (polled), or PostgreSQL's
@@ -146,9 +142,13 @@ const USER_CHANNEL = 'latchkey_users';
 /** Cached user reads live at most this long, whatever the feed says. */
 const USER_CACHE_TTL_MS = 2_000;
 
+// The write path's statements, each built by Kysely from one parameter
+// object. PostgreSQL executes them through Kysely; SQLite compiles each once
+// (see prepare) and runs it as a prepared statement inside a group commit.
+
 /** Records an issued refresh token; a jti already recorded is left as it is. */
-async function insertOutstanding(db: Kysely<Database>, t: OutstandingToken): Promise<void> {
-  await db
+const recordToken = (db: Kysely<Database>, t: OutstandingToken) =>
+  db
     .insertInto('outstanding_tokens')
     .values({
       jti: t.jti,
@@ -158,64 +158,192 @@ async function insertOutstanding(db: Kysely<Database>, t: OutstandingToken): Pro
       created_at: t.createdAt,
       expires_at: t.expiresAt,
     })
-    .onConflict((oc) => oc.column('jti').doNothing())
-    .execute();
-}
+    .onConflict((oc) => oc.column('jti').doNothing());
 
 /**
- * Sets a family's last use, opening a session without client details for a
- * family that has none (one minted elsewhere, or before sessions were kept).
+ * Blacklists one recorded token. The unique token_id makes this the atomic
+ * "consume": one insert wins, and every concurrent one does nothing and
+ * returns no row.
  */
-async function noteUse(db: Kysely<Database>, t: OutstandingToken, at: number): Promise<void> {
-  await db
-    .insertInto('sessions')
-    .values({
-      family_id: t.familyId,
-      user_id: t.userId,
-      created_at: t.familyIssuedAt,
-      last_used_at: at,
-      user_agent: '',
-      address: '',
-    })
-    .onConflict((oc) => oc.column('family_id').doUpdateSet({ last_used_at: at }))
-    .execute();
-}
-
-/**
- * Blacklists one token, recording it first if it was minted elsewhere. The
- * unique token_id makes this the atomic "consume": one insert wins, and every
- * concurrent one does nothing and returns no row.
- */
-async function consume(trx: Kysely<Database>, t: OutstandingToken, reason: BlacklistReason, at: number): Promise<boolean> {
-  await insertOutstanding(trx, t);
-  const won = await trx
+const blacklistToken = (db: Kysely<Database>, p: { jti: string; reason: BlacklistReason; at: number }) =>
+  db
     .insertInto('blacklisted_tokens')
     .columns(['token_id', 'reason', 'blacklisted_at'])
     .expression((eb) =>
       eb
         .selectFrom('outstanding_tokens')
-        .select([eb.ref('id').as('token_id'), eb.val(reason).as('reason'), eb.val(at).as('blacklisted_at')])
-        .where('jti', '=', t.jti),
+        .select([eb.ref('id').as('token_id'), eb.val(p.reason).as('reason'), eb.val(p.at).as('blacklisted_at')])
+        .where('jti', '=', p.jti),
     )
     .onConflict((oc) => oc.column('token_id').doNothing())
-    .returning('id')
-    .executeTakeFirst();
-  return won !== undefined;
+    .returning('id');
+
+/**
+ * Sets a family's last use, opening a session without client details for a
+ * family that has none (one minted elsewhere, or before sessions were kept).
+ */
+const noteUse = (db: Kysely<Database>, p: Pick<OutstandingToken, 'familyId' | 'userId' | 'familyIssuedAt'> & { at: number }) =>
+  db
+    .insertInto('sessions')
+    .values({
+      family_id: p.familyId,
+      user_id: p.userId,
+      created_at: p.familyIssuedAt,
+      last_used_at: p.at,
+      user_agent: '',
+      address: '',
+    })
+    .onConflict((oc) => oc.column('family_id').doUpdateSet({ last_used_at: p.at }));
+
+/** blacklistToken through Kysely, recording the token first if it was minted elsewhere. */
+async function consume(db: Kysely<Database>, t: OutstandingToken, reason: BlacklistReason, at: number): Promise<boolean> {
+  await recordToken(db, t).execute();
+  return (await blacklistToken(db, { jti: t.jti, reason, at }).executeTakeFirst()) !== undefined;
+}
+
+/** A login's session, for the family its first token starts. */
+const openSession = (db: Kysely<Database>, p: OutstandingToken & SessionMeta) =>
+  db
+    .insertInto('sessions')
+    .values({
+      family_id: p.familyId,
+      user_id: p.userId,
+      created_at: p.familyIssuedAt,
+      last_used_at: p.createdAt,
+      user_agent: p.userAgent,
+      address: p.address,
+    })
+    .returning('id');
+
+const setLastLogin = (db: Kysely<Database>, p: { userId: number | null; at: number }) =>
+  db.updateTable('users').set({ last_login: p.at }).where('id', '=', p.userId);
+
+/** The oldest `limit` tokens that expired before `now`: one batch of a flush. */
+const expiredBatch = (db: Kysely<Database>, p: { now: number; limit: number }) =>
+  db
+    .selectFrom('outstanding_tokens')
+    .where('expires_at', '<', p.now)
+    .orderBy('expires_at')
+    .orderBy('id')
+    .limit(p.limit);
+
+/**
+ * The sessions a flush batch leaves without a token: found from the batch's
+ * tokens (by the expiry index), so the cost follows what expired, not how
+ * many sessions there are. Runs before the batch's tokens go.
+ */
+const flushSessions = (db: Kysely<Database>, p: { now: number; limit: number }) =>
+  db
+    .deleteFrom('sessions')
+    .where('family_id', 'in', expiredBatch(db, p).select('family_id'))
+    .where((eb) =>
+      eb.not(
+        eb.exists(
+          eb
+            .selectFrom('outstanding_tokens as o')
+            .select(eb.lit(1).as('one'))
+            .whereRef('o.family_id', '=', 'sessions.family_id')
+            .where('o.expires_at', '>=', p.now),
+        ),
+      ),
+    );
+
+/** Deletes a flush batch's tokens; their blacklist rows go with them (ON DELETE CASCADE). */
+const flushTokens = (db: Kysely<Database>, p: { now: number; limit: number }) =>
+  db.deleteFrom('outstanding_tokens').where('id', 'in', expiredBatch(db, p).select('id'));
+
+type UserAuthRow = { id: number; username: string; is_active: Bool; tokens_valid_after: number | null };
+type TokenStateRow = { family_id: string; family_issued_at: number; user_id: number | null; reason: BlacklistReason | null };
+
+/** Tokens deleted per transaction by flushExpired: a few tens of milliseconds of the write lock. */
+const FLUSH_BATCH = 2_000;
+
+/** A statement compiled by Kysely once and prepared on SQLite, bound by name on each call. */
+interface Prepared<P> {
+  run(p: P): { changes: number };
+  get<R>(p: P): R | undefined;
+}
+
+/**
+ * Prepares the statement `build` makes. It is built once, from placeholders
+ * standing for the parameter object's fields; each call then binds the named
+ * fields of the real object in the compiled statement's parameter order.
+ */
+function prepare<P extends object>(sqlite: SQLiteDatabase, build: (p: P) => Compilable): Prepared<P> {
+  const MARK = '\u0000latchkey:';
+  const placeholders = new Proxy({}, { get: (_, key) => MARK + String(key) }) as P;
+  const { sql: text, parameters } = build(placeholders).compile();
+  const statement = sqlite.prepare(text);
+  const fields = parameters.map((v) => (typeof v === 'string' && v.startsWith(MARK) ? v.slice(MARK.length) : undefined));
+  const bind = (p: P) => fields.map((f, i) => (f === undefined ? parameters[i] : (p as Record<string, unknown>)[f]));
+  return {
+    run: (p) => statement.run(bind(p)),
+    get: <R>(p: P) => statement.get(bind(p)) as R | undefined,
+  };
+}
+
+/** The write path on SQLite: synchronous, on prepared statements, run inside a GroupCommit. */
+class SqliteWrites {
+  readonly commits: GroupCommit;
+  private readonly record: Prepared<OutstandingToken>;
+  private readonly blacklist: Prepared<{ jti: string; reason: BlacklistReason; at: number }>;
+  private readonly use: Prepared<OutstandingToken & { at: number }>;
+  private readonly session: Prepared<OutstandingToken & SessionMeta>;
+  private readonly lastLogin: Prepared<{ userId: number | null; at: number }>;
+  private readonly flushSessions: Prepared<{ now: number; limit: number }>;
+  private readonly flushTokens: Prepared<{ now: number; limit: number }>;
+
+  constructor(sqlite: SQLiteDatabase, db: Kysely<Database>) {
+    this.commits = new GroupCommit(sqlite);
+    this.record = prepare(sqlite, (p: OutstandingToken) => recordToken(db, p));
+    this.blacklist = prepare(sqlite, (p: { jti: string; reason: BlacklistReason; at: number }) => blacklistToken(db, p));
+    this.use = prepare(sqlite, (p: OutstandingToken & { at: number }) => noteUse(db, p));
+    this.session = prepare(sqlite, (p: OutstandingToken & SessionMeta) => openSession(db, p));
+    this.lastLogin = prepare(sqlite, (p: { userId: number | null; at: number }) => setLastLogin(db, p));
+    this.flushSessions = prepare(sqlite, (p: { now: number; limit: number }) => flushSessions(db, p));
+    this.flushTokens = prepare(sqlite, (p: { now: number; limit: number }) => flushTokens(db, p));
+  }
+
+  consume(t: OutstandingToken, reason: BlacklistReason, at: number): boolean {
+    this.record.run(t);
+    return this.blacklist.get({ jti: t.jti, reason, at }) !== undefined;
+  }
+
+  rotate(old: OutstandingToken, next: OutstandingToken, at: number): boolean {
+    if (!this.consume(old, 'rotated', at)) return false;
+    this.record.run(next);
+    this.use.run({ ...next, at });
+    return true;
+  }
+
+  startSession(t: OutstandingToken, meta: SessionMeta, lastLogin: boolean): number {
+    this.record.run(t);
+    const row = this.session.get<{ id: number }>({ ...t, ...meta })!;
+    if (lastLogin) this.lastLogin.run({ userId: t.userId, at: t.createdAt });
+    return row.id;
+  }
+
+  touchSession(t: OutstandingToken, at: number): void {
+    this.record.run(t);
+    this.use.run({ ...t, at });
+  }
+
+  /** One batch of a flush; returns how many tokens it deleted. */
+  flushBatch(now: number, limit: number): number {
+    this.flushSessions.run({ now, limit });
+    return this.flushTokens.run({ now, limit }).changes;
+  }
 }
 
 export class KyselyStorage implements Storage {
-  private hot:
-    | {
-        userAuth: HotStatement<{ id: number; username: string; is_active: Bool; tokens_valid_after: number | null }>;
-        tokenState: HotStatement<{ family_id: string; family_issued_at: number; user_id: number | null; reason: BlacklistReason | null }>;
-      }
-    | undefined;
-
   /**
-   * `sqlite` is the SQLite connection under the dialect, when there is one: the
-   * reads every authenticated request makes (user by id, refresh token state)
-   * then skip per-call query building and statement preparation.
+   * On SQLite (`sqlite` is the connection under the dialect), the reads every
+   * authenticated request makes (user by id, refresh token state) and the
+   * writes of logins, refreshes and logouts skip per-call query building and
+   * statement preparation, and the writes are group-committed.
    */
+  private hot: { userAuth: Prepared<{ id: number }>; tokenState: Prepared<{ jti: string }> } | undefined;
+  private writes: SqliteWrites | undefined;
   private closed = false;
 
   /**
@@ -319,15 +447,15 @@ export class KyselyStorage implements Storage {
     if (this.dialect === 'postgres') await sql`SELECT pg_notify(${USER_CHANNEL}, ${String(id)})`.execute(this.db);
   }
 
-  /** Prepares the hot reads; the tables must exist, so this runs after migrating. */
+  /** Prepares the hot reads and writes; the tables must exist, so this runs after migrating. */
   private prepareHot(): void {
     const sqlite = this.sqlite;
     if (!sqlite || this.hot) return;
-    const prepare = <R>(q: { compile(): { sql: string } }) => sqlite.prepare(q.compile().sql) as unknown as HotStatement<R>;
     this.hot = {
-      userAuth: prepare(this.userAuthQuery(0)),
-      tokenState: prepare(this.tokenStateQuery('')),
+      userAuth: prepare(sqlite, (p: { id: number }) => this.userAuthQuery(p.id)),
+      tokenState: prepare(sqlite, (p: { jti: string }) => this.tokenStateQuery(p.jti)),
     };
+    this.writes = new SqliteWrites(sqlite, this.db);
   }
 
   static create(dialect: KyselyDialect, name: Dialect, sqlite?: SQLiteDatabase, feed?: ChangeFeed): KyselyStorage {
@@ -450,6 +578,9 @@ export class KyselyStorage implements Storage {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    // Commit what is already waiting; anything that cannot be is refused.
+    this.writes?.commits.flush();
+    this.writes?.commits.abandon(new StorageUnavailableError(new Error('storage is closed')));
     this.stopFeed?.();
     this.forget();
     await this.db.destroy();
@@ -494,7 +625,7 @@ export class KyselyStorage implements Storage {
     }
     return this.guard(async () => {
       const generation = this.generation;
-      const r = this.hot ? this.hot.userAuth.get(id) : await this.userAuthQuery(id).executeTakeFirst();
+      const r = this.hot ? this.hot.userAuth.get<UserAuthRow>({ id }) : await this.userAuthQuery(id).executeTakeFirst();
       if (!r) return undefined;
       const auth: UserAuth = { ...r, is_active: Boolean(r.is_active) };
       if (this.cacheLive && generation === this.generation) this.userCache.set(id, auth);
@@ -550,59 +681,64 @@ export class KyselyStorage implements Storage {
   }
 
   recordOutstanding(t: OutstandingToken): Promise<void> {
-    return this.guard(() => insertOutstanding(this.db, t));
+    return this.guard(async () => {
+      await recordToken(this.db, t).execute();
+    });
   }
 
   getTokenState(jti: string): Promise<TokenState | undefined> {
     return this.guard(async () => {
-      const r = this.hot ? this.hot.tokenState.get(jti) : await this.tokenStateQuery(jti).executeTakeFirst();
+      const r = this.hot ? this.hot.tokenState.get<TokenStateRow>({ jti }) : await this.tokenStateQuery(jti).executeTakeFirst();
       if (!r) return undefined;
       return { familyId: r.family_id, familyIssuedAt: r.family_issued_at, userId: r.user_id, blacklisted: r.reason ?? null };
     });
   }
 
-  blacklist(t: OutstandingToken, reason: BlacklistReason, at: number): Promise<boolean> {
-    return this.guard(() => this.db.transaction().execute((trx) => consume(trx, t, reason, at)));
+  /** Runs a write in the next group commit on SQLite, or in a Kysely transaction. */
+  private write<T>(sqlite: (w: SqliteWrites) => T, kysely: (trx: Kysely<Database>) => Promise<T>): Promise<T> {
+    const w = this.writes;
+    return this.guard(() => (w ? w.commits.run(() => sqlite(w)) : this.db.transaction().execute(kysely)));
   }
 
-  rotate(old: OutstandingToken, next: OutstandingToken, at: number): Promise<boolean> {
-    return this.guard(() =>
-      this.db.transaction().execute(async (trx) => {
-        if (!(await consume(trx, old, 'rotated', at))) return false;
-        await insertOutstanding(trx, next);
-        await noteUse(trx, next, at);
-        return true;
-      }),
+  blacklist(t: OutstandingToken, reason: BlacklistReason, at: number): Promise<boolean> {
+    return this.write(
+      (w) => w.consume(t, reason, at),
+      (trx) => consume(trx, t, reason, at),
     );
   }
 
-  startSession(t: OutstandingToken, meta: SessionMeta): Promise<number> {
-    return this.guard(() =>
-      this.db.transaction().execute(async (trx) => {
-        await insertOutstanding(trx, t);
-        const row = await trx
-          .insertInto('sessions')
-          .values({
-            family_id: t.familyId,
-            user_id: t.userId,
-            created_at: t.familyIssuedAt,
-            last_used_at: t.createdAt,
-            user_agent: meta.userAgent,
-            address: meta.address,
-          })
-          .returning('id')
-          .executeTakeFirstOrThrow();
+  rotate(old: OutstandingToken, next: OutstandingToken, at: number): Promise<boolean> {
+    return this.write(
+      (w) => w.rotate(old, next, at),
+      async (trx) => {
+        if (!(await consume(trx, old, 'rotated', at))) return false;
+        await recordToken(trx, next).execute();
+        await noteUse(trx, { ...next, at }).execute();
+        return true;
+      },
+    );
+  }
+
+  startSession(t: OutstandingToken, meta: SessionMeta, opts: { lastLogin?: boolean } = {}): Promise<number> {
+    const lastLogin = opts.lastLogin ?? false;
+    return this.write(
+      (w) => w.startSession(t, meta, lastLogin),
+      async (trx) => {
+        await recordToken(trx, t).execute();
+        const row = await openSession(trx, { ...t, ...meta }).executeTakeFirstOrThrow();
+        if (lastLogin) await setLastLogin(trx, { userId: t.userId, at: t.createdAt }).execute();
         return row.id;
-      }),
+      },
     );
   }
 
   touchSession(t: OutstandingToken, at: number): Promise<void> {
-    return this.guard(() =>
-      this.db.transaction().execute(async (trx) => {
-        await insertOutstanding(trx, t);
-        await noteUse(trx, t, at);
-      }),
+    return this.write(
+      (w) => w.touchSession(t, at),
+      async (trx) => {
+        await recordToken(trx, t).execute();
+        await noteUse(trx, { ...t, at }).execute();
+      },
     );
   }
 
@@ -671,33 +807,28 @@ export class KyselyStorage implements Storage {
     });
   }
 
-  flushExpired(now: number): Promise<number> {
-    return this.guard(async () => {
-      return this.db.transaction().execute(async (trx) => {
-        // First the sessions this leaves without a token: found from the
-        // expiring tokens (by the expiry index), so the cost follows what
-        // expired, not how many sessions there are.
-        await trx
-          .deleteFrom('sessions')
-          .where('family_id', 'in', (eb) =>
-            eb.selectFrom('outstanding_tokens').select('family_id').where('expires_at', '<', now),
-          )
-          .where((eb) =>
-            eb.not(
-              eb.exists(
-                eb
-                  .selectFrom('outstanding_tokens as o')
-                  .select(eb.lit(1).as('one'))
-                  .whereRef('o.family_id', '=', 'sessions.family_id')
-                  .where('o.expires_at', '>=', now),
-              ),
-            ),
-          )
-          .execute();
-        // Blacklist rows go with their token (ON DELETE CASCADE).
-        const r = await trx.deleteFrom('outstanding_tokens').where('expires_at', '<', now).executeTakeFirst();
-        return Number(r.numDeletedRows);
-      });
-    });
+  /**
+   * Deletes in batches of FLUSH_BATCH tokens, one transaction each, and between
+   * batches leaves the write lock free as long as the last batch held it, so
+   * that a server on the same database keeps committing while a large flush runs.
+   */
+  async flushExpired(now: number): Promise<number> {
+    const p = { now, limit: FLUSH_BATCH };
+    let total = 0;
+    for (;;) {
+      const started = performance.now();
+      const w = this.writes;
+      const n = await this.guard(() =>
+        w
+          ? w.commits.run(() => w.flushBatch(now, FLUSH_BATCH))
+          : this.db.transaction().execute(async (trx) => {
+              await flushSessions(trx, p).execute();
+              return Number((await flushTokens(trx, p).executeTakeFirst()).numDeletedRows);
+            }),
+      );
+      total += n;
+      if (n < FLUSH_BATCH) return total;
+      await new Promise((r) => setTimeout(r, performance.now() - started));
+    }
   }
 }

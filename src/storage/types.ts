@@ -111,9 +111,10 @@ export interface Storage {
   rotate(old: OutstandingToken, next: OutstandingToken, at: number): Promise<boolean>;
   /**
    * A login: records the family's first refresh token and opens its session,
-   * in one transaction. Returns the session's id.
+   * in one transaction (one commit). With `lastLogin`, the same transaction
+   * sets the user's last_login to the token's createdAt. Returns the session's id.
    */
-  startSession(token: OutstandingToken, meta: SessionMeta): Promise<number>;
+  startSession(token: OutstandingToken, meta: SessionMeta, opts?: { lastLogin?: boolean }): Promise<number>;
   /**
    * A refresh without rotation: records the token if it was minted elsewhere,
    * and sets its family's last use to `at` (opening a session without client

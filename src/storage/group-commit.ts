@@ -1,0 +1,124 @@
+// Group commit on SQLite. The writes that reach run() in one turn of the event
+// loop are committed together: one transaction, so one fsync (synchronous=FULL)
+// for all of them. Each runs in its own savepoint, so one that throws is rolled
+// back alone and only its caller sees the error; every caller is answered only
+// after the commit, so nothing is acknowledged that a power loss could undo.
+import type { Database } from 'better-sqlite3';
+
+interface Pending {
+  work: () => unknown;
+  resolve: (value: unknown) => void;
+  reject: (err: unknown) => void;
+}
+
+type Outcome = { ok: true; value: unknown } | { ok: false; err: unknown };
+
+/** How often a batch tries again for a write lock that another connection holds. */
+const RETRY_MS = 2;
+
+export class GroupCommit {
+  private queue: Pending[] = [];
+  private scheduled = false;
+  /** When the oldest waiting write arrived: it waits for the lock at most busy_timeout. */
+  private since = 0;
+  private readonly savepoint: (work: () => unknown) => unknown;
+  /** The connection's own busy_timeout, put back after each attempt at the lock. */
+  private readonly busyTimeout: number;
+
+  /**
+   * A batch waits for another connection's write lock as long as the
+   * connection's busy_timeout; past it, its writes reject with SQLITE_BUSY.
+   * The wait never blocks the event loop, as busy_timeout itself would.
+   */
+  constructor(private readonly db: Database) {
+    this.busyTimeout = db.pragma('busy_timeout', { simple: true }) as number;
+    // Called inside an open transaction, better-sqlite3 runs this in a SAVEPOINT.
+    this.savepoint = db.transaction((work: () => unknown) => work());
+  }
+
+  /** Runs `work` (synchronous, on this connection) in the next group commit; resolves after the commit. */
+  run<T>(work: () => T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.queue.push({ work, resolve: resolve as (value: unknown) => void, reject });
+      if (!this.scheduled) {
+        this.scheduled = true;
+        this.since = Date.now();
+        setImmediate(this.flush);
+      }
+    });
+  }
+
+  /** Commits what is waiting now, if the write lock is free; close() calls it one last time. */
+  readonly flush = (): void => {
+    this.scheduled = false;
+    if (this.queue.length === 0) return;
+    // A Kysely transaction spanning awaits is open on this connection: these
+    // writes must not become part of it. Or another connection holds the lock.
+    let busy: unknown;
+    if (this.db.inTransaction) busy = undefined;
+    else {
+      try {
+        busy = this.lock();
+      } catch (err) {
+        this.settle(this.queue.map(() => ({ ok: false, err })));
+        return;
+      }
+    }
+    if (busy !== null) {
+      if (busy && Date.now() - this.since > this.busyTimeout) this.settle(this.queue.map(() => ({ ok: false, err: busy })));
+      else {
+        this.scheduled = true;
+        setTimeout(this.flush, RETRY_MS);
+      }
+      return;
+    }
+    const outcomes: Outcome[] = [];
+    try {
+      for (const item of this.queue) {
+        try {
+          outcomes.push({ ok: true, value: this.savepoint(item.work) });
+        } catch (err) {
+          // Some errors (I/O, disk full) roll the whole transaction back: then
+          // nothing of this batch is committed, and every caller must hear so.
+          if (!this.db.inTransaction) throw err;
+          outcomes.push({ ok: false, err });
+        }
+      }
+      this.db.exec('COMMIT');
+    } catch (err) {
+      if (this.db.inTransaction) this.db.exec('ROLLBACK');
+      this.settle(this.queue.map(() => ({ ok: false, err })));
+      return;
+    }
+    this.settle(outcomes);
+  };
+
+  /** Fails whatever is still waiting (the storage is closing). */
+  abandon(err: Error): void {
+    this.settle(this.queue.map(() => ({ ok: false, err })));
+  }
+
+  private settle(outcomes: Outcome[]): void {
+    const batch = this.queue;
+    this.queue = [];
+    batch.forEach((item, i) => {
+      const o = outcomes[i]!;
+      if (o.ok) item.resolve(o.value);
+      else item.reject(o.err);
+    });
+  }
+
+  /** BEGIN IMMEDIATE without waiting: null once the lock is held, the SQLITE_BUSY error if another connection has it. */
+  private lock(): Error | null {
+    this.db.exec('PRAGMA busy_timeout = 0');
+    try {
+      this.db.exec('BEGIN IMMEDIATE');
+      return null;
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'SQLITE_BUSY') throw err;
+      return err as Error;
+    } finally {
+      this.db.exec(`PRAGMA busy_timeout = ${this.busyTimeout}`);
+    }
+  }
+}
