@@ -12,6 +12,22 @@ import { createLatchkey, createService } from './latchkey.js';
 
 const FORCE_EXIT_MS = 10_000;
 
+/**
+ * V8's young generation grows to 2 × 16 MB semi-spaces under load, which is
+ * most of a worker's growth in memory; 2 MB ones kept RSS under load about
+ * 60 MB lower at the same throughput (BENCHMARKS.md). `npm start` and the
+ * `latchkey` command pass this to a single process; the primary passes it to
+ * its workers, unless the operator already chose a size.
+ */
+export const YOUNG_GENERATION_FLAG = '--max-semi-space-size=2';
+
+function workerExecArgv(): string[] {
+  const chosen = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)].some((a) =>
+    a.startsWith('--max-semi-space-size'),
+  );
+  return chosen ? process.execArgv : [...process.execArgv, YOUNG_GENERATION_FLAG];
+}
+
 function logger(cfg: Config): pino.Logger {
   return pino(loggerOptions(cfg.logLevel) as pino.LoggerOptions);
 }
@@ -74,6 +90,7 @@ export async function servePrimary(cfg: Config, workers: number): Promise<void> 
 
   let stopping = false;
   const recentCrashes: number[] = [];
+  cluster.setupPrimary({ execArgv: workerExecArgv() });
   const fork = (): Worker => cluster.fork();
   cluster.on('exit', (worker, code, signal) => {
     if (stopping) {

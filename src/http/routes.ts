@@ -187,37 +187,56 @@ function sessionId(req: FastifyRequest): number {
   return Number(raw);
 }
 
-type Handler = (req: FastifyRequest) => Promise<{ status: number; body: unknown }>;
+/**
+ * An operation's work: its success body, or a promise of it. `caller` is the
+ * authenticated user on a protected route (and unset on a public one).
+ */
+type Handler = (req: FastifyRequest, caller: UserAuth) => unknown;
 
-/** The caller of a protected route, as its onRequest hook authenticated it. */
+/** The caller of a protected route with a body, as its onRequest hook authenticated it. */
 const callers = new WeakMap<FastifyRequest, UserAuth>();
 
-/**
- * Authenticates the caller of a protected route by its Bearer access token, or
- * answers 401. It runs first (onRequest), as DRF authenticates before it reads
- * the body: a client without credentials hears 401, never a body error.
- */
-function authenticateFirst(service: AuthService) {
-  return async (req: FastifyRequest) => {
-    const user = await service.authenticate(req.headers.authorization);
-    if (!user) throw new ApiError('not_authenticated');
-    callers.set(req, user);
-  };
-}
-
-function signedIn(req: FastifyRequest): UserAuth {
-  const user = callers.get(req);
+/** The caller of a protected route by its Bearer access token, or 401. */
+async function caller(service: AuthService, req: FastifyRequest): Promise<UserAuth> {
+  const user = await service.authenticate(req.headers.authorization);
   if (!user) throw new ApiError('not_authenticated');
   return user;
 }
 
+/**
+ * Authenticates the caller of a protected route before its body is read, as
+ * DRF authenticates before it parses: a client without credentials hears 401,
+ * never a body error. (A GET has no body, so its handler authenticates itself,
+ * which saves a hook on the route most requests take.)
+ */
+function authenticateFirst(service: AuthService) {
+  return async (req: FastifyRequest) => {
+    callers.set(req, await caller(service, req));
+  };
+}
+
+/** The handler Fastify runs: authenticates the caller if the route is protected, then does the work. */
+function routeHandler(r: Operation, service: AuthService, handle: Handler) {
+  if (!PROTECTED_OPS.has(r.op)) return (req: FastifyRequest) => handle(req, NOBODY);
+  if (r.method === 'GET') return (req: FastifyRequest) => caller(service, req).then((user) => handle(req, user));
+  return (req: FastifyRequest) => {
+    const user = callers.get(req);
+    if (!user) throw new ApiError('not_authenticated');
+    return handle(req, user);
+  };
+}
+
+/** Stands in for the caller on public routes, which never read it. */
+const NOBODY: UserAuth = Object.freeze({ id: 0, username: '', is_active: false, tokens_valid_after: null });
+
+const PROTECTED_MESSAGE = { message: 'You have accessed a protected route!' };
+
 function handlerFor(r: Operation, service: AuthService, rotate: boolean): Handler {
-  const ok = (body: unknown, status = 200) => ({ status, body });
   switch (r.op) {
     case 'login':
       return async (req) => {
         const b = req.body as Body;
-        return ok(await service.login(b[r.loginField]!, b.password!, r.lookup, clientOf(req)));
+        return service.login(b[r.loginField]!, b.password!, r.lookup, clientOf(req));
       };
     case 'register':
       return async (req) => {
@@ -228,56 +247,53 @@ function handlerFor(r: Operation, service: AuthService, rotate: boolean): Handle
           { requirePhone: r.requirePhone ?? false, phoneLogin: r.phoneLogin ?? false },
           clientOf(req),
         );
-        if (r.respond === 'id') return ok({ id: user.id, username: user.username }, r.status);
+        if (r.respond === 'id') return { id: user.id, username: user.username };
         const tokens = await service.issuePair(user.id, undefined, clientOf(req));
-        if (r.respond === 'pair') return ok(tokens, r.status);
+        if (r.respond === 'pair') return tokens;
         const { id: pk, username, email, first_name, last_name, profile_image } = user;
-        return ok({ content: { pk, username, email, first_name, last_name, profile_image, tokens } }, r.status);
+        return { content: { pk, username, email, first_name, last_name, profile_image, tokens } };
       };
     case 'refresh':
-      return async (req) => ok(await service.refresh((req.body as Body)[r.tokenField]!, { rotate }, { address: req.ip }));
+      return (req) => service.refresh((req.body as Body)[r.tokenField]!, { rotate }, { address: req.ip });
     case 'verify':
       return async (req) => {
         await service.verify((req.body as Body)[r.tokenField]!, { address: req.ip });
-        return ok({});
+        return {};
       };
     case 'blacklist':
       return async (req) => {
         await service.blacklist((req.body as Body)[r.tokenField]!);
-        return ok(r.respond === 'empty' ? {} : { detail: 'Successfully logged out.' });
+        return r.respond === 'empty' ? {} : { detail: 'Successfully logged out.' };
       };
     case 'me':
-      return async (req) => {
-        const user = signedIn(req);
-        return ok(r.respond === 'message' ? { message: 'You have accessed a protected route!' } : { username: user.username });
-      };
+      return r.respond === 'message' ? () => PROTECTED_MESSAGE : (_req, user) => ({ username: user.username });
     case 'profile':
-      return async (req) => ok(profileOf(await service.account(signedIn(req))));
+      return async (_req, caller) => profileOf(await service.account(caller));
     case 'update_profile':
-      return async (req) => {
-        const user = await service.account(signedIn(req));
+      return async (req, caller) => {
+        const user = await service.account(caller);
         const b = req.body as Record<string, string | null | undefined>;
         const patch = Object.fromEntries(r.editable.filter((f) => b[f] !== undefined).map((f) => [f, b[f]])) as ProfilePatch;
-        return ok(profileOf(await service.updateProfile(user, patch)));
+        return profileOf(await service.updateProfile(user, patch));
       };
     case 'change_password':
-      return async (req) => {
-        const user = await service.account(signedIn(req));
+      return async (req, caller) => {
+        const user = await service.account(caller);
         const b = req.body as Body;
         const tokens = await service.changePassword(user, b[r.oldField]!, b[r.newField]!, clientOf(req));
-        return ok({ detail: 'New password has been saved.', ...tokens });
+        return { detail: 'New password has been saved.', ...tokens };
       };
     case 'list_sessions':
-      return async (req) => ok((await service.sessions(signedIn(req).id)).map(sessionOf));
+      return async (_req, caller) => (await service.sessions(caller.id)).map(sessionOf);
     case 'revoke_session':
-      return async (req) => {
-        await service.revokeSession(sessionId(req), signedIn(req).id);
-        return ok(undefined, 204);
+      return async (req, caller) => {
+        await service.revokeSession(sessionId(req), caller.id);
+        return null;
       };
     case 'logout_all':
-      return async (req) => {
-        await service.logoutAll(signedIn(req).id);
-        return ok({ detail: 'Successfully logged out of all sessions.' });
+      return async (_req, caller) => {
+        await service.logoutAll(caller.id);
+        return { detail: 'Successfully logged out of all sessions.' };
       };
   }
 }
@@ -325,7 +341,8 @@ export function mountPresets(
     const rotate = rotateOverride ?? preset.rotate;
     for (const r of preset.routes) {
       const errors: RouteErrorConfig = { envelope: preset.envelope, errors: r.errors };
-      const handle = handlerFor(r, service, rotate);
+      const handle = routeHandler(r, service, handlerFor(r, service, rotate));
+      const status = successStatus(r);
       const body = bodySchema(r);
       const route: RouteOptions = {
         method: r.method,
@@ -338,15 +355,18 @@ export function mountPresets(
           ...(r.op === 'revoke_session'
             ? { params: { type: 'object', properties: { id: { type: 'string', description: 'The session id' } } } }
             : {}),
-          response: { [successStatus(r)]: responseSchema(r) },
+          response: { [status]: responseSchema(r) },
           ...(PROTECTED_OPS.has(r.op) ? { security: [{ bearerAuth: [] }] } : {}),
         } as FastifySchema,
-        ...(PROTECTED_OPS.has(r.op) ? { onRequest: authenticateFirst(service) } : {}),
+        ...(PROTECTED_OPS.has(r.op) && r.method !== 'GET' ? { onRequest: authenticateFirst(service) } : {}),
         ...(body ? { preValidation: normalizeBody(Object.keys((body as { properties: object }).properties)) } : {}),
-        handler: async (req, reply) => {
-          const { status, body: out } = await handle(req);
-          return reply.code(status).send(out);
-        },
+        handler:
+          status === 200
+            ? handle
+            : (req, reply) => {
+                reply.code(status);
+                return handle(req);
+              },
       };
       app.route(route);
       const entry = byUrl.get(r.url) ?? { methods: new Set<string>(), errors, protected: false };
