@@ -146,6 +146,9 @@ const USER_CACHE_TTL_MS = 2_000;
 // object. PostgreSQL executes them through Kysely; SQLite compiles each once
 // (see prepare) and runs it as a prepared statement inside a group commit.
 
+/** The unique columns a user is found by. */
+type UserKey = 'id' | 'username' | 'phone_number';
+
 /** Records an issued refresh token; a jti already recorded is left as it is. */
 const recordToken = (db: Kysely<Database>, t: OutstandingToken) =>
   db
@@ -342,7 +345,14 @@ export class KyselyStorage implements Storage {
    * writes of logins, refreshes and logouts skip per-call query building and
    * statement preparation, and the writes are group-committed.
    */
-  private hot: { userAuth: Prepared<{ id: number }>; tokenState: Prepared<{ jti: string }> } | undefined;
+  private hot:
+    | {
+        userAuth: Prepared<{ id: number }>;
+        tokenState: Prepared<{ jti: string }>;
+        /** A whole user by id, username or phone number (a login's lookup). */
+        user: Record<UserKey, Prepared<{ value: string | number }>>;
+      }
+    | undefined;
   private writes: SqliteWrites | undefined;
   private closed = false;
 
@@ -454,12 +464,29 @@ export class KyselyStorage implements Storage {
     this.hot = {
       userAuth: prepare(sqlite, (p: { id: number }) => this.userAuthQuery(p.id)),
       tokenState: prepare(sqlite, (p: { jti: string }) => this.tokenStateQuery(p.jti)),
+      user: {
+        id: prepare(sqlite, (p: { value: number }) => this.userQuery('id', p.value)),
+        username: prepare(sqlite, (p: { value: string }) => this.userQuery('username', p.value)),
+        phone_number: prepare(sqlite, (p: { value: string }) => this.userQuery('phone_number', p.value)),
+      },
     };
     this.writes = new SqliteWrites(sqlite, this.db);
   }
 
   static create(dialect: KyselyDialect, name: Dialect, sqlite?: SQLiteDatabase, feed?: ChangeFeed): KyselyStorage {
     return new KyselyStorage(new Kysely<Database>({ dialect }), name, sqlite, feed);
+  }
+
+  private userQuery(key: UserKey, value: string | number) {
+    return this.db.selectFrom('users').selectAll().where(key, '=', value);
+  }
+
+  /** A user by one of its unique columns. */
+  private findUser(key: UserKey, value: string | number): Promise<UserRecord | undefined> {
+    return this.guard(async () => {
+      const r = this.hot ? this.hot.user[key].get<Selectable<UsersTable>>({ value }) : await this.userQuery(key, value).executeTakeFirst();
+      return r && toUser(r);
+    });
   }
 
   private userAuthQuery(id: number) {
@@ -612,10 +639,7 @@ export class KyselyStorage implements Storage {
   }
 
   getUserById(id: number): Promise<UserRecord | undefined> {
-    return this.guard(async () => {
-      const r = await this.db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
-      return r && toUser(r);
-    });
+    return this.findUser('id', id);
   }
 
   getUserAuth(id: number): Promise<UserAuth | undefined> {
@@ -634,17 +658,11 @@ export class KyselyStorage implements Storage {
   }
 
   getUserByUsername(username: string): Promise<UserRecord | undefined> {
-    return this.guard(async () => {
-      const r = await this.db.selectFrom('users').selectAll().where('username', '=', username).executeTakeFirst();
-      return r && toUser(r);
-    });
+    return this.findUser('username', username);
   }
 
   getUserByPhone(phone: string): Promise<UserRecord | undefined> {
-    return this.guard(async () => {
-      const r = await this.db.selectFrom('users').selectAll().where('phone_number', '=', phone).executeTakeFirst();
-      return r && toUser(r);
-    });
+    return this.findUser('phone_number', phone);
   }
 
   updateUser(id: number, patch: UserPatch): Promise<UserRecord | undefined> {

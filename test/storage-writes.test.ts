@@ -1,0 +1,251 @@
+// The write path of logins, refreshes and logouts (group commit on SQLite) and
+// the batched flush: behaviour that must hold whichever way writes are batched.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, describe, it } from 'node:test';
+import SQLite from 'better-sqlite3';
+import type { KyselyStorage } from '../src/storage/kysely-storage.js';
+import { openStorage } from '../src/storage/open.js';
+import type { OutstandingToken } from '../src/storage/types.js';
+import { DIALECTS, dropDatabase, freshDatabaseUrl, type DialectName } from './helpers.js';
+
+const T = 1_700_000_000;
+const meta = { userAgent: 'agent', address: '10.0.0.1' };
+
+function token(over: Partial<OutstandingToken> = {}): OutstandingToken {
+  const jti = over.jti ?? randomBytes(16).toString('hex');
+  return { jti, userId: 1, familyId: jti, familyIssuedAt: T, createdAt: T, expiresAt: T + 86_400, ...over };
+}
+
+const successor = (t: OutstandingToken) => token({ userId: t.userId, familyId: t.familyId, familyIssuedAt: t.familyIssuedAt });
+
+function tracker(dialect: DialectName) {
+  const storages: KyselyStorage[] = [];
+  const urls: string[] = [];
+  return {
+    async url(): Promise<string> {
+      const url = await freshDatabaseUrl(dialect);
+      urls.push(url);
+      return url;
+    },
+    async open(url: string): Promise<KyselyStorage> {
+      const s = openStorage(url);
+      storages.push(s);
+      await s.migrate();
+      return s;
+    },
+    async fresh(): Promise<KyselyStorage> {
+      return this.open(await this.url());
+    },
+    async cleanup(): Promise<void> {
+      for (const s of storages) await s.close().catch(() => {});
+      for (const url of urls) {
+        if (url.startsWith('sqlite:')) fs.rmSync(path.dirname(url.slice('sqlite:'.length)), { recursive: true, force: true });
+        else await dropDatabase(url);
+      }
+    },
+  };
+}
+
+async function createUser(s: KyselyStorage, username: string): Promise<number> {
+  const u = await s.createUser({
+    username,
+    password: '!',
+    email: '',
+    phone_number: null,
+    first_name: '',
+    last_name: '',
+    address: '',
+    postal_code: '',
+    birthdate: null,
+    profile_image: null,
+    is_active: true,
+    is_staff: false,
+    is_superuser: false,
+    date_joined: T,
+  });
+  return u.id;
+}
+
+/** `n` expired tokens (half of them blacklisted), each in its own session, loaded directly. */
+async function seedExpired(s: KyselyStorage, n: number): Promise<void> {
+  for (let start = 0; start < n; start += 500) {
+    const rows = Array.from({ length: Math.min(500, n - start) }, (_, i) => {
+      const jti = `expired-${start + i}`;
+      return { jti, user_id: 1, family_id: jti, family_issued_at: 1_000, created_at: 1_000, expires_at: 1_500 };
+    });
+    await s.db.insertInto('outstanding_tokens').values(rows).execute();
+    await s.db
+      .insertInto('sessions')
+      .values(rows.map((r) => ({ family_id: r.family_id, user_id: 1, created_at: 1_000, last_used_at: 1_000, user_agent: '', address: '' })))
+      .execute();
+  }
+  await s.db
+    .insertInto('blacklisted_tokens')
+    .columns(['token_id', 'reason', 'blacklisted_at'])
+    .expression((eb) =>
+      eb
+        .selectFrom('outstanding_tokens')
+        .select([eb.ref('id').as('token_id'), eb.val('logout').as('reason'), eb.val(1_200).as('blacklisted_at')])
+        .where(eb('id', '%', 2), '=', 0),
+    )
+    .execute();
+}
+
+const count = async (s: KyselyStorage, table: 'outstanding_tokens' | 'blacklisted_tokens' | 'sessions') =>
+  Number((await s.db.selectFrom(table).select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n);
+
+for (const dialect of DIALECTS) {
+  describe(`storage writes: ${dialect}`, () => {
+    const db = tracker(dialect);
+    after(() => db.cleanup());
+
+    it('writes issued together each get their own answer, and one that fails fails alone', async () => {
+      const s = await db.fresh();
+      const taken = token();
+      await s.startSession(taken, meta);
+      const rotated = token();
+      await s.recordOutstanding(rotated);
+      const loggedOut = token();
+      const results = await Promise.allSettled([
+        s.startSession(token(), meta),
+        s.startSession({ ...token(), familyId: taken.familyId }, meta), // the family already has its session
+        s.rotate(rotated, successor(rotated), T + 10),
+        s.rotate(rotated, successor(rotated), T + 10),
+        s.blacklist(loggedOut, 'logout', T + 10),
+        s.touchSession(token(), T + 10),
+      ]);
+      assert.equal(results[0].status, 'fulfilled');
+      assert.equal(typeof (results[0] as PromiseFulfilledResult<number>).value, 'number');
+      assert.equal(results[1].status, 'rejected', 'a second session for one family is refused');
+      assert.deepEqual(
+        results.slice(2, 4).map((r) => (r as PromiseFulfilledResult<boolean>).value).sort(),
+        [false, true],
+        'of two rotations of one token, one wins',
+      );
+      assert.equal((results[4] as PromiseFulfilledResult<boolean>).value, true);
+      assert.equal(results[5].status, 'fulfilled');
+      // What the failed write did is gone; what the others did stays.
+      const sessions = await s.listSessions({}, T);
+      assert.equal(sessions.length, 4, JSON.stringify(sessions));
+      assert.equal((await s.getTokenState(loggedOut.jti))?.blacklisted, 'logout');
+      assert.equal((await s.getTokenState(rotated.jti))?.blacklisted, 'rotated');
+    });
+
+    it('startSession with lastLogin sets the user\'s last_login in the same commit; without, leaves it', async () => {
+      const s = await db.fresh();
+      const id = await createUser(s, 'ada');
+      await s.startSession(token({ userId: id, createdAt: T + 5 }), meta);
+      assert.equal((await s.getUserById(id))?.last_login, null);
+      await s.startSession(token({ userId: id, createdAt: T + 7 }), meta, { lastLogin: true });
+      assert.equal((await s.getUserById(id))?.last_login, T + 7);
+    });
+
+    it('flushExpired works in batches: the same storage\'s writes are answered while a long flush runs', async () => {
+      const s = await db.fresh();
+      await seedExpired(s, 5_000);
+      const live = token();
+      await s.startSession(live, meta);
+      let flushed: number | undefined;
+      const flush = s.flushExpired(2_000).then((n) => (flushed = n));
+      const written = await Promise.all([s.startSession(token(), meta), s.rotate(live, successor(live), T + 1)]);
+      assert.equal(flushed, undefined, 'a login and a rotation were answered before the flush ended');
+      assert.equal(written[1], true);
+      assert.equal(await flush, 5_000);
+      assert.equal(await count(s, 'outstanding_tokens'), 3);
+      assert.equal(await count(s, 'blacklisted_tokens'), 1, 'the expired tokens\' blacklist rows went with them');
+      assert.equal(await count(s, 'sessions'), 2, 'the sessions left without a token went');
+    });
+  });
+}
+
+describe('storage writes: sqlite, several connections to one file', () => {
+  const db = tracker('sqlite');
+  after(() => db.cleanup());
+
+  it('20 concurrent rotations of one token through two connections: exactly one wins', async () => {
+    const url = await db.url();
+    const [a, b] = [await db.open(url), await db.open(url)];
+    for (let round = 0; round < 3; round++) {
+      const old = token();
+      await a.recordOutstanding(old);
+      const successors = Array.from({ length: 20 }, () => successor(old));
+      const results = await Promise.all(successors.map((next, i) => (i % 2 ? a : b).rotate(old, next, T + 1)));
+      assert.equal(results.filter(Boolean).length, 1, JSON.stringify(results));
+      const recorded = await Promise.all(successors.map((next) => a.getTokenState(next.jti)));
+      assert.deepEqual(recorded.map((r) => r !== undefined), results, 'only the winner\'s successor is recorded');
+    }
+  });
+
+  it('a write is answered only once committed: another connection sees it at once', async () => {
+    const url = await db.url();
+    const s = await db.open(url);
+    const probe = new SQLite(url.slice('sqlite:'.length), { readonly: true });
+    try {
+      const t = token();
+      const id = await s.startSession(t, meta);
+      assert.equal((probe.prepare('SELECT id FROM sessions WHERE family_id = ?').get(t.familyId) as { id: number }).id, id);
+      assert.equal(await s.blacklist(t, 'logout', T + 1), true);
+      assert.ok(probe.prepare('SELECT 1 FROM blacklisted_tokens b JOIN outstanding_tokens o ON o.id = b.token_id WHERE o.jti = ?').get(t.jti));
+    } finally {
+      probe.close();
+    }
+  });
+
+  it('while another connection holds the write lock, writes wait without blocking the event loop, then commit', async () => {
+    const url = await db.url();
+    const s = await db.open(url);
+    const other = new SQLite(url.slice('sqlite:'.length));
+    try {
+      other.exec('BEGIN IMMEDIATE');
+      const t = token();
+      let answered = false;
+      const write = s.startSession(t, meta).then(() => (answered = true));
+      // Timers still fire while the write waits: the loop is free.
+      let ticks = 0;
+      const timer = setInterval(() => ticks++, 5);
+      await new Promise((r) => setTimeout(r, 150));
+      clearInterval(timer);
+      assert.ok(ticks >= 10, `only ${ticks} timer ticks in 150 ms`);
+      assert.equal(answered, false, 'not answered while the lock is held elsewhere');
+      other.exec('COMMIT');
+      await write;
+      assert.equal((await s.getTokenState(t.jti))?.familyId, t.familyId);
+    } finally {
+      other.close();
+    }
+  });
+
+  it('another connection commits between the batches of a long flush', async () => {
+    const url = await db.url();
+    const s = await db.open(url);
+    await seedExpired(s, 8_000);
+    const other = new SQLite(url.slice('sqlite:'.length));
+    other.pragma('busy_timeout = 0'); // a write either gets the lock now or fails
+    const insert = other.prepare(
+      'INSERT INTO outstanding_tokens (jti, user_id, family_id, family_issued_at, created_at, expires_at) VALUES (?, 1, ?, 1, 1, 9999999999)',
+    );
+    try {
+      let done = false;
+      const flush = s.flushExpired(2_000).finally(() => (done = true));
+      let committed = 0;
+      let n = 0;
+      while (!done) {
+        try {
+          const jti = `other-${n++}`;
+          insert.run(jti, jti);
+          committed++;
+        } catch (err) {
+          if ((err as { code?: string }).code !== 'SQLITE_BUSY') throw err;
+        }
+        await new Promise((r) => setTimeout(r, 1));
+      }
+      assert.equal(await flush, 8_000);
+      assert.ok(committed >= 2, `the other connection committed ${committed} times during the flush`);
+    } finally {
+      other.close();
+    }
+  });
+});
