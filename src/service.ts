@@ -115,6 +115,8 @@ export interface Client {
 export const LOCAL_CLIENT: Client = { address: '127.0.0.1' };
 
 const systemNow = () => Math.floor(Date.now() / 1000);
+/** ASCII whitespace, as Python's bytes.split() knows it. */
+const ASCII_SPACES = /[ \t\n\r\f\v]+/;
 /** A session's last use is written at most this often by a refresh without rotation. */
 const SESSION_TOUCH_SECONDS = 60;
 const today = (now: number) => new Date(now * 1000).toISOString().slice(0, 10);
@@ -386,7 +388,10 @@ export class AuthService {
 
   /** The user a token names must still exist, be active, and not have revoked tokens this old. */
   private async tokenUser(claims: Claims): Promise<UserAuth> {
-    const user = await this.storage.getUserAuth(claims.user_id);
+    return this.checkUser(await this.storage.getUserAuth(claims.user_id), claims);
+  }
+
+  private checkUser(user: UserAuth | undefined, claims: Claims): UserAuth {
     if (!user) throw new ApiError('user_not_found');
     if (!user.is_active) throw new ApiError('user_inactive');
     if (user.tokens_valid_after !== null && claims.iat < user.tokens_valid_after) {
@@ -449,21 +454,50 @@ export class AuthService {
    * does. Returns undefined when there are no credentials of our scheme.
    */
   async authenticate(header: string | undefined): Promise<UserAuth | undefined> {
+    const claims = this.accessClaims(header);
+    return claims && this.tokenUser(claims);
+  }
+
+  /**
+   * authenticate() without waiting when it can: when the token's user is in
+   * the storage's cache (any user seen in the last minutes), the answer comes
+   * back at once, else as a promise. Throws what authenticate() rejects with.
+   * The route most requests take answers without a single await this way.
+   */
+  authenticateNow(header: string | undefined): UserAuth | undefined | Promise<UserAuth | undefined> {
+    const claims = this.accessClaims(header);
+    if (!claims) return undefined;
+    const cached = this.storage.cachedUserAuth(claims.user_id);
+    return cached ? this.checkUser(cached, claims) : this.tokenUser(claims);
+  }
+
+  /** The claims of the access token in an Authorization header; undefined if it has no Bearer credentials. */
+  private accessClaims(header: string | undefined): Claims | undefined {
     if (header === undefined) return undefined;
+    // The usual "Bearer <token>" first, without taking the header apart: a
+    // token that verifies has no whitespace in it (fast-jwt takes only
+    // base64url segments), so the header had exactly SimpleJWT's two parts.
+    let failure: unknown;
+    if (header.startsWith('Bearer ') && header.length > 7) {
+      try {
+        return this.tokens.check(header.slice(7), 'access', this.now());
+      } catch (err) {
+        failure = err;
+      }
+    }
     // SimpleJWT splits the header as bytes: on ASCII whitespace only.
-    const parts = header.split(/[ \t\n\r\f\v]+/).filter(Boolean);
+    const parts = header.split(ASCII_SPACES).filter(Boolean);
     if (parts.length === 0 || parts[0] !== 'Bearer') return undefined;
     if (parts.length !== 2) throw new ApiError('bad_authorization_header');
-    let claims: Claims;
     try {
-      claims = this.tokens.check(parts[1]!, 'access', this.now());
+      if (failure !== undefined && parts[1] === header.slice(7)) throw failure;
+      return this.tokens.check(parts[1]!, 'access', this.now());
     } catch (err) {
       if (!(err instanceof TokenError)) throw err;
       throw new ApiError('token_not_valid', 'Given token not valid for any token type', {
         messages: [{ token_class: 'AccessToken', token_type: 'access', message: err.message }],
       });
     }
-    return this.tokenUser(claims);
   }
 
   // ---- the account endpoints: a signed-in user's own account ----------------

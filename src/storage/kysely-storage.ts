@@ -642,11 +642,13 @@ export class KyselyStorage implements Storage {
     return this.findUser('id', id);
   }
 
+  cachedUserAuth(id: number): UserAuth | undefined {
+    return this.cacheLive ? this.userCache.get(id) : undefined;
+  }
+
   getUserAuth(id: number): Promise<UserAuth | undefined> {
-    if (this.cacheLive) {
-      const cached = this.userCache.get(id);
-      if (cached) return Promise.resolve(cached);
-    }
+    const cached = this.cachedUserAuth(id);
+    if (cached) return Promise.resolve(cached);
     return this.guard(async () => {
       const generation = this.generation;
       const r = this.hot ? this.hot.userAuth.get<UserAuthRow>({ id }) : await this.userAuthQuery(id).executeTakeFirst();

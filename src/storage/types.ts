@@ -86,6 +86,12 @@ export interface Storage {
   getUserById(id: number): Promise<UserRecord | undefined>;
   /** The hot-path read behind every authenticated request. */
   getUserAuth(id: number): Promise<UserAuth | undefined>;
+  /**
+   * getUserAuth() answered from this process's cache without waiting, or
+   * undefined when the user is not cached (ask getUserAuth() then). The cache
+   * follows every instance's changes to users (see KyselyStorage).
+   */
+  cachedUserAuth(id: number): UserAuth | undefined;
   getUserByUsername(username: string): Promise<UserRecord | undefined>;
   getUserByPhone(phone: string): Promise<UserRecord | undefined>;
   updateUser(id: number, patch: UserPatch): Promise<UserRecord | undefined>;
