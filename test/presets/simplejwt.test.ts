@@ -284,6 +284,17 @@ describe('preset simplejwt (document 003)', () => {
       expectExact(await auth(`Bearer ${access} extra`), 401, BAD_HEADER);
     });
 
+    it('splits the header on any run of ASCII whitespace, as SimpleJWT does', async () => {
+      const { access } = expectPair(await login(), testuserId);
+      for (const value of [`Bearer  ${access}`, `Bearer ${access} `, `Bearer\t${access}`, ` Bearer ${access}\r\n`.trim() + '\t']) {
+        expectExact(await auth(value), 200, GREETING);
+      }
+      // A valid token with a third part after it, or inside it, is a bad header, not a bad token.
+      expectExact(await auth(`Bearer ${access}\vx`), 401, BAD_HEADER);
+      expectExact(await auth(`Bearer ${access.slice(0, 20)} ${access.slice(20)}`), 401, BAD_HEADER);
+      expectExact(await auth(`Bearer  not-a-jwt`), 401, givenTokenNotValid('Token is invalid or expired'));
+    });
+
     it('answers "Given token not valid for any token type" for a bad token', async () => {
       expectExact(await auth('Bearer not-a-jwt'), 401, givenTokenNotValid('Token is invalid or expired'));
     });
