@@ -14,12 +14,13 @@ const FORCE_EXIT_MS = 10_000;
 
 /**
  * V8's young generation grows to 2 × 16 MB semi-spaces under load, which is
- * most of a worker's growth in memory; 2 MB ones kept RSS under load about
- * 60 MB lower at the same throughput (BENCHMARKS.md). `npm start` and the
+ * most of a worker's growth in memory. 4 MB ones keep it well under 150 MB
+ * for a scavenge cost of about 1 µs per protected request, against 0.5 µs
+ * with 16 MB and 1.7 µs with 2 MB (BENCHMARKS.md). `npm start` and the
  * `latchkey` command pass this to a single process; the primary passes it to
  * its workers, unless the operator already chose a size.
  */
-export const YOUNG_GENERATION_FLAG = '--max-semi-space-size=2';
+export const YOUNG_GENERATION_FLAG = '--max-semi-space-size=4';
 
 function workerExecArgv(): string[] {
   const chosen = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)].some((a) =>
