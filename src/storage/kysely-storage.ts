@@ -258,7 +258,7 @@ const flushTokens = (db: Kysely<Database>, p: { now: number; limit: number }) =>
 type UserAuthRow = { id: number; username: string; is_active: Bool; tokens_valid_after: number | null };
 type TokenStateRow = { family_id: string; family_issued_at: number; user_id: number | null; reason: BlacklistReason | null };
 
-/** Tokens deleted per transaction by flushExpired: a few tens of milliseconds of the write lock. */
+/** Tokens deleted per transaction by flushExpired: about a quarter second of the write lock on a million-token SQLite database. */
 const FLUSH_BATCH = 2_000;
 
 /** A statement compiled by Kysely once and prepared on SQLite, bound by name on each call. */
@@ -828,9 +828,13 @@ export class KyselyStorage implements Storage {
   }
 
   /**
-   * Deletes in batches of FLUSH_BATCH tokens, one transaction each, and between
-   * batches leaves the write lock free as long as the last batch held it, so
-   * that a server on the same database keeps committing while a large flush runs.
+   * Deletes in batches of FLUSH_BATCH tokens, one transaction each, and after
+   * each batch leaves the write lock free for a quarter of the time the batch
+   * took, so that a server on the same database keeps committing while a large
+   * flush runs. Small transactions cost more in all, as each one rewrites and
+   * checkpoints the index pages that its random jtis and families touch: on a
+   * million-token SQLite database, 400,000 expired tokens went in 11 s as one
+   * transaction (holding the lock throughout) and in about 60 s in batches.
    */
   async flushExpired(now: number): Promise<number> {
     const p = { now, limit: FLUSH_BATCH };
@@ -848,7 +852,7 @@ export class KyselyStorage implements Storage {
       );
       total += n;
       if (n < FLUSH_BATCH) return total;
-      await new Promise((r) => setTimeout(r, performance.now() - started));
+      await new Promise((r) => setTimeout(r, (performance.now() - started) / 4));
     }
   }
 }
