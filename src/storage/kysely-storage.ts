@@ -142,12 +142,12 @@ const USER_CHANNEL = 'latchkey_users';
 /** Cached user reads live at most this long, whatever the feed says. */
 const USER_CACHE_TTL_MS = 2_000;
 
+/** The unique columns a user is found by. */
+type UserKey = 'id' | 'username' | 'phone_number';
+
 // The write path's statements, each built by Kysely from one parameter
 // object. PostgreSQL executes them through Kysely; SQLite compiles each once
 // (see prepare) and runs it as a prepared statement inside a group commit.
-
-/** The unique columns a user is found by. */
-type UserKey = 'id' | 'username' | 'phone_number';
 
 /** Records an issued refresh token; a jti already recorded is left as it is. */
 const recordToken = (db: Kysely<Database>, t: OutstandingToken) =>
