@@ -56,7 +56,7 @@ import {
 } from './lib/procs.js';
 import { seedDatabase, seededUsername, type SeedResult } from './lib/seed.js';
 import { runWrk, wrkPath } from './lib/wrk.js';
-import { YOUNG_GENERATION_FLAG } from '../src/serve.js';
+import { MEMORY_FLAGS } from '../src/serve.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const CLI = path.join(ROOT, 'dist/src/cli.js');
@@ -173,7 +173,7 @@ async function startLatchkey(
   const port = await freePort();
   const logFile = path.join(tmp, `${name}.log`);
   // As `npm start` and the `latchkey` command run it (a worker gets the flag from its primary).
-  const args = [YOUNG_GENERATION_FLAG, CLI, 'serve', '--workers', String(o.workers), '--port', String(port)];
+  const args = [...MEMORY_FLAGS, CLI, 'serve', '--workers', String(o.workers), '--port', String(port)];
   const child = startChild(NODE, args, { env, log: logFile });
   const s = { name, port, child, log: logFile, env, dataDir };
   await waitReady(s);

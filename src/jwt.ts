@@ -49,7 +49,18 @@ function kidOf(token: string): string | undefined {
   }
 }
 
-export function createJwtBackend(source: KeySource): JwtBackend {
+export interface JwtBackendOptions {
+  /**
+   * Which verified payloads to remember (default: all). A token presented
+   * again and again (an access token) is worth remembering; one used once (a
+   * refresh token under rotation) would only push the others out, and fill the
+   * heap with entries that live just long enough to be promoted.
+   */
+  remember?: (payload: Readonly<Record<string, unknown>>) => boolean;
+}
+
+export function createJwtBackend(source: KeySource, opts: JwtBackendOptions = {}): JwtBackend {
+  const remember = opts.remember ?? (() => true);
   // Signers and verifiers are built once per key set, and again after a rotation.
   let built: KeySet | undefined;
   let signer: (payload: Record<string, unknown>) => string = () => '';
@@ -110,7 +121,7 @@ export function createJwtBackend(source: KeySource): JwtBackend {
       const payload = decoded.payload;
       if (payload === null || typeof payload !== 'object' || Array.isArray(payload)) throw new TokenBackendError();
       const frozen = Object.freeze(payload as Record<string, unknown>);
-      verified.set(token, frozen);
+      if (remember(frozen)) verified.set(token, frozen);
       return frozen;
     },
   };

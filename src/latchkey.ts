@@ -46,7 +46,7 @@ export async function createService(config: Config, opts: CreateOptions = {}) {
   }
   const keys = new KeyRing(config);
   const redis = config.redisUrl && config.loginThrottle ? openRedis(config.redisUrl) : undefined;
-  const tokens = new TokenFactory(createJwtBackend(keys), {
+  const tokens = new TokenFactory(createJwtBackend(keys, { remember: (p) => p.token_type === 'access' }), {
     accessLifetime: config.accessTokenLifetime,
     refreshLifetime: config.refreshTokenLifetime,
     leeway: config.leeway,

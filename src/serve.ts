@@ -13,20 +13,24 @@ import { createLatchkey, createService } from './latchkey.js';
 const FORCE_EXIT_MS = 10_000;
 
 /**
- * V8's young generation grows to 2 × 16 MB semi-spaces under load, which is
- * most of a worker's growth in memory. 4 MB ones keep it well under 150 MB
- * for a scavenge cost of about 1 µs per protected request, against 0.5 µs
- * with 16 MB and 1.7 µs with 2 MB (BENCHMARKS.md). `npm start` and the
- * `latchkey` command pass this to a single process; the primary passes it to
- * its workers, unless the operator already chose a size.
+ * V8 flags that keep a worker's memory in bounds under load (BENCHMARKS.md).
+ * - 4 MB semi-spaces instead of up to 16 MB: the young generation was most of
+ *   a worker's growth. Scavenges then cost about 1 µs per protected request,
+ *   against 0.5 µs at 16 MB and 1.7 µs at 2 MB.
+ * - A heap that grows by 25 % of what survives a full collection before the
+ *   next one, instead of up to 4×: under rotation the old generation filled
+ *   with dead requests to three times the live heap before V8 collected it.
+ * `npm start` and the `latchkey` command pass these to a single process; the
+ * primary passes each to its workers unless the operator already set it (on
+ * node's command line, which workers inherit, or in NODE_OPTIONS where node
+ * allows it).
  */
-export const YOUNG_GENERATION_FLAG = '--max-semi-space-size=4';
+export const MEMORY_FLAGS = ['--max-semi-space-size=4', '--heap-growing-percent=25'] as const;
 
 function workerExecArgv(): string[] {
-  const chosen = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)].some((a) =>
-    a.startsWith('--max-semi-space-size'),
-  );
-  return chosen ? process.execArgv : [...process.execArgv, YOUNG_GENERATION_FLAG];
+  const given = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)];
+  const missing = MEMORY_FLAGS.filter((flag) => !given.some((a) => a.startsWith(flag.split('=')[0]!)));
+  return [...process.execArgv, ...missing];
 }
 
 function logger(cfg: Config): pino.Logger {

@@ -7,7 +7,7 @@ import http from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import Fastify from 'fastify';
 import { registerOps, PING_TIMEOUT_MS } from '../src/http/ops.js';
-import { YOUNG_GENERATION_FLAG } from '../src/serve.js';
+import { MEMORY_FLAGS } from '../src/serve.js';
 import { startServer, type TestServer } from './helpers.js';
 import { startChild } from './security/support.js';
 
@@ -335,14 +335,15 @@ describe('ops: /metrics with serve --workers 2', () => {
       // startChild returns once one worker answers; the primary says so when both listen.
       for (let i = 0; i < 300 && !child.output().includes('latchkey is serving'); i++) await new Promise((ok) => setTimeout(ok, 50));
       assert.match(child.output(), /latchkey is serving/);
-      // The workers run with the smaller young generation that keeps their memory down.
+      // The workers run with the V8 flags that keep their memory down.
       const workers = fs
         .readFileSync(`/proc/${child.proc.pid}/task/${child.proc.pid}/children`, 'utf8')
         .trim()
         .split(/\s+/);
       assert.equal(workers.length, 2);
       for (const pid of workers) {
-        assert.ok(fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes(YOUNG_GENERATION_FLAG), `worker ${pid}`);
+        const argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+        for (const flag of MEMORY_FLAGS) assert.ok(argv.includes(flag), `worker ${pid}: ${flag}`);
       }
       const count = (text: string) =>
         value(parseMetrics(text), 'latchkey_http_requests_total', { route: '/api/protected-endpoint/', method: 'GET', status: '401' }) ?? 0;
