@@ -8,6 +8,9 @@ import type { InjectOptions, LightMyRequestResponse } from 'fastify';
 import pg from 'pg';
 import { loadConfig, type Config } from '../src/config.js';
 import { createLatchkey, type Latchkey } from '../src/latchkey.js';
+import type { KyselyStorage } from '../src/storage/kysely-storage.js';
+import type { NewUser } from '../src/storage/types.js';
+import { openStorage, type OpenOptions } from '../src/storage/open.js';
 
 export const FIXTURES = JSON.parse(
   fs.readFileSync(new URL('../../test/fixtures/simplejwt-interop.json', import.meta.url), 'utf8'),
@@ -150,4 +153,61 @@ export function claimsOf(token: string): Record<string, unknown> {
 
 export function headerOf(token: string): Record<string, unknown> {
   return JSON.parse(Buffer.from(token.split('.')[0]!, 'base64url').toString('utf8')) as Record<string, unknown>;
+}
+
+/** Tracks what a suite opened so `after` can close and remove it. */
+export function storageTracker(dialect: DialectName) {
+  const storages: KyselyStorage[] = [];
+  const urls: string[] = [];
+  return {
+    async url(): Promise<string> {
+      const url = await freshDatabaseUrl(dialect);
+      urls.push(url);
+      return url;
+    },
+    open(url: string, opts?: OpenOptions): KyselyStorage {
+      const s = openStorage(url, opts);
+      storages.push(s);
+      return s;
+    },
+    /** A migrated storage on a fresh, empty database. */
+    async fresh(opts?: OpenOptions): Promise<KyselyStorage> {
+      const s = this.open(await this.url(), opts);
+      await s.migrate();
+      return s;
+    },
+    async cleanup(): Promise<void> {
+      for (const s of storages) await s.close().catch(() => {});
+      for (const url of urls) {
+        if (url.startsWith('sqlite:')) {
+          fs.rmSync(path.dirname(url.slice('sqlite:'.length)), { recursive: true, force: true });
+          continue;
+        }
+        await dropDatabase(url);
+      }
+    },
+  };
+}
+
+let serial = 0;
+/** A user record for storage tests, unique per call; `over` sets any field. */
+export function newUser(over: Partial<NewUser> = {}): NewUser {
+  serial++;
+  return {
+    username: `user${serial}`,
+    password: '$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaA',
+    email: `user${serial}@example.com`,
+    phone_number: null,
+    first_name: 'Ada',
+    last_name: 'Lovelace',
+    address: '12 St James Square',
+    postal_code: 'SW1Y 4JH',
+    birthdate: '1815-12-10',
+    profile_image: null,
+    is_active: true,
+    is_staff: false,
+    is_superuser: false,
+    date_joined: 1_700_000_000,
+    ...over,
+  };
 }

@@ -2,14 +2,11 @@
 // the batched flush: behaviour that must hold whichever way writes are batched.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import fs from 'node:fs';
-import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import SQLite from 'better-sqlite3';
 import type { KyselyStorage } from '../src/storage/kysely-storage.js';
-import { openStorage } from '../src/storage/open.js';
 import type { OutstandingToken } from '../src/storage/types.js';
-import { DIALECTS, dropDatabase, freshDatabaseUrl, type DialectName } from './helpers.js';
+import { DIALECTS, newUser, storageTracker } from './helpers.js';
 
 const T = 1_700_000_000;
 const meta = { userAgent: 'agent', address: '10.0.0.1' };
@@ -21,52 +18,15 @@ function token(over: Partial<OutstandingToken> = {}): OutstandingToken {
 
 const successor = (t: OutstandingToken) => token({ userId: t.userId, familyId: t.familyId, familyIssuedAt: t.familyIssuedAt });
 
-function tracker(dialect: DialectName) {
-  const storages: KyselyStorage[] = [];
-  const urls: string[] = [];
-  return {
-    async url(): Promise<string> {
-      const url = await freshDatabaseUrl(dialect);
-      urls.push(url);
-      return url;
-    },
-    async open(url: string): Promise<KyselyStorage> {
-      const s = openStorage(url);
-      storages.push(s);
-      await s.migrate();
-      return s;
-    },
-    async fresh(): Promise<KyselyStorage> {
-      return this.open(await this.url());
-    },
-    async cleanup(): Promise<void> {
-      for (const s of storages) await s.close().catch(() => {});
-      for (const url of urls) {
-        if (url.startsWith('sqlite:')) fs.rmSync(path.dirname(url.slice('sqlite:'.length)), { recursive: true, force: true });
-        else await dropDatabase(url);
-      }
-    },
-  };
-}
+/** A second connection to a database the suite already migrated. */
+const reopen = async (db: ReturnType<typeof storageTracker>, url: string) => {
+  const s = db.open(url);
+  await s.migrate();
+  return s;
+};
 
 async function createUser(s: KyselyStorage, username: string): Promise<number> {
-  const u = await s.createUser({
-    username,
-    password: '!',
-    email: '',
-    phone_number: null,
-    first_name: '',
-    last_name: '',
-    address: '',
-    postal_code: '',
-    birthdate: null,
-    profile_image: null,
-    is_active: true,
-    is_staff: false,
-    is_superuser: false,
-    date_joined: T,
-  });
-  return u.id;
+  return (await s.createUser(newUser({ username, date_joined: T }))).id;
 }
 
 /** `n` expired tokens (half of them blacklisted), each in its own session, loaded directly. */
@@ -99,7 +59,7 @@ const count = async (s: KyselyStorage, table: 'outstanding_tokens' | 'blackliste
 
 for (const dialect of DIALECTS) {
   describe(`storage writes: ${dialect}`, () => {
-    const db = tracker(dialect);
+    const db = storageTracker(dialect);
     after(() => db.cleanup());
 
     it('writes issued together each get their own answer, and one that fails fails alone', async () => {
@@ -162,12 +122,12 @@ for (const dialect of DIALECTS) {
 }
 
 describe('storage writes: sqlite, several connections to one file', () => {
-  const db = tracker('sqlite');
+  const db = storageTracker('sqlite');
   after(() => db.cleanup());
 
   it('20 concurrent rotations of one token through two connections: exactly one wins', async () => {
     const url = await db.url();
-    const [a, b] = [await db.open(url), await db.open(url)];
+    const [a, b] = [await reopen(db, url), await reopen(db, url)];
     for (let round = 0; round < 3; round++) {
       const old = token();
       await a.recordOutstanding(old);
@@ -181,7 +141,7 @@ describe('storage writes: sqlite, several connections to one file', () => {
 
   it('a write is answered only once committed: another connection sees it at once', async () => {
     const url = await db.url();
-    const s = await db.open(url);
+    const s = await reopen(db, url);
     const probe = new SQLite(url.slice('sqlite:'.length), { readonly: true });
     try {
       const t = token();
@@ -196,7 +156,7 @@ describe('storage writes: sqlite, several connections to one file', () => {
 
   it('while another connection holds the write lock, writes wait without blocking the event loop, then commit', async () => {
     const url = await db.url();
-    const s = await db.open(url);
+    const s = await reopen(db, url);
     const other = new SQLite(url.slice('sqlite:'.length));
     try {
       other.exec('BEGIN IMMEDIATE');
@@ -220,7 +180,7 @@ describe('storage writes: sqlite, several connections to one file', () => {
 
   it('another connection commits between the batches of a long flush', async () => {
     const url = await db.url();
-    const s = await db.open(url);
+    const s = await reopen(db, url);
     await seedExpired(s, 8_000);
     const other = new SQLite(url.slice('sqlite:'.length));
     other.pragma('busy_timeout = 0'); // a write either gets the lock now or fails

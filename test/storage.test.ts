@@ -3,40 +3,16 @@
 // when TEST_POSTGRES_URL names a server.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import fs from 'node:fs';
-import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import SQLite from 'better-sqlite3';
 import { Migrator, sql } from 'kysely';
 import { StorageUnavailableError, UniqueViolationError } from '../src/errors.js';
 import type { KyselyStorage } from '../src/storage/kysely-storage.js';
 import { migrations } from '../src/storage/migrations.js';
-import { openStorage, type OpenOptions } from '../src/storage/open.js';
-import type { NewUser, OutstandingToken, Storage } from '../src/storage/types.js';
-import { DIALECTS, dropDatabase, freshDatabaseUrl, schemaUrl, type DialectName } from './helpers.js';
+import { openStorage } from '../src/storage/open.js';
+import type { OutstandingToken, Storage } from '../src/storage/types.js';
+import { DIALECTS, newUser, schemaUrl, storageTracker } from './helpers.js';
 
-let serial = 0;
-
-function newUser(over: Partial<NewUser> = {}): NewUser {
-  serial++;
-  return {
-    username: `user${serial}`,
-    password: '$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaA',
-    email: `user${serial}@example.com`,
-    phone_number: null,
-    first_name: 'Ada',
-    last_name: 'Lovelace',
-    address: '12 St James Square',
-    postal_code: 'SW1Y 4JH',
-    birthdate: '1815-12-10',
-    profile_image: null,
-    is_active: true,
-    is_staff: false,
-    is_superuser: false,
-    date_joined: 1_700_000_000,
-    ...over,
-  };
-}
 
 const newJti = () => randomBytes(16).toString('hex');
 
@@ -101,43 +77,9 @@ function everyCall(s: Storage): Record<string, () => Promise<unknown>> {
   };
 }
 
-/** Tracks what a suite opened so `after` can close and remove it. */
-function tracker(dialect: DialectName) {
-  const storages: Storage[] = [];
-  const urls: string[] = [];
-  return {
-    async url(): Promise<string> {
-      const url = await freshDatabaseUrl(dialect);
-      urls.push(url);
-      return url;
-    },
-    open(url: string, opts?: OpenOptions): KyselyStorage {
-      const s = openStorage(url, opts);
-      storages.push(s);
-      return s;
-    },
-    /** A migrated storage on a fresh, empty database. */
-    async fresh(opts?: OpenOptions): Promise<KyselyStorage> {
-      const s = this.open(await this.url(), opts);
-      await s.migrate();
-      return s;
-    },
-    async cleanup(): Promise<void> {
-      for (const s of storages) await s.close().catch(() => {});
-      for (const url of urls) {
-        if (url.startsWith('sqlite:')) {
-          fs.rmSync(path.dirname(url.slice('sqlite:'.length)), { recursive: true, force: true });
-          continue;
-        }
-        await dropDatabase(url);
-      }
-    },
-  };
-}
-
 for (const dialect of DIALECTS) {
   describe(`storage: ${dialect}`, () => {
-    const db = tracker(dialect);
+    const db = storageTracker(dialect);
     after(() => db.cleanup());
 
     describe('migrate', () => {
@@ -541,7 +483,7 @@ describe('storage: postgres that cannot be reached', () => {
 });
 
 describe('storage: sqlite file settings', () => {
-  const db = tracker('sqlite');
+  const db = storageTracker('sqlite');
   after(() => db.cleanup());
 
   it('the file is in WAL mode, and the storage connection commits with synchronous=FULL', async () => {
@@ -568,7 +510,7 @@ describe('storage: sqlite file settings', () => {
 
 for (const dialect of DIALECTS) {
   describe(`storage: ${dialect}: sessions`, () => {
-    const db = tracker(dialect);
+    const db = storageTracker(dialect);
     after(() => db.cleanup());
 
     const T = 1_700_000_000;
