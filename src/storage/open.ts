@@ -36,11 +36,6 @@ function openSqlite(file: string): KyselyStorage {
   db.pragma('synchronous = FULL');
   db.pragma('foreign_keys = ON');
   db.pragma('busy_timeout = 5000');
-  // 16 MiB of page cache, not SQLite's 2 MiB: with millions of token records
-  // the upper levels of the token indexes no longer fit in 2 MiB, and every
-  // rotation then read them back from the OS. The cache holds only pages
-  // touched, so a small database stays small.
-  db.pragma('cache_size = -16384');
   // An in-memory database has no other connection, so nothing to follow.
   const feed = memory ? undefined : ({ kind: 'sqlite-data-version', intervalMs: 25 } as const);
   return KyselyStorage.create(new SqliteDialect({ database: db }), 'sqlite', db, feed);
