@@ -460,8 +460,8 @@ export class AuthService {
 
   /**
    * authenticate() without waiting when it can: when the token's user is in
-   * the storage's cache (any user seen in the last minutes), the answer comes
-   * back at once, else as a promise. Throws what authenticate() rejects with.
+   * the storage's cache (a user read in the last two seconds, its TTL), the
+   * answer comes back at once, else as a promise. Throws what authenticate() rejects with.
    * The route most requests take answers without a single await this way.
    */
   authenticateNow(header: string | undefined): UserAuth | undefined | Promise<UserAuth | undefined> {
