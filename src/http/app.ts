@@ -1,7 +1,6 @@
 // Builds the Fastify application: parsers, the one error handler, the preset
 // routes and logging. Tests drive it through inject(); `serve` listens with it.
 import Fastify, {
-  LogController,
   type FastifyBaseLogger,
   type FastifyInstance,
   type FastifyReply,
@@ -19,7 +18,7 @@ import { ApiError } from '../errors.js';
 import type { Preset } from '../presets/types.js';
 import type { AuthService } from '../service.js';
 import { registerDocs } from './docs.js';
-import { registerOps, type OpsDeps } from './ops.js';
+import { MeteredLogController, registerOps, type OpsDeps } from './ops.js';
 import { registerParsers } from './parsers.js';
 import { renderError, type RouteErrorConfig } from './render.js';
 import { mountPresets } from './routes.js';
@@ -123,13 +122,17 @@ export interface AppDeps {
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { config } = deps;
+  const completed = new MeteredLogController({ disableRequestLogging: true });
   const app = Fastify({
+    // Always a logger, silent rather than none: the log controller below only
+    // hears of finished requests in an app that has one.
     ...(deps.loggerInstance
       ? { loggerInstance: deps.loggerInstance }
-      : { logger: deps.logger ?? loggerOptions(config.logLevel) }),
+      : { logger: deps.logger === false ? { level: 'silent' } : (deps.logger ?? loggerOptions(config.logLevel)) }),
     // No "incoming request"/"request completed" pair per request: a failed
     // request gets one line from the error handler below, a success none.
-    logController: new LogController({ disableRequestLogging: true }),
+    // The controller counts each finished request in the metrics.
+    logController: completed,
     // No child logger per request either (it cost measurable time on every
     // request); the lines we write carry the request id themselves.
     childLoggerFactory: (logger) => logger,
@@ -176,7 +179,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   // Successes are logged only at debug or trace: the hook is not even
   // registered otherwise, so the hot path pays nothing for it.
-  // (With logging off, Fastify's stand-in logger has no isLevelEnabled.)
+  // (A logger passed in as loggerInstance need not have isLevelEnabled.)
   if ((app.log as Partial<Logger>).isLevelEnabled?.('debug')) {
     app.addHook('onResponse', async (req, reply) => {
       if (reply.statusCode < 400) {
@@ -187,7 +190,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   // The schema and docs page first, so that they see every route after them.
   await registerDocs(app);
-  await registerOps(app, deps.ops);
+  await registerOps(app, deps.ops, completed);
   // Public keys for other services to verify tokens without calling latchkey.
   // HMAC keys are secrets and never appear here (the list is then empty).
   app.get(

@@ -8,7 +8,7 @@
 // not counted themselves: probes and scrapes every few seconds would drown the
 // API traffic in the request metrics, and they are visible to whoever polls them.
 import cluster, { type Worker } from 'node:cluster';
-import type { FastifyInstance, FastifyReply, FastifyRequest, FastifySchema } from 'fastify';
+import { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifySchema } from 'fastify';
 import { AggregatorRegistry, Counter, Gauge, Registry, collectDefaultMetrics, type Metric } from 'prom-client';
 import type { AuthEvent } from '../service.js';
 
@@ -112,11 +112,31 @@ class LatencyHistogram {
   }
 }
 
+/**
+ * Fastify's log controller, which it calls once when each response has
+ * finished, and which also counts that response in the request metrics. An
+ * app built with it needs no onResponse hook for them: Fastify then skips its
+ * hook runner on every request. (It calls the controller only when the app
+ * has a logger, so buildApp always gives it one, silent if need be.)
+ */
+export class MeteredLogController extends LogController {
+  onCompleted: ((request: FastifyRequest, reply: FastifyReply) => void) | undefined;
+
+  override requestCompleted(error: Error | null, request: FastifyRequest, reply: FastifyReply): void {
+    this.onCompleted?.(request, reply);
+    super.requestCompleted(error, request, reply);
+  }
+}
+
 export interface OpsMetrics {
   register: Registry;
 }
 
-export async function registerOps(app: FastifyInstance, deps: OpsDeps): Promise<OpsMetrics> {
+/**
+ * `completed`: the app's MeteredLogController, which then counts the requests;
+ * without it (an app built elsewhere) an onResponse hook does.
+ */
+export async function registerOps(app: FastifyInstance, deps: OpsDeps, completed?: MeteredLogController): Promise<OpsMetrics> {
   const register = new Registry();
   collectDefaultMetrics({ register });
 
@@ -204,16 +224,16 @@ export async function registerOps(app: FastifyInstance, deps: OpsDeps): Promise<
     }
   };
   const ignored = new WeakSet<object>();
-  app.addHook('onResponse', (req: FastifyRequest, reply: FastifyReply, done: () => void) => {
+  const record = (req: FastifyRequest, reply: FastifyReply): void => {
     const options = req.routeOptions;
     const config = options.config as object | undefined;
-    if (config !== undefined && ignored.has(config)) return done();
+    if (config !== undefined && ignored.has(config)) return;
     let methods = config === undefined ? unmatched : byRoute.get(config);
     if (methods === undefined) {
       const url = options.url;
       if (url !== undefined && OPS_ROUTES.has(url)) {
         ignored.add(config!);
-        return done();
+        return;
       }
       methods = url === undefined ? unmatched : new Map();
       if (url !== undefined) byRoute.set(config!, methods);
@@ -226,8 +246,14 @@ export async function registerOps(app: FastifyInstance, deps: OpsDeps): Promise<
     if (s === undefined) statuses.set(status, (s = seriesFor(options.url ?? 'unmatched', method, status)));
     s.count++;
     s.duration.observe(reply.elapsedTime / 1000);
-    done();
-  });
+  };
+  if (completed) completed.onCompleted = record;
+  else {
+    app.addHook('onResponse', (req: FastifyRequest, reply: FastifyReply, done: () => void) => {
+      record(req, reply);
+      done();
+    });
+  }
 
   app.get('/healthz', { schema: HIDDEN }, async (_req, reply) => reply.header('cache-control', NO_STORE).send({ status: 'ok' }));
 
