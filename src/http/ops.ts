@@ -3,8 +3,9 @@
 //
 // Every app has its own Registry (tests build many apps in one process, and the
 // global default registry would refuse the second set of metric names). Requests
-// are counted by one onResponse hook keyed by the matched route pattern, never
-// the raw URL, so the number of series stays bounded. The three ops routes are
+// are counted once each as they finish (by the app's log controller, or else an
+// onResponse hook), keyed by the matched route pattern, never the raw URL, so
+// the number of series stays bounded. The three ops routes are
 // not counted themselves: probes and scrapes every few seconds would drown the
 // API traffic in the request metrics, and they are visible to whoever polls them.
 import cluster, { type Worker } from 'node:cluster';
@@ -51,8 +52,8 @@ interface Series {
 /**
  * The request-duration histogram. prom-client's Histogram#observe builds, checks
  * and hashes the label set on every call (0.6 µs in a loop, more than the rest
- * of the metrics hook together); here a series is an array of bucket counts
- * that the hook finds once per route, so an observation is a search over a
+ * of the request accounting together); here a series is an array of bucket
+ * counts found once per route, so an observation is a search over a
  * dozen bounds and two additions. prom-client's Registry renders it (and
  * AggregatorRegistry sums it across workers) through the same get() shape as
  * its own histograms.
