@@ -242,6 +242,15 @@ describe('TokenFactory with the HS256 backend', () => {
     assert.equal(jtis.size, 50);
   });
 
+  it('mints jtis in time order, so new tokens append to the jti index (UUIDv7 in 32 hex characters)', () => {
+    const jtis = Array.from({ length: 200 }, () => String(claimsOf(factory.refresh(1, NOW).token).jti));
+    assert.deepEqual([...jtis].sort(), jtis, 'each jti sorts after the one before');
+    for (const jti of jtis) assert.match(jti, /^[0-9a-f]{12}7[0-9a-f]{3}[89ab][0-9a-f]{15}$/);
+    // The leading 48 bits are the minting time in milliseconds.
+    const ms = parseInt(jtis[0]!.slice(0, 12), 16);
+    assert.ok(Math.abs(ms - Date.now()) < 60_000, `jti time ${new Date(ms).toISOString()}`);
+  });
+
   it('signs with HMAC-SHA256 under the configured key (a hand-made signature matches)', () => {
     const { token } = factory.access(7, NOW);
     const [h, p, sig] = token.split('.');
