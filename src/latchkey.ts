@@ -1,7 +1,8 @@
 // Assembles a latchkey instance from a Config: storage (migrated), signing key,
 // token factory, hasher, service and the HTTP app. The CLI and the tests both
 // start from here.
-import type { FastifyBaseLogger, FastifyInstance, FastifyServerOptions } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
+import type { LoggerOptions } from 'pino';
 import type { Config } from './config.js';
 import { buildApp } from './http/app.js';
 import { createJwtBackend } from './jwt.js';
@@ -24,7 +25,8 @@ export interface Latchkey {
 }
 
 export interface CreateOptions {
-  logger?: FastifyServerOptions['logger'];
+  /** pino options, or false for silence (tests); ignored when loggerInstance is given. */
+  logger?: LoggerOptions | false;
   loggerInstance?: FastifyBaseLogger;
   /** A frozen clock for tests (seconds). */
   now?: () => number;

@@ -73,6 +73,11 @@ export async function serveProcess(cfg: Config): Promise<void> {
   // A worker whose primary died (even by SIGKILL) must not linger on the port.
   if (worker) process.on('disconnect', () => stop('primary gone'));
   await lk.app.listen({ host: cfg.host, port: cfg.port });
+  // Fastify has no logger of its own here (see buildApp), so its line is ours.
+  for (const a of lk.app.addresses()) {
+    if (typeof a === 'string') log.info(`Server listening at ${a}`);
+    else log.info(`Server listening at http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`);
+  }
   if (!worker) log.info({ presets: cfg.presets, database: cfg.databaseUrl.split(':')[0] }, 'latchkey is serving');
 }
 

@@ -94,6 +94,33 @@ export interface ServerOptions {
   env?: Record<string, string>;
   dialect?: DialectName;
   now?: () => number;
+  /**
+   * Send every request over a real socket to the listening app, instead of
+   * app.inject(): what the request metrics count (inject never reaches the server).
+   */
+  network?: boolean;
+}
+
+/** An inject()-like request over a real socket: status, headers and body, as LightMyRequestResponse has them. */
+async function overNetwork(base: string, o: InjectOptions): Promise<LightMyRequestResponse> {
+  const headers = new Headers(o.headers as Record<string, string> | undefined);
+  let body: string | undefined;
+  if (o.payload !== undefined) {
+    if (typeof o.payload === 'string') body = o.payload;
+    else {
+      body = JSON.stringify(o.payload);
+      if (!headers.has('content-type')) headers.set('content-type', 'application/json');
+    }
+  }
+  const res = await fetch(`${base}${String(o.url)}`, { method: o.method ?? 'GET', headers, ...(body !== undefined ? { body } : {}) });
+  const text = await res.text();
+  return {
+    statusCode: res.status,
+    headers: Object.fromEntries(res.headers),
+    body: text,
+    payload: text,
+    json: () => JSON.parse(text),
+  } as unknown as LightMyRequestResponse;
 }
 
 export async function startServer(opts: ServerOptions = {}): Promise<TestServer> {
@@ -109,7 +136,12 @@ export async function startServer(opts: ServerOptions = {}): Promise<TestServer>
   };
   const config = loadConfig(env);
   const lk = await createLatchkey(config, { logger: false, ...(opts.now ? { now: opts.now } : {}) });
-  const request = (o: InjectOptions) => lk.app.inject(o);
+  let request = (o: InjectOptions) => lk.app.inject(o);
+  if (opts.network) {
+    await lk.app.listen({ host: '127.0.0.1', port: 0 });
+    const base = `http://127.0.0.1:${(lk.app.server.address() as { port: number }).port}`;
+    request = (o) => overNetwork(base, o);
+  }
   return {
     ...lk,
     config,

@@ -139,7 +139,9 @@ describe('ops: /readyz with Redis configured', () => {
 describe('ops: /metrics counts', () => {
   let s: TestServer;
   before(async () => {
+    // Over real sockets: the server counts what it answers (app.inject() is not counted).
     s = await startServer({
+      network: true,
       env: {
         LATCHKEY_LOGIN_THROTTLE: 'on',
         LATCHKEY_THROTTLE_LOGIN_ACCOUNT: '2/60',

@@ -3,15 +3,16 @@
 //
 // Every app has its own Registry (tests build many apps in one process, and the
 // global default registry would refuse the second set of metric names). Requests
-// are counted once each as they finish (by the app's log controller, or else an
-// onResponse hook), keyed by the matched route pattern, never the raw URL, so
-// the number of series stays bounded. The three ops routes are
+// are counted once each as they finish (by the app's RequestMeter, see meter.ts,
+// or else an onResponse hook), keyed by the matched route pattern, never the raw
+// URL, so the number of series stays bounded. The three ops routes are
 // not counted themselves: probes and scrapes every few seconds would drown the
 // API traffic in the request metrics, and they are visible to whoever polls them.
 import cluster, { type Worker } from 'node:cluster';
-import { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifySchema } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest, FastifySchema } from 'fastify';
 import { AggregatorRegistry, Counter, Gauge, Registry, collectDefaultMetrics, type Metric } from 'prom-client';
 import type { AuthEvent } from '../service.js';
+import { RequestMeter, type Series } from './meter.js';
 
 export interface OpsDeps {
   /** Throws if the database cannot be reached. */
@@ -38,16 +39,10 @@ export const CLUSTER_METRICS_TIMEOUT_MS = 3000;
 /** Seconds. An auth server answers most requests in well under a millisecond; a login hashes for tens to hundreds. */
 export const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
 
-const OPS_ROUTES = new Set(['/healthz', '/readyz', '/metrics']);
+/** Not counted in the request metrics. */
+export const OPS_ROUTES: ReadonlySet<string> = new Set(['/healthz', '/readyz', '/metrics']);
 const HIDDEN = { hide: true } as FastifySchema;
 const NO_STORE = 'no-store';
-
-interface Series {
-  /** Requests since the last scrape, not yet added to `requests`. */
-  count: number;
-  requests: { inc(value?: number): void };
-  duration: { observe(seconds: number): void };
-}
 
 /**
  * The request-duration histogram. prom-client's Histogram#observe builds, checks
@@ -113,31 +108,19 @@ class LatencyHistogram {
   }
 }
 
-/**
- * Fastify's log controller, which it calls once when each response has
- * finished, and which also counts that response in the request metrics. An
- * app built with it needs no onResponse hook for them: Fastify then skips its
- * hook runner on every request. (It calls the controller only when the app
- * has a logger, so buildApp always gives it one, silent if need be.)
- */
-export class MeteredLogController extends LogController {
-  onCompleted: ((request: FastifyRequest, reply: FastifyReply) => void) | undefined;
-
-  override requestCompleted(error: Error | null, request: FastifyRequest, reply: FastifyReply): void {
-    this.onCompleted?.(request, reply);
-    super.requestCompleted(error, request, reply);
-  }
-}
-
 export interface OpsMetrics {
   register: Registry;
 }
 
-/**
- * `completed`: the app's MeteredLogController, which then counts the requests;
- * without it (an app built elsewhere) an onResponse hook does.
- */
-export async function registerOps(app: FastifyInstance, deps: OpsDeps, completed?: MeteredLogController): Promise<OpsMetrics> {
+export interface OpsOptions {
+  /** The app's RequestMeter, which then counts the requests; without one (an app built elsewhere) an onResponse hook does. */
+  meter?: RequestMeter;
+  /** Where the ops endpoints log (default: the app's logger). */
+  log?: FastifyBaseLogger;
+}
+
+export async function registerOps(app: FastifyInstance, deps: OpsDeps, o: OpsOptions = {}): Promise<OpsMetrics> {
+  const log = o.log ?? app.log;
   const register = new Registry();
   collectDefaultMetrics({ register });
 
@@ -200,14 +183,12 @@ export async function registerOps(app: FastifyInstance, deps: OpsDeps, completed
     }
   });
 
-  // The hot path. Series are found through the route's own config object (one
-  // per route, so no string is built per request), then by method and status.
-  // The request count is a plain number, handed to prom-client when scraped;
-  // the latency goes straight into the histogram.
-  const byRoute = new WeakMap<object, Map<string, Map<number, Series>>>();
-  const unmatched = new Map<string, Map<number, Series>>();
+  // The hot path: the meter finds a request's series by route, method and
+  // status. The request count is a plain number, handed to prom-client when
+  // scraped; the latency goes straight into the histogram.
   const all: Series[] = [];
-  const seriesFor = (route: string, method: string, status: number): Series => {
+  const meter = o.meter ?? new RequestMeter(OPS_ROUTES);
+  meter.newSeries = (route, method, status) => {
     const s: Series = {
       count: 0,
       requests: requests.labels(route, method, String(status)),
@@ -224,34 +205,10 @@ export async function registerOps(app: FastifyInstance, deps: OpsDeps, completed
       }
     }
   };
-  const ignored = new WeakSet<object>();
-  const record = (req: FastifyRequest, reply: FastifyReply): void => {
-    const options = req.routeOptions;
-    const config = options.config as object | undefined;
-    if (config !== undefined && ignored.has(config)) return;
-    let methods = config === undefined ? unmatched : byRoute.get(config);
-    if (methods === undefined) {
-      const url = options.url;
-      if (url !== undefined && OPS_ROUTES.has(url)) {
-        ignored.add(config!);
-        return;
-      }
-      methods = url === undefined ? unmatched : new Map();
-      if (url !== undefined) byRoute.set(config!, methods);
-    }
-    const method = req.method;
-    let statuses = methods.get(method);
-    if (statuses === undefined) methods.set(method, (statuses = new Map()));
-    const status = reply.statusCode;
-    let s = statuses.get(status);
-    if (s === undefined) statuses.set(status, (s = seriesFor(options.url ?? 'unmatched', method, status)));
-    s.count++;
-    s.duration.observe(reply.elapsedTime / 1000);
-  };
-  if (completed) completed.onCompleted = record;
-  else {
+  if (!o.meter) {
     app.addHook('onResponse', (req: FastifyRequest, reply: FastifyReply, done: () => void) => {
-      record(req, reply);
+      const route = meter.route(req.routeOptions.url);
+      if (route) meter.record(route, req.method, reply.statusCode, reply.elapsedTime / 1000);
       done();
     });
   }
@@ -268,8 +225,8 @@ export async function registerOps(app: FastifyInstance, deps: OpsDeps, completed
     // One line when readiness changes, not one per probe through an outage.
     if (ready !== wasReady) {
       wasReady = ready;
-      if (ready) req.log.info({ reqId: req.id, database, redis }, 'ready again');
-      else req.log.warn({ reqId: req.id, database, redis }, 'not ready');
+      if (ready) log.info({ reqId: req.id, database, redis }, 'ready again');
+      else log.warn({ reqId: req.id, database, redis }, 'not ready');
     }
     return reply
       .code(ready ? 200 : 503)
@@ -284,7 +241,7 @@ export async function registerOps(app: FastifyInstance, deps: OpsDeps, completed
       try {
         return reply.type(register.contentType).send(await gather());
       } catch (err) {
-        req.log.warn({ reqId: req.id, err: (err as Error).message }, 'could not gather the workers\' metrics');
+        log.warn({ reqId: req.id, err: (err as Error).message }, 'could not gather the workers\' metrics');
         return reply.code(503).type('text/plain; charset=utf-8').send('metrics unavailable: the workers did not answer in time\n');
       }
     }
