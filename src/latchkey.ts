@@ -2,7 +2,6 @@
 // token factory, hasher, service and the HTTP app. The CLI and the tests both
 // start from here.
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
-import type { LoggerOptions } from 'pino';
 import type { Config } from './config.js';
 import { buildApp } from './http/app.js';
 import { createJwtBackend } from './jwt.js';
@@ -25,8 +24,8 @@ export interface Latchkey {
 }
 
 export interface CreateOptions {
-  /** pino options, or false for silence (tests); ignored when loggerInstance is given. */
-  logger?: LoggerOptions | false;
+  /** false for silence (tests); otherwise the app logs at LATCHKEY_LOG_LEVEL, unless loggerInstance is given. */
+  logger?: false;
   loggerInstance?: FastifyBaseLogger;
   /** A frozen clock for tests (seconds). */
   now?: () => number;

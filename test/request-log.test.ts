@@ -5,8 +5,12 @@
 // or an Authorization header value.
 import assert from 'node:assert/strict';
 import { randomBytes, randomInt } from 'node:crypto';
+import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
-import { TEST_KEY } from './helpers.js';
+import { pino } from 'pino';
+import { loadConfig } from '../src/config.js';
+import { createLatchkey } from '../src/latchkey.js';
+import { TEST_KEY, tempDir } from './helpers.js';
 import { startChild, type ChildServer } from './security/support.js';
 
 const hex = (n = 6) => randomBytes(n).toString('hex');
@@ -219,4 +223,36 @@ describe('request logs', () => {
       }
     },
   );
+});
+
+describe('request logs through a logger passed in', () => {
+  it('write method and path only, even from a pino logger without latchkey\'s serializers or redaction', async () => {
+    let out = '';
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        out += chunk.toString();
+        done();
+      },
+    });
+    const dir = tempDir();
+    const config = loadConfig({ LATCHKEY_DATA_DIR: dir, LATCHKEY_SIGNING_KEY: TEST_KEY, LATCHKEY_LOG_LEVEL: 'debug' });
+    const lk = await createLatchkey(config, { loggerInstance: pino({ level: 'debug' }, sink) });
+    try {
+      const secret = `Bearer secret-${hex(12)}`;
+      const failed = await lk.app.inject({
+        method: 'GET',
+        url: `/api/protected-endpoint/?token=${hex()}`,
+        headers: { authorization: secret, cookie: secret },
+      });
+      assert.equal(failed.statusCode, 401);
+      const lines = out.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+      const line = lines.find((l) => l.msg === 'request failed');
+      assert.ok(line, `no failure line in ${out}`);
+      assert.deepEqual(line.req, { method: 'GET', url: '/api/protected-endpoint/' });
+      assert.equal(line.status, 401);
+      assert.ok(!out.includes('secret-'), `a header reached the log: ${out}`);
+    } finally {
+      await lk.close();
+    }
+  });
 });

@@ -47,12 +47,19 @@ const stripQuery = (url: string) => {
   return path.length > 32 ? path.replace(LONG_SEGMENT, '[redacted]') : path;
 };
 
+/**
+ * What a log line says of a request: its method and its path, as stripQuery
+ * leaves it. Built here rather than left to a serializer, so that a logger
+ * passed in without latchkey's serializers cannot write a header either.
+ */
+const requestLine = (req: { method: string; url: string }) => ({ method: req.method, url: stripQuery(req.url) });
+
 export function loggerOptions(level: string): LoggerOptions {
   return {
     level,
     redact: { paths: ['req.headers.authorization', 'req.headers.cookie', '*.password', '*.token', '*.refresh'], censor: '[redacted]' },
     serializers: {
-      req: (req: { method: string; url: string }) => ({ method: req.method, url: stripQuery(req.url) }),
+      req: requestLine,
     },
   };
 }
@@ -110,19 +117,18 @@ function headersArrived(req: IncomingMessage): void {
   }
 }
 
-/** The app's logger: the one given, or a new pino logger (silent for `logger: false`). */
+/** The app's logger: the one given, or a new pino logger at the configured level (silent for `logger: false`). */
 function appLogger(deps: AppDeps): FastifyBaseLogger {
   if (deps.loggerInstance) return deps.loggerInstance;
-  if (deps.logger === false) return pino({ level: 'silent' });
-  return pino(deps.logger ?? loggerOptions(deps.config.logLevel));
+  return pino(deps.logger === false ? { level: 'silent' } : loggerOptions(deps.config.logLevel));
 }
 
 export interface AppDeps {
   config: Config;
   service: AuthService;
   presets: Preset[];
-  /** pino options, or false for silence (tests); ignored when loggerInstance is given. */
-  logger?: LoggerOptions | false;
+  /** false for silence (tests); ignored when loggerInstance is given. */
+  logger?: false;
   /** A ready pino logger, shared with the rest of the process. */
   loggerInstance?: FastifyBaseLogger;
   /** The signing keys, whose public halves /.well-known/jwks.json publishes. */
@@ -172,7 +178,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   /** One line per failed request, the security-relevant ones: no body, no headers, no query. */
   const logFailure = (req: FastifyRequest, status: number) => {
-    log[status >= 500 ? 'error' : 'info']({ reqId: req.id, req, status, ip: req.ip }, 'request failed');
+    log[status >= 500 ? 'error' : 'info']({ reqId: req.id, req: requestLine(req), status, ip: req.ip }, 'request failed');
   };
   app.setErrorHandler((err, req, reply) => {
     const r = renderError(err, req.routeOptions.config?.errors ?? DRF_ERRORS, {
@@ -197,7 +203,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   if ((log as Partial<Logger>).isLevelEnabled?.('debug')) {
     app.addHook('onResponse', async (req, reply) => {
       if (reply.statusCode < 400) {
-        log.debug({ reqId: req.id, req, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 }, 'request');
+        log.debug({ reqId: req.id, req: requestLine(req), status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 }, 'request');
       }
     });
   }
