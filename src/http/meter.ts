@@ -37,7 +37,7 @@ const ROUTE = Symbol('latchkey.meteredRoute');
 type Metered = IncomingMessage & { [ROUTE]?: MeteredRoute | undefined };
 
 /** The route pattern of a request that matched none. */
-export const UNMATCHED = 'unmatched';
+const UNMATCHED = 'unmatched';
 
 export class RequestMeter {
   /** Makes the prom-client series for a route, method and status; set by registerOps. */
@@ -64,9 +64,9 @@ export class RequestMeter {
    * Fastify's request listener, wrapped so that every answered request is
    * counted once. `first` runs before Fastify sees the request.
    */
-  listener(
+  private listener(
     handle: (req: IncomingMessage, res: ServerResponse) => void,
-    first: (req: IncomingMessage) => void = () => {},
+    first: (req: IncomingMessage) => void,
   ): (req: IncomingMessage, res: ServerResponse) => void {
     return (req: IncomingMessage, res: ServerResponse) => {
       first(req);
