@@ -1,0 +1,225 @@
+// The token operations: logins, refresh (with rotation and reuse detection),
+// verify, blacklist, and authenticating an Authorization header.
+import { LRUCache } from 'lru-cache';
+import { ApiError } from '../errors.js';
+import { codePoints, HasherBusyError, MAX_PASSWORD_LENGTH } from '../passwords.js';
+import type { TokenState, UserAuth, UserRecord } from '../storage/types.js';
+import { TOKEN_MESSAGES, TokenError, type Claims, type TokenType } from '../tokens.js';
+import { isE164, normalizeUsername } from '../validation.js';
+import { familyOf, outstanding, ServiceCore } from './core.js';
+import { LOCAL_CLIENT, type Client, type Lookup, type TokenPair } from './types.js';
+
+/** ASCII whitespace, as Python's bytes.split() knows it. */
+const ASCII_SPACES = /[ \t\n\r\f\v]+/;
+/** A session's last use is written at most this often by a refresh without rotation. */
+const SESSION_TOUCH_SECONDS = 60;
+
+export class TokenService extends ServiceCore {
+  /** When this process last wrote each session's last use (see refresh). */
+  private readonly lastTouched = new LRUCache<string, number>({ max: 100_000 });
+
+  // ---- login -------------------------------------------------------------
+
+  private async findForLogin(login: string, lookup: Lookup): Promise<UserRecord | undefined> {
+    if (lookup === 'phone') return this.storage.getUserByPhone(login);
+    if (lookup === 'username_or_phone' && isE164(login)) {
+      // A phone number names its owner first, so nobody can claim another
+      // user's phone login by registering that number as a username.
+      return (await this.storage.getUserByPhone(login)) ?? this.storage.getUserByUsername(normalizeUsername(login));
+    }
+    return this.storage.getUserByUsername(normalizeUsername(login));
+  }
+
+  /**
+   * Checks credentials. An unknown user costs one dummy hash, as a wrong
+   * password does, and an inactive user is refused only after the hash, so
+   * neither timing nor answer tells which accounts exist.
+   */
+  async authenticateCredentials(
+    login: string,
+    password: string,
+    lookup: Lookup,
+    client: Client = LOCAL_CLIENT,
+  ): Promise<UserRecord> {
+    // One key per account whatever the spelling, so case or width variants don't reset the count.
+    const account = normalizeUsername(login).toLowerCase();
+    try {
+      await this.throttle.beforeLogin(client.address, account);
+    } catch (err) {
+      if (err instanceof ApiError && err.code === 'throttled') this.emit('login_throttled');
+      throw err;
+    }
+    if (codePoints(password) > MAX_PASSWORD_LENGTH) {
+      this.emit('login_failed');
+      await this.throttle.loginFailed(client.address, account);
+      throw new ApiError('no_active_account');
+    }
+    const user = await this.findForLogin(login, lookup);
+    let ok = false;
+    try {
+      if (user) ok = await this.hasher.verify(user.password, password);
+      else await this.hasher.verifyDummy(password);
+    } catch (err) {
+      if (err instanceof HasherBusyError) throw new ApiError('service_unavailable', undefined, { retryAfter: 1 });
+      throw err;
+    }
+    if (!user || !ok || !user.is_active) {
+      this.emit('login_failed');
+      await this.throttle.loginFailed(client.address, account);
+      throw new ApiError('no_active_account');
+    }
+    this.emit('login_succeeded');
+    await this.throttle.loginSucceeded(account);
+    if (this.hasher.needsRehash(user.password)) {
+      // Upgrade old or imported hashes on the way in; a busy hasher just skips it.
+      await this.hasher.hash(password).then(
+        (encoded) => this.storage.updateUser(user.id, { password: encoded }),
+        () => undefined,
+      );
+    }
+    return user;
+  }
+
+  async login(login: string, password: string, lookup: Lookup, client: Client = LOCAL_CLIENT): Promise<TokenPair> {
+    const user = await this.authenticateCredentials(login, password, lookup, client);
+    return this.issuePair(user.id, this.now(), client, { lastLogin: true });
+  }
+
+  // ---- tokens ------------------------------------------------------------
+
+  /**
+   * Checks a raw token: signature, claims and type, then its user (gone,
+   * inactive, or revoked since), then the blacklist. The user comes first so a
+   * deactivated user hears "User is inactive" rather than about the blacklist.
+   */
+  private async checkToken(
+    raw: string,
+    expected: TokenType | undefined,
+    onReuse: 'revoke-family' | 'report' = 'report',
+  ): Promise<{ claims: Claims; user: UserAuth; state?: TokenState }> {
+    const now = this.now();
+    let claims: Claims;
+    try {
+      claims = this.tokens.check(raw, expected, now);
+    } catch (err) {
+      if (err instanceof TokenError) throw new ApiError('token_not_valid', err.message);
+      throw err;
+    }
+    const user = await this.tokenUser(claims);
+    let state: TokenState | undefined;
+    if (claims.token_type === 'refresh') {
+      state = await this.storage.getTokenState(claims.jti);
+      if (state?.blacklisted) {
+        // A rotated-out token presented again for refreshing means two holders:
+        // revoke the family. Verify only reports; it never changes state.
+        if (state.blacklisted === 'rotated' && onReuse === 'revoke-family') {
+          this.emit('reuse_detected');
+          await this.storage.revokeFamily(state.familyId, 'reuse', now);
+        }
+        throw new ApiError('token_not_valid', TOKEN_MESSAGES.blacklisted);
+      }
+    }
+    return state ? { claims, user, state } : { claims, user };
+  }
+
+
+  /** SimpleJWT's refresh: a new access token, and with rotation a new refresh token too. */
+  async refresh(raw: string, opts: { rotate: boolean }, client: Client = LOCAL_CLIENT): Promise<{ access: string; refresh?: string }> {
+    await this.throttle.hit('refresh', client.address);
+    const { claims, user, state } = await this.checkToken(raw, 'refresh', 'revoke-family');
+    const now = this.now();
+    const family = familyOf(claims, state);
+    const familyEnd = family.familyIssuedAt + this.o.refreshFamilyLifetime;
+    // A login's family has an absolute end that neither rotation nor a long-lived token passes.
+    if (familyEnd <= now) throw new ApiError('token_not_valid', TOKEN_MESSAGES.invalid);
+    const access = this.tokens.access(user.id, now).token;
+    if (!opts.rotate) {
+      // The session's last use, to the minute: a write (and an fsync) on every
+      // refresh cost ten times the rest of it. A token never recorded here is
+      // always written, so that its login becomes a listed session.
+      // (rotate() below notes the use inside its own transaction.)
+      if (!state || (this.lastTouched.get(family.familyId) ?? -Infinity) <= now - SESSION_TOUCH_SECONDS) {
+        await this.storage.touchSession(outstanding(claims, family, now), now);
+        this.lastTouched.set(family.familyId, now);
+      }
+      this.emit('refresh');
+      return { access };
+    }
+
+    const next = this.tokens.refresh(user.id, now, familyEnd);
+    const won = await this.storage.rotate(outstanding(claims, family, now), outstanding(next.claims, family, now), now);
+    if (!won) {
+      // Another request consumed this token first: that is reuse too.
+      this.emit('reuse_detected');
+      await this.storage.revokeFamily(family.familyId, 'reuse', now);
+      throw new ApiError('token_not_valid', TOKEN_MESSAGES.blacklisted);
+    }
+    this.emit('refresh');
+    return { access, refresh: next.token };
+  }
+
+  /** SimpleJWT's verify, plus what it misses: blacklisted tokens and gone or inactive users. */
+  async verify(raw: string, client: Client = LOCAL_CLIENT): Promise<void> {
+    await this.throttle.hit('verify', client.address);
+    await this.checkToken(raw, undefined);
+  }
+
+  /** Blacklists a refresh token (logout). A token already blacklisted is refused. */
+  async blacklist(raw: string): Promise<void> {
+    const { claims, state } = await this.checkToken(raw, 'refresh');
+    const now = this.now();
+    const won = await this.storage.blacklist(outstanding(claims, familyOf(claims, state), now), 'logout', now);
+    if (!won) throw new ApiError('token_not_valid', TOKEN_MESSAGES.blacklisted);
+  }
+
+  /**
+   * Authenticates an Authorization header value as SimpleJWT's JWTAuthentication
+   * does. Returns undefined when there are no credentials of our scheme.
+   */
+  async authenticate(header: string | undefined): Promise<UserAuth | undefined> {
+    const claims = this.accessClaims(header);
+    return claims && this.tokenUser(claims);
+  }
+
+  /**
+   * authenticate() without waiting when it can: when the token's user is in
+   * the storage's cache (a user read in the last two seconds, its TTL), the
+   * answer comes back at once, else as a promise. Throws what authenticate() rejects with.
+   * The route most requests take answers without a single await this way.
+   */
+  authenticateNow(header: string | undefined): UserAuth | undefined | Promise<UserAuth | undefined> {
+    const claims = this.accessClaims(header);
+    if (!claims) return undefined;
+    const cached = this.storage.cachedUserAuth(claims.user_id);
+    return cached ? this.checkUser(cached, claims) : this.tokenUser(claims);
+  }
+
+  /** The claims of the access token in an Authorization header; undefined if it has no Bearer credentials. */
+  private accessClaims(header: string | undefined): Claims | undefined {
+    if (header === undefined) return undefined;
+    // The usual "Bearer <token>" first, without taking the header apart: a
+    // token that verifies has no whitespace in it (fast-jwt takes only
+    // base64url segments), so the header had exactly SimpleJWT's two parts.
+    let failure: unknown;
+    if (header.startsWith('Bearer ') && header.length > 7) {
+      try {
+        return this.tokens.check(header.slice(7), 'access', this.now());
+      } catch (err) {
+        failure = err;
+      }
+    }
+    // SimpleJWT splits the header as bytes: on ASCII whitespace only.
+    const parts = header.split(ASCII_SPACES).filter(Boolean);
+    if (parts.length === 0 || parts[0] !== 'Bearer') return undefined;
+    if (parts.length !== 2) throw new ApiError('bad_authorization_header');
+    try {
+      if (failure !== undefined && parts[1] === header.slice(7)) throw failure;
+      return this.tokens.check(parts[1]!, 'access', this.now());
+    } catch (err) {
+      if (!(err instanceof TokenError)) throw err;
+      throw new ApiError('token_not_valid', 'Given token not valid for any token type', {
+        messages: [{ token_class: 'AccessToken', token_type: 'access', message: err.message }],
+      });
+    }
+  }
+}
