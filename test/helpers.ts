@@ -8,7 +8,7 @@ import type { InjectOptions, LightMyRequestResponse } from 'fastify';
 import pg from 'pg';
 import { loadConfig, type Config } from '../src/config.js';
 import { createLatchkey, type Latchkey } from '../src/latchkey.js';
-import type { KyselyStorage } from '../src/storage/kysely-storage.js';
+import type { KyselyStorage } from '../src/storage/base.js';
 import type { NewUser } from '../src/storage/types.js';
 import { openStorage, type OpenOptions } from '../src/storage/open.js';
 
@@ -27,6 +27,18 @@ export type DialectName = 'sqlite' | 'postgres';
 
 /** SQLite always; PostgreSQL when TEST_POSTGRES_URL names a server. */
 export const DIALECTS: DialectName[] = ['sqlite', ...(process.env.TEST_POSTGRES_URL ? (['postgres'] as const) : [])];
+
+/**
+ * The storage paths the storage suites run: SQLite's fast path (prepared
+ * statements, group commit), the general path PostgreSQL runs but on SQLite
+ * (so a run without TEST_POSTGRES_URL covers it too), and PostgreSQL when
+ * TEST_POSTGRES_URL names a server.
+ */
+export const STORAGE_VARIANTS: { name: string; dialect: DialectName; opts: OpenOptions }[] = [
+  { name: 'sqlite', dialect: 'sqlite', opts: {} },
+  { name: 'sqlite, general path', dialect: 'sqlite', opts: { fastPath: false } },
+  ...(process.env.TEST_POSTGRES_URL ? [{ name: 'postgres', dialect: 'postgres' as const, opts: {} }] : []),
+];
 
 export function tempDir(prefix = 'latchkey-test-'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
@@ -187,8 +199,8 @@ export function headerOf(token: string): Record<string, unknown> {
   return JSON.parse(Buffer.from(token.split('.')[0]!, 'base64url').toString('utf8')) as Record<string, unknown>;
 }
 
-/** Tracks what a suite opened so `after` can close and remove it. */
-export function storageTracker(dialect: DialectName) {
+/** Tracks what a suite opened so `after` can close and remove it; `defaults` apply to every open. */
+export function storageTracker(dialect: DialectName, defaults: OpenOptions = {}) {
   const storages: KyselyStorage[] = [];
   const urls: string[] = [];
   return {
@@ -198,7 +210,7 @@ export function storageTracker(dialect: DialectName) {
       return url;
     },
     open(url: string, opts?: OpenOptions): KyselyStorage {
-      const s = openStorage(url, opts);
+      const s = openStorage(url, { ...defaults, ...opts });
       storages.push(s);
       return s;
     },

@@ -1,12 +1,13 @@
-// The write path of logins, refreshes and logouts (group commit on SQLite) and
-// the batched flush: behaviour that must hold whichever way writes are batched.
+// The write path of logins, refreshes and logouts (group commit on SQLite's
+// fast path, a transaction per call on the general path) and the batched
+// flush: behaviour that must hold whichever way writes are batched.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, describe, it } from 'node:test';
 import SQLite from 'better-sqlite3';
-import type { KyselyStorage } from '../src/storage/kysely-storage.js';
+import type { KyselyStorage } from '../src/storage/base.js';
 import type { OutstandingToken } from '../src/storage/types.js';
-import { DIALECTS, newUser, storageTracker } from './helpers.js';
+import { newUser, STORAGE_VARIANTS, storageTracker } from './helpers.js';
 
 const T = 1_700_000_000;
 const meta = { userAgent: 'agent', address: '10.0.0.1' };
@@ -57,9 +58,9 @@ async function seedExpired(s: KyselyStorage, n: number): Promise<void> {
 const count = async (s: KyselyStorage, table: 'outstanding_tokens' | 'blacklisted_tokens' | 'sessions') =>
   Number((await s.db.selectFrom(table).select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n);
 
-for (const dialect of DIALECTS) {
-  describe(`storage writes: ${dialect}`, () => {
-    const db = storageTracker(dialect);
+for (const { name, dialect, opts } of STORAGE_VARIANTS) {
+  describe(`storage writes: ${name}`, () => {
+    const db = storageTracker(dialect, opts);
     after(() => db.cleanup());
 
     it('writes issued together each get their own answer, and one that fails fails alone', async () => {
@@ -121,7 +122,7 @@ for (const dialect of DIALECTS) {
   });
 }
 
-describe('storage writes: sqlite, several connections to one file', () => {
+describe('storage writes: sqlite (fast path: group commit), several connections to one file', () => {
   const db = storageTracker('sqlite');
   after(() => db.cleanup());
 

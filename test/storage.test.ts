@@ -1,17 +1,20 @@
-// One storage suite, run unchanged against every dialect in DIALECTS (kysely's
-// dialect loop, better-auth's single adapter suite). SQLite always; PostgreSQL
-// when TEST_POSTGRES_URL names a server.
+// One storage suite, run unchanged against every path in STORAGE_VARIANTS
+// (kysely's dialect loop, better-auth's single adapter suite): SQLite's fast
+// path and, on SQLite too, the general path PostgreSQL runs, always;
+// PostgreSQL when TEST_POSTGRES_URL names a server.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, describe, it } from 'node:test';
 import SQLite from 'better-sqlite3';
 import { Migrator, sql } from 'kysely';
 import { StorageUnavailableError, UniqueViolationError } from '../src/errors.js';
-import type { KyselyStorage } from '../src/storage/kysely-storage.js';
+import type { KyselyStorage } from '../src/storage/base.js';
 import { migrations } from '../src/storage/migrations.js';
 import { openStorage } from '../src/storage/open.js';
+import { SqliteWrites } from '../src/storage/sqlite/prepared.js';
+import { KyselyWrites } from '../src/storage/writes.js';
 import type { OutstandingToken, Storage } from '../src/storage/types.js';
-import { DIALECTS, newUser, schemaUrl, storageTracker } from './helpers.js';
+import { newUser, schemaUrl, STORAGE_VARIANTS, storageTracker } from './helpers.js';
 
 
 const newJti = () => randomBytes(16).toString('hex');
@@ -77,10 +80,19 @@ function everyCall(s: Storage): Record<string, () => Promise<unknown>> {
   };
 }
 
-for (const dialect of DIALECTS) {
-  describe(`storage: ${dialect}`, () => {
-    const db = storageTracker(dialect);
+for (const { name, dialect, opts } of STORAGE_VARIANTS) {
+  describe(`storage: ${name}`, () => {
+    const db = storageTracker(dialect, opts);
     after(() => db.cleanup());
+
+    it('runs the write path and reads it is named for', async () => {
+      // Else the loop would run one path twice and cover the other never.
+      const s = (await db.fresh()) as unknown as { writes: object; hot: object | undefined };
+      const fast = dialect === 'sqlite' && opts.fastPath !== false;
+      assert.equal(s.writes instanceof SqliteWrites, fast);
+      assert.equal(s.writes instanceof KyselyWrites, !fast);
+      assert.equal(s.hot !== undefined, fast);
+    });
 
     describe('migrate', () => {
       it('reports its dialect', async () => {
@@ -508,9 +520,9 @@ describe('storage: sqlite file settings', () => {
 
 // ---- sessions: one per login's rotation family (migration 0002) ----------
 
-for (const dialect of DIALECTS) {
-  describe(`storage: ${dialect}: sessions`, () => {
-    const db = storageTracker(dialect);
+for (const { name, dialect, opts } of STORAGE_VARIANTS) {
+  describe(`storage: ${name}: sessions`, () => {
+    const db = storageTracker(dialect, opts);
     after(() => db.cleanup());
 
     const T = 1_700_000_000;

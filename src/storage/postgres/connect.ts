@@ -1,0 +1,24 @@
+// Opens a pool on a PostgreSQL server, and the change feed's own client.
+import pg from 'pg';
+import { notifyFeed } from './feed.js';
+import { PostgresStorage } from './storage.js';
+
+// BIGINT (oid 20) comes back from pg as a string; every bigint here is a
+// timestamp in seconds, well inside a double's exact range.
+const pgTypes = {
+  getTypeParser(oid: number, format?: 'text' | 'binary') {
+    if (oid === 20) return (v: string) => Number.parseInt(v, 10);
+    return pg.types.getTypeParser(oid, format as 'text');
+  },
+};
+
+export function openPostgres(url: string, poolSize: number): PostgresStorage {
+  const pool = new pg.Pool({ connectionString: url, max: poolSize, types: pgTypes as pg.CustomTypesConfig });
+  // A client that loses its connection emits 'error': on the pool while idle,
+  // on the client itself while in use. Without listeners either would crash
+  // the process; the query in flight rejects instead, and is answered 503.
+  pool.on('error', () => {});
+  pool.on('connect', (client) => client.on('error', () => {}));
+  const feed = notifyFeed(() => new pg.Client({ connectionString: url, types: pgTypes as pg.CustomTypesConfig }));
+  return new PostgresStorage(pool, feed);
+}

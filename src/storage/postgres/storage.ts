@@ -1,0 +1,41 @@
+// The storage on PostgreSQL: what differs from SQLite is where the migration
+// tables live (the schema latchkey uses), the identity sequence after an
+// imported id, and telling the other instances about user changes (NOTIFY).
+// Its write path is the general one (writes.ts), in a transaction per call.
+import { Kysely, PostgresDialect, sql } from 'kysely';
+import type pg from 'pg';
+import { KyselyStorage, type ChangeFeed } from '../base.js';
+import type { Database } from '../schema.js';
+import { USER_CHANNEL } from './feed.js';
+
+export class PostgresStorage extends KyselyStorage {
+  readonly dialect = 'postgres' as const;
+
+  constructor(pool: pg.Pool, feed: ChangeFeed | undefined) {
+    super(new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), feed);
+  }
+
+  /**
+   * Keeps the migration tables in the schema latchkey uses (search_path);
+   * unqualified, Kysely would find another schema's copy.
+   */
+  protected override async migrationSchema(): Promise<string> {
+    const { rows } = await this.guard(() => sql<{ schema: string }>`SELECT current_schema() AS schema`.execute(this.db));
+    if (!rows[0]?.schema) throw new Error('PostgreSQL has no current schema; check search_path');
+    return rows[0].schema;
+  }
+
+  /** Drops the user here, and tells the other instances. */
+  protected override async changedUser(id: number): Promise<void> {
+    this.forget(id);
+    await sql`SELECT pg_notify(${USER_CHANNEL}, ${String(id)})`.execute(this.db);
+  }
+
+  /**
+   * An explicit id (a user imported with its old id) leaves the identity
+   * sequence behind; move it past the largest id so later inserts don't collide.
+   */
+  protected override async insertedWithId(): Promise<void> {
+    await sql`SELECT setval(pg_get_serial_sequence('users', 'id'), (SELECT MAX(id) FROM users))`.execute(this.db);
+  }
+}
