@@ -19,6 +19,7 @@ import type {
 import { TOKEN_MESSAGES, TokenError, type Claims, type TokenFactory, type TokenType } from './tokens.js';
 import { NO_THROTTLE, type Throttle } from './throttle.js';
 import { birthdateErrors, collect, emailErrors, isE164, normalizeUsername, usernameErrors } from './validation.js';
+import { registrationValues, USER_DEFAULTS, userView, type UserView } from './users/fields.js';
 
 export interface TokenPair {
   refresh: string;
@@ -54,10 +55,7 @@ export interface ProfilePatch {
  * A user as the account endpoints and the CLI show it: SPEC §4's fields, the
  * times in ISO 8601 as DRF's DateTimeField writes them, and never the password.
  */
-export type Profile = Omit<UserRecord, 'password' | 'tokens_valid_after' | 'date_joined' | 'last_login'> & {
-  date_joined: string;
-  last_login: string | null;
-};
+export type Profile = UserView;
 
 /** A session as it is shown: its opaque id and its client, never a token or a jti. */
 export interface SessionView {
@@ -125,23 +123,7 @@ const today = (now: number) => new Date(now * 1000).toISOString().slice(0, 10);
 export const isoTime = (seconds: number): string => new Date(seconds * 1000).toISOString().replace('.000Z', 'Z');
 
 export function profileOf(u: UserRecord): Profile {
-  return {
-    id: u.id,
-    username: u.username,
-    email: u.email,
-    phone_number: u.phone_number,
-    first_name: u.first_name,
-    last_name: u.last_name,
-    address: u.address,
-    postal_code: u.postal_code,
-    birthdate: u.birthdate,
-    profile_image: u.profile_image,
-    is_active: u.is_active,
-    is_staff: u.is_staff,
-    is_superuser: u.is_superuser,
-    date_joined: isoTime(u.date_joined),
-    last_login: u.last_login === null ? null : isoTime(u.last_login),
-  };
+  return userView(u, isoTime);
 }
 
 export function sessionOf(s: SessionRecord): SessionView {
@@ -308,19 +290,11 @@ export class AuthService {
     const password = await this.hashOrBusy(input.password);
     try {
       return await this.storage.createUser({
+        ...USER_DEFAULTS,
         username,
         password,
-        email: (input.email ?? '').trim(),
-        phone_number: input.phone_number || null,
-        first_name: (input.first_name ?? '').trim(),
-        last_name: (input.last_name ?? '').trim(),
-        address: (input.address ?? '').trim(),
-        postal_code: (input.postal_code ?? '').trim(),
-        birthdate: input.birthdate || null,
-        profile_image: null,
-        is_active: true,
+        ...registrationValues(input),
         is_staff: opts.staff ?? false,
-        is_superuser: false,
         date_joined: this.now(),
       });
     } catch (err) {
