@@ -11,6 +11,7 @@ import pg from 'pg';
 import { isDjangoEncoding } from './django-hashers.js';
 import { ConfigError, UniqueViolationError } from './errors.js';
 import type { Storage, UserPatch, UserRecord } from './storage/types.js';
+import { USER_DEFAULTS } from './users/fields.js';
 import { normalizeUsername } from './validation.js';
 
 export interface ImportDjangoOptions {
@@ -125,17 +126,13 @@ async function importRow(row: DjangoUser, opts: ImportDjangoOptions): Promise<Ou
   }
   try {
     await storage.createUser({
+      ...USER_DEFAULTS,
       id: row.id,
       username,
       password: row.password,
       email: row.email,
-      phone_number: null,
       first_name: row.first_name,
       last_name: row.last_name,
-      address: '',
-      postal_code: '',
-      birthdate: null,
-      profile_image: null,
       is_active: row.is_active,
       is_staff: row.is_staff,
       is_superuser: row.is_superuser,

@@ -11,6 +11,7 @@ import { createLatchkey, type Latchkey } from '../src/latchkey.js';
 import type { KyselyStorage } from '../src/storage/base.js';
 import type { NewUser } from '../src/storage/types.js';
 import { openStorage, type OpenOptions } from '../src/storage/open.js';
+import { USER_DEFAULTS } from '../src/users/fields.js';
 
 export const FIXTURES = JSON.parse(
   fs.readFileSync(new URL('../../test/fixtures/simplejwt-interop.json', import.meta.url), 'utf8'),
@@ -164,19 +165,11 @@ export async function startServer(opts: ServerOptions = {}): Promise<TestServer>
     get: (url, token) => request({ method: 'GET', url, headers: token ? { authorization: `Bearer ${token}` } : {} }),
     async user(fields) {
       const u = await lk.storage.createUser({
+        ...USER_DEFAULTS,
         username: fields.username,
         password: await lk.service.hasher.hash(fields.password),
         email: fields.email ?? '',
         phone_number: fields.phone_number ?? null,
-        first_name: '',
-        last_name: '',
-        address: '',
-        postal_code: '',
-        birthdate: null,
-        profile_image: null,
-        is_active: true,
-        is_staff: false,
-        is_superuser: false,
         date_joined: lk.service.now(),
         ...(fields.id !== undefined ? { id: fields.id } : {}),
       });
@@ -238,6 +231,7 @@ let serial = 0;
 export function newUser(over: Partial<NewUser> = {}): NewUser {
   serial++;
   return {
+    ...USER_DEFAULTS,
     username: `user${serial}`,
     password: '$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaA',
     email: `user${serial}@example.com`,

@@ -1,8 +1,11 @@
 // A preset is data: the routes of one API document, each naming an operation
 // of the service and how its document spells the fields, the success body and
-// the errors. The HTTP layer turns this table into Fastify routes.
+// the errors. The HTTP layer turns this table into Fastify routes; what each
+// operation does is src/http/operations/<op>.ts (which also says whether it
+// needs a Bearer access token).
 import type { ErrorCode } from '../errors.js';
 import type { Lookup } from '../service.js';
+import type { PatchField, RegisterField } from '../users/fields.js';
 
 /** `detail`: DRF's shapes. `error`: the document writes `{"error": "..."}`. */
 export type Envelope = 'detail' | 'error';
@@ -16,17 +19,11 @@ export interface ErrorOverride {
 /** Error overrides by code; `required` is a missing or blank request field. */
 export type ErrorOverrides = Partial<Record<ErrorCode | 'required', ErrorOverride>>;
 
-export type ProfileField =
-  | 'email'
-  | 'phone_number'
-  | 'first_name'
-  | 'last_name'
-  | 'address'
-  | 'postal_code'
-  | 'birthdate';
+/** An optional field a registration body may carry (src/users/fields.ts). */
+export type ProfileField = RegisterField;
 
 /** A profile field a signed-in user may change (the account preset's PATCH). */
-export type EditableField = ProfileField | 'profile_image';
+export type EditableField = PatchField;
 
 interface RouteBase {
   method: 'GET' | 'POST' | 'PATCH' | 'DELETE';
@@ -78,17 +75,6 @@ export type Operation =
   | (RouteBase & { op: 'revoke_session' })
   /** Ends every session of the user. */
   | (RouteBase & { op: 'logout_all' });
-
-/** The operations that authenticate their caller with a Bearer access token. */
-export const PROTECTED_OPS: ReadonlySet<Operation['op']> = new Set([
-  'me',
-  'profile',
-  'update_profile',
-  'change_password',
-  'list_sessions',
-  'revoke_session',
-  'logout_all',
-]);
 
 export interface Preset {
   id: string;

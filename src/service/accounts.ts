@@ -6,6 +6,7 @@ import { codePoints, HasherBusyError, MAX_PASSWORD_LENGTH } from '../passwords.j
 import { passwordErrors } from '../password-policy.js';
 import type { SessionRecord, UserAuth, UserPatch, UserRecord } from '../storage/types.js';
 import { birthdateErrors, collect, emailErrors, isE164, normalizeUsername, usernameErrors } from '../validation.js';
+import { registrationValues, USER_DEFAULTS } from '../users/fields.js';
 import { TokenService } from './tokens.js';
 import {
   LOCAL_CLIENT,
@@ -62,19 +63,11 @@ export class AccountService extends TokenService {
     const password = await this.hashOrBusy(input.password);
     try {
       return await this.storage.createUser({
+        ...USER_DEFAULTS,
         username,
         password,
-        email: (input.email ?? '').trim(),
-        phone_number: input.phone_number || null,
-        first_name: (input.first_name ?? '').trim(),
-        last_name: (input.last_name ?? '').trim(),
-        address: (input.address ?? '').trim(),
-        postal_code: (input.postal_code ?? '').trim(),
-        birthdate: input.birthdate || null,
-        profile_image: null,
-        is_active: true,
+        ...registrationValues(input),
         is_staff: opts.staff ?? false,
-        is_superuser: false,
         date_joined: this.now(),
       });
     } catch (err) {

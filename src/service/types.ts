@@ -1,6 +1,6 @@
 // The service's vocabulary: what its operations take and give, with no HTTP in it.
-import type { UserRecord } from '../storage/types.js';
 import type { Throttle } from '../throttle.js';
+import type { UserView } from '../users/fields.js';
 
 export interface TokenPair {
   refresh: string;
@@ -36,10 +36,7 @@ export interface ProfilePatch {
  * A user as the account endpoints and the CLI show it: SPEC §4's fields, the
  * times in ISO 8601 as DRF's DateTimeField writes them, and never the password.
  */
-export type Profile = Omit<UserRecord, 'password' | 'tokens_valid_after' | 'date_joined' | 'last_login'> & {
-  date_joined: string;
-  last_login: string | null;
-};
+export type Profile = UserView;
 
 /** A session as it is shown: its opaque id and its client, never a token or a jti. */
 export interface SessionView {

@@ -1,28 +1,9 @@
 // The storage interface: small and shaped by the domain, not by SQL. The
 // service layer sees only this; each database is a Kysely dialect behind it.
+import type { UserColumns } from '../users/fields.js';
 
-export interface UserRecord {
-  id: number;
-  username: string;
-  /** An encoded hash (argon2id PHC string, or a Django encoding awaiting rehash). */
-  password: string;
-  email: string;
-  phone_number: string | null;
-  first_name: string;
-  last_name: string;
-  address: string;
-  postal_code: string;
-  birthdate: string | null;
-  profile_image: string | null;
-  is_active: boolean;
-  is_staff: boolean;
-  is_superuser: boolean;
-  /** Seconds since the epoch. */
-  date_joined: number;
-  last_login: number | null;
-  /** Refresh tokens issued before this time (seconds) are refused. */
-  tokens_valid_after: number | null;
-}
+/** A user: every column of the users table, as src/users/fields.ts declares them. */
+export type UserRecord = UserColumns;
 
 /** What authenticating a token needs of its user: the few columns read on every request. */
 export type UserAuth = Pick<UserRecord, 'id' | 'username' | 'is_active' | 'tokens_valid_after'>;

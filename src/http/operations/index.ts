@@ -1,0 +1,33 @@
+// Every operation a preset route can name, one file each. Adding an operation:
+// its route settings in the Operation union (src/presets/types.ts), its file
+// here, and its line below; a union member without a line is a compile error.
+import { blacklist } from './blacklist.js';
+import { change_password } from './change-password.js';
+import { list_sessions } from './list-sessions.js';
+import { login } from './login.js';
+import { logout_all } from './logout-all.js';
+import { me } from './me.js';
+import { profile } from './profile.js';
+import { refresh } from './refresh.js';
+import { register } from './register.js';
+import { revoke_session } from './revoke-session.js';
+import type { OpName, OperationDef } from './shared.js';
+import { update_profile } from './update-profile.js';
+import { verify } from './verify.js';
+
+export type { Handler, MountContext, OperationDef, OpName } from './shared.js';
+
+export const OPERATIONS: { readonly [N in OpName]: OperationDef<N> } = {
+  login,
+  refresh,
+  verify,
+  blacklist,
+  register,
+  me,
+  profile,
+  update_profile,
+  change_password,
+  list_sessions,
+  revoke_session,
+  logout_all,
+};

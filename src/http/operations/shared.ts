@@ -1,0 +1,122 @@
+// What every operation file uses: the shape of an operation's definition, the
+// request helpers, and the schema pieces several operations share.
+import type { FastifyRequest } from 'fastify';
+import type { Operation } from '../../presets/types.js';
+import type { AuthService, Client } from '../../service.js';
+import type { UserAuth } from '../../storage/types.js';
+import { fieldSpec, SHOWN_FIELDS, type UserField } from '../../users/fields.js';
+
+export type JsonSchema = Record<string, unknown>;
+export type OpName = Operation['op'];
+/** A preset's route of one operation, with that operation's own settings (field names, wording...). */
+export type RouteOf<N extends OpName> = Extract<Operation, { op: N }>;
+
+/**
+ * An operation's work on one request: its success body, or a promise of it.
+ * `caller` is the authenticated user on a protected route (a placeholder on a
+ * public one, which never reads it).
+ */
+export type Handler = (req: FastifyRequest, caller: UserAuth) => unknown;
+
+/** What mounting knows beyond the route: the preset's refresh rotation, after LATCHKEY_ROTATE_REFRESH_TOKENS. */
+export interface MountContext {
+  rotate: boolean;
+}
+
+/**
+ * One operation, everything about it in one place. Each method is called once,
+ * when the route is mounted; only the Handler it returns runs per request.
+ */
+export interface OperationDef<N extends OpName> {
+  /**
+   * Whether the caller must present a Bearer access token. A protected route
+   * authenticates before it reads the body (401 before any body error), and
+   * answers 401 before 405 on its path.
+   */
+  protected: boolean;
+  /** The request body's schema, in the route's field names; none: the route reads no body. */
+  body?(r: RouteOf<N>): JsonSchema;
+  /** The path parameters' schema, if the URL has any. */
+  params?: JsonSchema;
+  /** The success body's schema: Fastify serializes the answer by it. */
+  response(r: RouteOf<N>): JsonSchema;
+  /** The success status; 200 when absent. */
+  status?(r: RouteOf<N>): number;
+  handler(r: RouteOf<N>, service: AuthService, ctx: MountContext): Handler;
+}
+
+/** A request body after validation: the declared fields, as strings. */
+export type Body = Record<string, string>;
+
+/** What a session records of the client: its address and User-Agent, as plain strings. */
+export const clientOf = (req: FastifyRequest): Client => ({ address: req.ip, userAgent: req.headers['user-agent'] });
+
+// ---- schema pieces ---------------------------------------------------------
+
+/** A string field as DRF's CharField takes it: not blank unless `blank`, at most `max` characters. */
+export const str = (opts: { blank?: boolean; max?: number | undefined } = {}) => ({
+  type: 'string',
+  ...(opts.blank ? {} : { minLength: 1 }),
+  ...(opts.max ? { maxLength: opts.max } : {}),
+});
+
+export const object = (properties: JsonSchema, required: string[]): JsonSchema => ({
+  type: 'object',
+  properties,
+  required,
+});
+
+/** A user field in a request body: may be blank; with `nullable`, null (a PATCH clearing it) if the field allows it. */
+export function userFieldInput(name: UserField, opts: { nullable?: boolean } = {}): JsonSchema {
+  const spec = fieldSpec(name);
+  const s = str({ blank: true, max: spec.max });
+  return opts.nullable && spec.nullable ? { ...s, type: ['string', 'null'] } : s;
+}
+
+export const text = { type: 'string' };
+
+export const pair = {
+  type: 'object',
+  properties: { refresh: { type: 'string' }, access: { type: 'string' } },
+  required: ['refresh', 'access'],
+};
+
+export const detail = { type: 'object', properties: { detail: text }, required: ['detail'] };
+
+/** The user's profile (SPEC §4) as the account routes answer it, from the field table. */
+export const profile = {
+  type: 'object',
+  properties: Object.fromEntries(
+    SHOWN_FIELDS.map((name) => {
+      const spec = fieldSpec(name);
+      const type = spec.type === 'time' ? 'string' : spec.type;
+      const s = { type: spec.nullable ? [type, 'null'] : type };
+      return [name, spec.set.includes('patch') ? s : { ...s, readOnly: true }];
+    }),
+  ),
+  required: [...SHOWN_FIELDS],
+};
+
+/**
+ * DRF's CharField before validation: a missing body is empty data, a number
+ * becomes its string, surrounding whitespace is trimmed (passwords excepted:
+ * they are checked exactly as typed), and a form field given twice takes its
+ * last value, as Django's QueryDict does.
+ */
+export function normalizeBody(fields: string[]) {
+  // (Fields named *password* are the passwords: password, old_password, new_password.)
+  return async (req: FastifyRequest) => {
+    if (req.body === undefined || req.body === null) req.body = {};
+    const body = req.body;
+    if (typeof body !== 'object' || Array.isArray(body)) return;
+    const form = (req.headers['content-type'] ?? '').startsWith('application/x-www-form-urlencoded');
+    const b = body as Record<string, unknown>;
+    for (const f of fields) {
+      let v = b[f];
+      if (form && Array.isArray(v)) v = v[v.length - 1];
+      if (typeof v === 'number' && Number.isFinite(v)) v = String(v);
+      if (typeof v === 'string' && !f.includes('password')) v = v.trim();
+      if (v !== undefined) b[f] = v;
+    }
+  };
+}
