@@ -8,7 +8,7 @@
 // without waiting on each other; a row another claimer updated meanwhile is
 // re-checked against the WHERE clause and skipped.
 import { randomUUID } from 'node:crypto';
-import type { Kysely, Selectable } from 'kysely';
+import { sql, type Kysely, type Selectable } from 'kysely';
 import {
   MAX_ERROR_LENGTH,
   type ClaimedMail,
@@ -84,7 +84,7 @@ export class KyselyMailOutbox implements MailOutbox {
     if (!Number.isSafeInteger(limit) || limit < 1) throw new TypeError('claimDue: limit must be a positive integer');
     if (!Number.isSafeInteger(leaseMs) || leaseMs < 1) throw new TypeError('claimDue: leaseMs must be a positive integer');
     const claim = randomUUID();
-    let due = this.db
+    const due = this.db
       .selectFrom('mail_outbox')
       .select('id')
       .where('status', 'in', ['pending', 'sending'])
@@ -92,21 +92,34 @@ export class KyselyMailOutbox implements MailOutbox {
       .orderBy('next_attempt_at')
       .orderBy('id')
       .limit(limit);
-    if (this.dialect === 'postgres') due = due.forUpdate().skipLocked();
-    const rows = await this.db
-      .updateTable('mail_outbox')
-      .set((eb) => ({
-        status: 'sending' as MailStatus,
-        claim,
-        attempts: eb('attempts', '+', 1),
-        next_attempt_at: now + leaseMs,
-      }))
-      .where('id', 'in', due)
-      // Re-checked on the row being updated, whatever the plan did with the subquery.
-      .where('status', 'in', ['pending', 'sending'])
-      .where('next_attempt_at', '<=', now)
-      .returningAll()
-      .execute();
+    const set = {
+      status: 'sending' as MailStatus,
+      claim,
+      attempts: sql<number>`attempts + 1`,
+      next_attempt_at: now + leaseMs,
+    };
+    const rows =
+      this.dialect === 'postgres'
+        ? // A materialized CTE runs the locking SELECT once: as a plain IN
+          // subquery the planner may run it again per row, and with SKIP
+          // LOCKED each run can pick other rows (more than `limit` in all).
+          await this.db
+            .with((cte) => cte('due').materialized(), () => due.forUpdate().skipLocked())
+            .updateTable('mail_outbox')
+            .set(set)
+            .where('id', 'in', (eb) => eb.selectFrom('due').select('due.id'))
+            .where('status', 'in', ['pending', 'sending'])
+            .where('next_attempt_at', '<=', now)
+            .returningAll()
+            .execute()
+        : await this.db
+            .updateTable('mail_outbox')
+            .set(set)
+            .where('id', 'in', due)
+            .where('status', 'in', ['pending', 'sending'])
+            .where('next_attempt_at', '<=', now)
+            .returningAll()
+            .execute();
     return rows
       .map((r) => ({ ...toRecord(r), claim }))
       .sort((a, b) => a.id - b.id);
