@@ -9,7 +9,7 @@ import addressparser from 'nodemailer/lib/addressparser/index.js';
 import { ConfigError } from '../errors.js';
 import { LINK_KINDS, type MailKind } from './default-templates.js';
 import { buildLink, DEFAULT_LINK_TIMEOUT_SECONDS, encodeUid, LinkTokens, validateUrlTemplate, type LinkPurpose, type LinkUser } from './links.js';
-import type { MailOutbox } from './outbox.js';
+import type { MailOutbox, NewMail } from './outbox.js';
 import { DEFAULT_RETRY, MailSender, type MailLogger, type RetryPolicy } from './sender.js';
 import { MailTemplates, type MailContext } from './templates.js';
 import { fileTransport, smtpTransport, type MailTransport } from './transports.js';
@@ -85,6 +85,13 @@ export interface Mailer {
    * address (nothing to send).
    */
   queue(kind: MailKind, user: MailUser, origin?: RequestOrigin, trx?: Kysely<any>): Promise<number | null>;
+  /**
+   * Renders a mail of `kind` for `user` without recording it (the link kinds
+   * get a fresh one-time link), or null when the user has no email address.
+   * For a mail that must commit with a user change: pass it to the storage's
+   * createUser/updateUser, then call notify().
+   */
+  compose(kind: MailKind, user: MailUser, origin?: RequestOrigin): NewMail | null;
   /** Wakes this process's sender for a mail just committed. Never waits. */
   notify(): void;
   /** Starts delivering (one sender per process). */
@@ -163,7 +170,7 @@ export function createMailer(opts: CreateMailerOptions): Mailer {
   return {
     links,
     transport: transport.description,
-    async queue(kind, user, origin = {}, trx) {
+    compose(kind, user, origin = {}) {
       if (typeof user.email !== 'string' || user.email === '') return null;
       // A Host header is the client's word: only a plain host[:port] makes a link.
       const host = origin.host !== undefined && HOST_RE.test(origin.host) ? origin.host : undefined;
@@ -181,8 +188,12 @@ export function createMailer(opts: CreateMailerOptions): Mailer {
         const { url, link } = buildLink(urls[purpose], uid, token, ctx);
         Object.assign(ctx, { uid, token, url, link });
       }
-      const mail = templates.render(kind, ctx);
-      const id = await opts.outbox.enqueue({ kind, to: user.email, ...mail }, trx);
+      return { kind, to: user.email, ...templates.render(kind, ctx) };
+    },
+    async queue(kind, user, origin = {}, trx) {
+      const mail = this.compose(kind, user, origin);
+      if (!mail) return null;
+      const id = await opts.outbox.enqueue(mail, trx);
       if (trx === undefined) sender.notify();
       return id;
     },

@@ -20,7 +20,10 @@ import type {
   UserAuth,
   UserPatch,
   UserRecord,
+  MailFor,
 } from './types.js';
+import { KyselyMailOutbox } from '../mail/outbox-store.js';
+import type { MailOutbox } from '../mail/outbox.js';
 import { KyselyWrites, type Writes } from './writes.js';
 
 /** A statement answered synchronously, without a round trip: one of SQLite's prepared statements. */
@@ -105,11 +108,16 @@ export abstract class KyselyStorage implements Storage {
   private cacheLive = false;
   private stopFeed: (() => void) | undefined;
 
+  /** The mail outbox, in this database (src/mail/). */
+  readonly outbox: MailOutbox;
+
   constructor(
     readonly db: Kysely<Database>,
     private readonly feed: ChangeFeed | undefined,
+    dialect: Dialect,
   ) {
     this.writes = new KyselyWrites(db);
+    this.outbox = new KyselyMailOutbox(db, { dialect });
   }
 
   // ---- what differs per database (defaults: nothing to do) ----
@@ -220,17 +228,29 @@ export abstract class KyselyStorage implements Storage {
 
   // ---- users ----
 
-  createUser(user: NewUser): Promise<UserRecord> {
+  createUser(user: NewUser, mail?: MailFor): Promise<UserRecord> {
     return this.guard(async () => {
       try {
-        const row = await this.db.insertInto('users').values(toRow(user)).returningAll().executeTakeFirstOrThrow();
-        await this.changedUser(row.id);
+        const insert = async (db: Kysely<Database>) => {
+          const row = await db.insertInto('users').values(toRow(user)).returningAll().executeTakeFirstOrThrow();
+          const created = toUser(row);
+          await this.recordMail(db, mail, created);
+          return created;
+        };
+        const created = mail ? await this.db.transaction().execute(insert) : await insert(this.db);
+        await this.changedUser(created.id);
         if (user.id !== undefined) await this.insertedWithId();
-        return toUser(row);
+        return created;
       } catch (err) {
         throw asUniqueViolation(err);
       }
     });
+  }
+
+  /** Records the mail a change causes, inside that change's transaction. */
+  private async recordMail(db: Kysely<Database>, mail: MailFor | undefined, user: UserRecord): Promise<void> {
+    const m = mail?.(user);
+    if (m) await this.outbox.enqueue(m, db);
   }
 
   getUserById(id: number): Promise<UserRecord | undefined> {
@@ -270,16 +290,32 @@ export abstract class KyselyStorage implements Storage {
     });
   }
 
-  updateUser(id: number, patch: UserPatch): Promise<UserRecord | undefined> {
+  updateUser(id: number, patch: UserPatch, mail?: MailFor): Promise<UserRecord | undefined> {
     return this.guard(async () => {
-      if (Object.keys(patch).length === 0) return this.getUserById(id);
+      if (Object.keys(patch).length === 0 && !mail) return this.getUserById(id);
       try {
-        const r = await this.db.updateTable('users').set(toRow(patch)).where('id', '=', id).returningAll().executeTakeFirst();
+        const update = async (db: Kysely<Database>) => {
+          const r =
+            Object.keys(patch).length === 0
+              ? await db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst()
+              : await db.updateTable('users').set(toRow(patch)).where('id', '=', id).returningAll().executeTakeFirst();
+          const updated = r && toUser(r);
+          if (updated) await this.recordMail(db, mail, updated);
+          return updated;
+        };
+        const updated = mail ? await this.db.transaction().execute(update) : await update(this.db);
         await this.changedUser(id);
-        return r && toUser(r);
+        return updated;
       } catch (err) {
         throw asUniqueViolation(err);
       }
+    });
+  }
+
+  getUsersByEmail(email: string): Promise<UserRecord[]> {
+    return this.guard(async () => {
+      const rows = await this.db.selectFrom('users').selectAll().where('email', '=', email).orderBy('id').execute();
+      return rows.map(toUser);
     });
   }
 

@@ -1,6 +1,7 @@
 // Versioned migrations, applied by Kysely's Migrator in name order. They are
 // written once for both dialects: Kysely's schema builder emits each dialect's DDL.
 import type { ColumnDefinitionBuilder, Kysely, Migration } from 'kysely';
+import { MAIL_OUTBOX_MIGRATION_NAME, mailOutboxMigration } from '../mail/migration.js';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -110,5 +111,7 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
       await db.schema.dropTable('sessions').execute();
     },
   },
+  // The mail outbox (src/mail/): each mail commits with the change that causes it.
+  [MAIL_OUTBOX_MIGRATION_NAME]: mailOutboxMigration(dialect),
   };
 }

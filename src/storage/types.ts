@@ -1,6 +1,7 @@
 // The storage interface: small and shaped by the domain, not by SQL. The
 // service layer sees only this; each database is a Kysely dialect behind it.
 import type { UserColumns } from '../users/fields.js';
+import type { MailOutbox, NewMail } from '../mail/outbox.js';
 
 /** A user: every column of the users table, as src/users/fields.ts declares them. */
 export type UserRecord = UserColumns;
@@ -54,16 +55,28 @@ export interface SessionRecord extends SessionMeta {
   lastUsedAt: number;
 }
 
+/**
+ * The mail a user change causes, composed from the user as the change left it
+ * (a one-time link covers the new password hash, email and last_login), or
+ * null for none. The storage records it in the change's own transaction.
+ */
+export type MailFor = (user: UserRecord) => NewMail | null;
+
 export interface Storage {
   readonly dialect: 'sqlite' | 'postgres';
+  /** The mail outbox, in the same database. */
+  readonly outbox: MailOutbox;
   /** Applies pending migrations; safe to call from several processes at once. */
   migrate(): Promise<void>;
   close(): Promise<void>;
   /** Throws if the database cannot be reached. */
   ping(): Promise<void>;
 
-  /** Throws UniqueViolationError naming the field that collided. */
-  createUser(user: NewUser): Promise<UserRecord>;
+  /**
+   * Throws UniqueViolationError naming the field that collided. With `mail`,
+   * the mail is recorded in the same transaction as the new user.
+   */
+  createUser(user: NewUser, mail?: MailFor): Promise<UserRecord>;
   getUserById(id: number): Promise<UserRecord | undefined>;
   /** The hot-path read behind every authenticated request. */
   getUserAuth(id: number): Promise<UserAuth | undefined>;
@@ -75,7 +88,10 @@ export interface Storage {
   cachedUserAuth(id: number): UserAuth | undefined;
   getUserByUsername(username: string): Promise<UserRecord | undefined>;
   getUserByPhone(phone: string): Promise<UserRecord | undefined>;
-  updateUser(id: number, patch: UserPatch): Promise<UserRecord | undefined>;
+  /** With `mail`, the mail is recorded in the same transaction as the change. */
+  updateUser(id: number, patch: UserPatch, mail?: MailFor): Promise<UserRecord | undefined>;
+  /** Users whose email is exactly `email` (emails are not unique), by id. */
+  getUsersByEmail(email: string): Promise<UserRecord[]>;
   /** Deletes the user and their sessions; their token and blacklist records stay. */
   deleteUser(id: number): Promise<boolean>;
   /** Every user, by id. */

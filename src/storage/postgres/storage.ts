@@ -12,7 +12,7 @@ export class PostgresStorage extends KyselyStorage {
   readonly dialect = 'postgres' as const;
 
   constructor(pool: pg.Pool, feed: ChangeFeed | undefined) {
-    super(new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), feed);
+    super(new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), feed, 'postgres');
   }
 
   /**

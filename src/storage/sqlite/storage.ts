@@ -21,7 +21,7 @@ export class SqliteStorage extends KyselyStorage {
     feed: ChangeFeed | undefined,
     private readonly fastPath: boolean,
   ) {
-    super(new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) }), feed);
+    super(new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) }), feed, 'sqlite');
   }
 
   protected override migrated(): void {
