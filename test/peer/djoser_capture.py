@@ -166,7 +166,7 @@ class Case:
         if status == 201 and not capture and isinstance(parsed, dict) and "id" in parsed:
             name = parsed["username"] if re.fullmatch(r"[A-Za-z0-9_]{1,30}", parsed["username"]) else "user%d" % parsed["id"]
             capture = {f"{name}.id": "id"}
-        if capture:
+        if capture and isinstance(parsed, dict) and all(k in parsed for k in capture.values()):
             for var, key in capture.items():
                 V[var] = parsed[key]
             resp["capture"] = capture
@@ -297,11 +297,9 @@ for field, good in (("username", "typed"), ("email", "typed@example.com"), ("pas
         body = {"username": "typed", "email": "typed@example.com", "password": PW}
         body[field] = val
         c = Case(f"register: {field} as a JSON {tname}")
-        st, parsed = c.post("/auth/users/", body)
+        st, parsed = c.post("/auth/users/", body, capture={f"typed_{field}_{tname}.id": "id"})
         if st == 201:
             # keep the next type cases meaningful: remove the user created (number username, etc.)
-            V[f"typed_{field}_{tname}.id"] = parsed["id"]
-            c.c["steps"][-1]["response"]["body"] = normalize(parsed)
             c.c["note"] = "created; deleted again by the staff user in the next step"
             c.step("DELETE", "/auth/users/{{typed_%s_%s.id}}/" % (field, tname), json_body={"current_password": "pw-admin-123"},
                    auth=J("admin.access"), expect_status=204)
@@ -352,8 +350,8 @@ c = Case("resend_activation: known inactive user: 204 and a new activation mail 
 register(c, "carl", PW)
 c.post("/auth/users/resend_activation/", {"email": "carl@example.com"}, mail_capture=["carl.act2"])
 c.post("/auth/users/activation/", {"uid": "{{carl.act2.uid}}", "token": "{{carl.act2.token}}"}, expect_status=204)
-c = Case("resend_activation: the first link also still works when the second was sent (same generator)",
-         note="tokens are stateless: both links are valid until the user changes; after activation both are stale")
+c = Case("resend_activation: the first link, after activation through the second: 403 stale",
+         note="tokens are stateless: both links were valid until activation; is_active is not in the hash, so after activation both answer 403 stale")
 c.post("/auth/users/activation/", {"uid": "{{carl.act.uid}}", "token": "{{carl.act.token}}"})
 c = Case("resend_activation: active user: 400 with an empty body, no mail")
 c.post("/auth/users/resend_activation/", {"email": "alice@example.com"})
@@ -416,10 +414,18 @@ c.step("GET", "/auth/users/me/", auth="")
 c.step("GET", "/auth/users/me/", auth="Token abc")
 
 # ---------------------------------------------------------------- users/me
-c = Case("users/me: GET, HEAD, OPTIONS as the user")
+c = Case("users/me: GET as the user")
 c.step("GET", "/auth/users/me/", auth=J("bob.access"))
+c = Case("users/me: HEAD answers an HTML 500 (the `me` action has no HEAD branch and returns None)",
+         divergent={"status": [200], "reason": "peer bug; latchkey: 200 with GET's headers and no body"})
 c.step("HEAD", "/auth/users/me/", auth=J("bob.access"))
+c = Case("users/me: OPTIONS answers an HTML 500 (the metadata class calls get_object without an id)",
+         divergent={"status": [200], "reason": "peer bug; latchkey: 200 with DRF's metadata body, or at least no 500"})
 c.step("OPTIONS", "/auth/users/me/", auth=J("bob.access"))
+c = Case("users/{id}: HEAD and OPTIONS as the user")
+c.step("HEAD", "/auth/users/{{bob.id}}/", auth=J("bob.access"))
+c.step("OPTIONS", "/auth/users/{{bob.id}}/", auth=J("bob.access"))
+c.step("HEAD", "/auth/users/", auth=J("bob.access"))
 c = Case("users/me: PATCH the same email: 200, user stays active, an activation mail is still sent (its link is stale)")
 c.step("PATCH", "/auth/users/me/", json_body={"email": "bob@example.com"}, auth=J("bob.access"), mail_capture=["bob.same"])
 c.step("GET", "/auth/users/me/", auth=J("bob.access"))
@@ -487,7 +493,6 @@ c.post("/auth/users/set_password/", {"current_password": "wrong", "new_password"
 c.post("/auth/users/set_password/", {"current_password": "wrong", "new_password": "123"}, auth=J("ivan.access"))
 c.post("/auth/users/set_password/", {"current_password": PW, "new_password": "123"}, auth=J("ivan.access"))
 c.post("/auth/users/set_password/", {"current_password": PW, "new_password": "ivan@example"}, auth=J("ivan.access"))
-c.post("/auth/users/set_password/", {"current_password": PW, "new_password": "ivanivan"}, auth=J("ivan.access"))
 c = Case("set_password: success 204, password-changed mail, old password refused, old access token still works")
 c.post("/auth/users/set_password/", {"current_password": PW, "new_password": "another-good-pass-5"}, auth=J("ivan.access"))
 c.post("/auth/jwt/create/", {"username": "ivan", "password": PW})

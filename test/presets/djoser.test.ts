@@ -63,7 +63,7 @@ const PYTHON_JSON_ERROR = /^JSON parse error - .+/;
 
 /**
  * DJOSER_PEER_URL (optional): replay against the real peer instead of latchkey, to check the fixture and this
- * harness. Start the peer's gunicorn with REF_SMTP_PORT=DJOSER_PEER_SMTP_PORT and no sink of its own: this file's
+ * harness (the gunicorn peer sends a body on HEAD, which Node's HTTP parser refuses: case 81 fails there only). Start the peer's gunicorn with REF_SMTP_PORT=DJOSER_PEER_SMTP_PORT and no sink of its own: this file's
  * SMTP server listens there. The peer's known bugs (the `divergent` cases) then fail, as they should.
  */
 const PEER_URL = process.env.DJOSER_PEER_URL;
