@@ -13,7 +13,7 @@ import type { Duplex } from 'node:stream';
 import { pino, type Logger, type LoggerOptions } from 'pino';
 import type { Config } from '../config.js';
 import type { KeySource } from '../jwt.js';
-import { jwks } from '../keys.js';
+import { jwks, JWKS_MAX_AGE } from '../keys.js';
 import { ApiError } from '../errors.js';
 import type { Preset } from '../presets/types.js';
 import type { AuthService } from '../service.js';
@@ -228,7 +228,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.get(
     '/.well-known/jwks.json',
     { schema: { summary: 'Public keys that verify latchkey tokens (JWKS)', tags: ['keys'] } as FastifySchema },
-    async (_req, reply) => reply.header('cache-control', 'public, max-age=300').send(jwks(deps.keys.keys)),
+    async (_req, reply) => reply.header('cache-control', `public, max-age=${JWKS_MAX_AGE}`).send(jwks(deps.keys.keys)),
   );
   mountPresets(app, deps.presets, deps.service, config.rotateRefreshTokens);
   return app;
