@@ -87,13 +87,20 @@ describe('ops: /healthz and /readyz', () => {
 });
 
 describe('ops: /readyz with Redis configured', () => {
-  it('answers 503 naming Redis when it is unreachable, within the ping timeout', async () => {
+  it('answers 200 "degraded" naming Redis when it is unreachable (throttling falls back to local counters), within the ping timeout', async () => {
+    // Issue 14: Redis has a fallback, so its outage must not pull the instance
+    // from a load balancer (this answered 503 before).
     const s = await startServer({ env: { LATCHKEY_LOGIN_THROTTLE: 'on', LATCHKEY_REDIS_URL: 'redis://127.0.0.1:1' } });
     try {
       const started = Date.now();
       const r = await s.get('/readyz');
-      assert.equal(r.statusCode, 503, r.body);
-      assert.deepEqual(r.json(), { status: 'unavailable', database: 'ok', redis: 'unreachable' });
+      assert.equal(r.statusCode, 200, r.body);
+      assert.deepEqual(r.json(), {
+        status: 'degraded',
+        database: 'ok',
+        redis: 'unreachable',
+        fallback: { redis: 'throttling counters kept by each instance' },
+      });
       assert.ok(Date.now() - started < PING_TIMEOUT_MS + 1000, 'readyz took too long');
     } finally {
       await s.close();
