@@ -5,12 +5,13 @@
 // one-line reason on bad input. Listings print a plain table, or JSON with --json.
 import cluster from 'node:cluster';
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { loadConfig, type Config } from './config.js';
 import { ApiError, ConfigError } from './errors.js';
 import { importDjango } from './import-django.js';
 import { createService } from './latchkey.js';
-import { rotateRing } from './keys.js';
+import { isHmac, KEYRING_FILE, keyRetention, keyStates, readRing, rotateRing } from './keys.js';
 import { serveProcess, servePrimary } from './serve.js';
 import { isoTime, profileOf, sessionOf } from './service.js';
 import type { SessionRecord, UserRecord } from './storage/types.js';
@@ -291,21 +292,74 @@ export function buildProgram(): Command {
       console.log(`session ${id} revoked`);
     });
 
-  program
-    .command('keys')
-    .description('manage signing keys')
+  const keysCmd = program.command('keys').description('manage signing keys (EdDSA, ES256, RS256)');
+  keysCmd
     .command('rotate')
-    .description('start signing with a new key pair; the old one stays published until its tokens expire')
-    .action(() => {
+    .description(
+      'publish a new key pair now and sign with it after LATCHKEY_KEY_PUBLISH_AHEAD seconds; ' +
+        'the old one stays published until its tokens expire',
+    )
+    .option('--now', 'emergency: sign with the new key at once (verifiers may refuse new tokens until they refetch the JWKS)', false)
+    .action((opts: { now: boolean }) => {
       const cfg = config();
+      const now = Math.floor(Date.now() / 1000);
+      const file = path.join(cfg.dataDir, KEYRING_FILE);
+      const waiting = keyStates(readRing(file) ?? [], now).filter((k) => k.state === 'next');
       const ring = rotateRing({
         dataDir: cfg.dataDir,
         algorithm: cfg.algorithm,
-        retention: cfg.refreshTokenLifetime,
-        now: Math.floor(Date.now() / 1000),
+        retention: keyRetention(cfg),
+        now,
+        publishAhead: opts.now ? 0 : cfg.keyPublishAhead,
       });
-      const current = ring.at(-1)!;
-      console.log(`now signing with ${current.alg} key ${current.kid}; ${ring.length - 1} older key(s) still published`);
+      const states = keyStates(ring, now);
+      const added = states.at(-1)!;
+      for (const w of waiting) console.log(`replaced key ${w.key.kid}, which was waiting to sign`);
+      if (added.state === 'active') {
+        console.log(`now signing with ${added.key.alg} key ${added.key.kid}; ${ring.length - 1} older key(s) still published`);
+        if (ring.length > 1) {
+          console.error(
+            'latchkey: warning: the new key signs at once; a verifier that has not fetched the JWKS since may refuse ' +
+              'new tokens until it refetches the JWKS (latchkey/verify does on an unknown kid, at most once per 10 s)',
+          );
+        }
+      } else {
+        const active = states.find((k) => k.state === 'active')!;
+        console.log(
+          `published ${added.key.alg} key ${added.key.kid}; it signs from ${isoTime(added.activatesAt)} ` +
+            `(in ${added.activatesAt - now} s); until then ${active.key.kid} signs; ` +
+            `${ring.length - 1} older key(s) still published`,
+        );
+      }
+    });
+
+  keysCmd
+    .command('list')
+    .description('list the key pairs in the data dir: state (next, active, retired), activation and retirement times')
+    .option('--json', 'print JSON instead of a table', false)
+    .action((opts: { json: boolean }) => {
+      const cfg = config();
+      const now = Math.floor(Date.now() / 1000);
+      const ring = readRing(path.join(cfg.dataDir, KEYRING_FILE));
+      const retention = keyRetention(cfg);
+      const rows = keyStates(ring ?? [], now).map((k) => ({
+        kid: k.key.kid,
+        algorithm: k.key.alg,
+        state: k.state,
+        activates_at: isoTime(k.activatesAt),
+        retired_at: k.retiredAt === null ? null : isoTime(k.retiredAt),
+        published_until: k.retiredAt === null ? null : isoTime(k.retiredAt + retention),
+      }));
+      if (opts.json) return console.log(json(rows));
+      if (rows.length === 0) {
+        return console.log(isHmac(cfg.algorithm) ? `no key pairs: ${cfg.algorithm} signs with a shared secret` : 'no key pairs yet');
+      }
+      console.log(
+        table(
+          ['kid', 'algorithm', 'state', 'activates_at', 'retired_at', 'published_until'],
+          rows.map((r) => [r.kid, r.algorithm, r.state, r.activates_at, r.retired_at ?? '-', r.published_until ?? '-']),
+        ),
+      );
     });
 
   program

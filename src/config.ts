@@ -76,6 +76,13 @@ const schema = z.object({
   LATCHKEY_THROTTLE_REFRESH: limit(DEFAULT_LIMITS.refresh),
   LATCHKEY_THROTTLE_VERIFY: limit(DEFAULT_LIMITS.verify),
   LATCHKEY_THROTTLE_REGISTER: limit(DEFAULT_LIMITS.register),
+  // ---- issue 14 (ops14): key rotation without a gap -------------------------
+  // Seconds `latchkey keys rotate` publishes the next key before it signs.
+  // Default 600: twice the JWKS's Cache-Control max-age (300, keys.ts
+  // JWKS_MAX_AGE), so a copy held by a shared cache and then by a verifier has
+  // been refetched before the first token the new key signs. 0: sign at once.
+  LATCHKEY_KEY_PUBLISH_AHEAD: int(0, 30 * 86400).default(600),
+  // ---- end issue 14 (ops14) -------------------------------------------------
 });
 
 export interface Config {
@@ -112,6 +119,10 @@ export interface Config {
   readonly hashQueueTimeoutMs: number;
   readonly trustProxy: string | undefined;
   readonly limits: Limits;
+  // ---- issue 14 (ops14) ----
+  /** Seconds `keys rotate` publishes the next key before it signs (LATCHKEY_KEY_PUBLISH_AHEAD). */
+  readonly keyPublishAhead: number;
+  // ---- end issue 14 (ops14) ----
 }
 
 /** Minimum HMAC key length in bytes (RFC 7518 §3.2: at least the hash output size). */
@@ -186,6 +197,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
       verify: e.LATCHKEY_THROTTLE_VERIFY,
       register: e.LATCHKEY_THROTTLE_REGISTER,
     },
+    keyPublishAhead: e.LATCHKEY_KEY_PUBLISH_AHEAD, // issue 14 (ops14)
     ...overrides,
   };
   return Object.freeze(config);

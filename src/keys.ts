@@ -4,11 +4,15 @@
 // in the data dir (signing.key, 0600), generated on first start. It is never
 // published.
 //
-// EdDSA, ES256, RS256: key pairs kept in the data dir (keys.json, 0600). The
-// newest is the signing key; `latchkey keys rotate` adds a new one and retires
-// the old, which stays published at /.well-known/jwks.json and valid for
-// verifying until every token it signed has expired. A running server picks up
-// a rotation by itself within a second.
+// EdDSA, ES256, RS256: key pairs kept in the data dir (keys.json, 0600), each
+// with the time it starts signing. `latchkey keys rotate` adds the next key,
+// published at /.well-known/jwks.json at once but signing only from its
+// activation time (LATCHKEY_KEY_PUBLISH_AHEAD later, longer than the JWKS's
+// Cache-Control max-age, so every verifier has it before it sees a token it
+// signed). The key that signs is chosen per token: the one activated last. A
+// key it replaced stays published and valid until every token it signed has
+// expired. Every process sharing the data dir reads the same file, picks up a
+// rotation within a second, and switches at the activation time by itself.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -32,15 +36,25 @@ export interface Key {
   verifyingKey: Buffer | string;
   /** Published only for asymmetric keys. */
   jwk?: PublicJwk;
-  /** Seconds since the epoch when it stopped signing; null while it signs. */
+  /** Seconds since the epoch when it starts (or started) signing. */
+  activatesAt: number;
+  /** Seconds since the epoch when it stopped signing (its successor's activation); null while it signs or waits. */
   retiredAt: number | null;
 }
+
+/** What a key is doing at a given time. */
+export type KeyState = 'next' | 'active' | 'retired';
+
+/** The key pairs' Cache-Control max-age at /.well-known/jwks.json (seconds). */
+export const JWKS_MAX_AGE = 300;
 
 export interface KeySet {
   /** The key new tokens are signed with. */
   current: Key;
-  /** Every key a token may name: the current one and the retired ones still valid. */
+  /** Every key a token may name: the current one, the next ones (published ahead) and the retired ones still valid. */
   byKid: ReadonlyMap<string, Key>;
+  /** When (ms since the epoch) a next key starts signing and this set is out of date; undefined when none waits. */
+  switchAtMs?: number;
   /** Where the keys came from, for the startup log; never a key itself. */
   source: 'environment' | 'file' | 'generated';
   file?: string;
@@ -55,7 +69,7 @@ const hmacKid = (secret: Buffer): string =>
 /** The key set of one HMAC secret (its UTF-8 bytes, as SimpleJWT uses SIGNING_KEY). */
 export function hmacKeys(algorithm: Algorithm, secret: string, source: KeySet['source'] = 'environment', file?: string): KeySet {
   const buf = Buffer.from(secret, 'utf8');
-  const key: Key = { kid: hmacKid(buf), algorithm, signingKey: buf, verifyingKey: buf, retiredAt: null };
+  const key: Key = { kid: hmacKid(buf), algorithm, signingKey: buf, verifyingKey: buf, activatesAt: 0, retiredAt: null };
   return { current: key, byKid: new Map([[key.kid, key]]), source, ...(file ? { file } : {}) };
 }
 
@@ -90,12 +104,32 @@ function loadHmac(config: Pick<Config, 'signingKey' | 'dataDir' | 'algorithm'>):
 
 // ---- key pairs ----------------------------------------------------------------
 
-interface StoredKey {
+export interface StoredKey {
   kid: string;
   alg: Algorithm;
   createdAt: number;
-  retiredAt: number | null;
+  /** When it starts signing; absent in rings written before publish-ahead (then createdAt). */
+  activatesAt?: number;
+  /** Written by earlier versions only; the successor's activatesAt says it now. */
+  retiredAt?: number | null;
   privateKey: string; // PKCS#8 PEM
+}
+
+const activation = (k: StoredKey): number => k.activatesAt ?? k.createdAt;
+
+/** The ring in activation order, each key with its state and retirement time at `now`. */
+export function keyStates(ring: readonly StoredKey[], now: number): { key: StoredKey; state: KeyState; activatesAt: number; retiredAt: number | null }[] {
+  const sorted = [...ring].sort((a, b) => activation(a) - activation(b));
+  // The signing key: the one activated last; if none is active yet (a clock
+  // set back), the first to activate, so that something always signs.
+  let signing = sorted.findLastIndex((k) => activation(k) <= now);
+  if (signing < 0) signing = 0;
+  return sorted.map((key, i) => ({
+    key,
+    activatesAt: activation(key),
+    state: i === signing ? 'active' : i < signing ? 'retired' : 'next',
+    retiredAt: i < signing ? activation(sorted[i + 1]!) : null,
+  }));
 }
 
 function generatePair(alg: Algorithm): crypto.KeyPairKeyObjectResult {
@@ -111,18 +145,18 @@ function generatePair(alg: Algorithm): crypto.KeyPairKeyObjectResult {
   }
 }
 
-function newStoredKey(alg: Algorithm, now: number): StoredKey {
+function newStoredKey(alg: Algorithm, now: number, activatesAt: number): StoredKey {
   const { privateKey } = generatePair(alg);
   return {
     kid: crypto.randomBytes(12).toString('base64url'),
     alg,
     createdAt: now,
-    retiredAt: null,
+    activatesAt,
     privateKey: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
   };
 }
 
-function toKey(s: StoredKey): Key {
+function toKey(s: StoredKey, activatesAt: number, retiredAt: number | null): Key {
   const priv = crypto.createPrivateKey(s.privateKey);
   const pub = crypto.createPublicKey(priv);
   return {
@@ -131,11 +165,12 @@ function toKey(s: StoredKey): Key {
     signingKey: s.privateKey,
     verifyingKey: pub.export({ format: 'pem', type: 'spki' }).toString(),
     jwk: { ...pub.export({ format: 'jwk' }), kid: s.kid, alg: s.alg, use: 'sig' },
-    retiredAt: s.retiredAt,
+    activatesAt,
+    retiredAt,
   };
 }
 
-function readRing(file: string): StoredKey[] | undefined {
+export function readRing(file: string): StoredKey[] | undefined {
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');
@@ -171,26 +206,41 @@ export interface RingOptions {
   /** How long a retired key stays valid: the longest a token it signed can live (seconds). */
   retention: number;
   now: number;
+  /**
+   * Seconds from now until the new key signs; until then it is only
+   * published. 0 (the default here): it signs at once. The first key of a
+   * ring always signs at once: no verifier knows any key yet.
+   */
+  publishAhead?: number;
 }
 
 function loadPairs(o: RingOptions): KeySet {
   const file = path.join(o.dataDir, KEYRING_FILE);
   let stored = readRing(file);
   let source: KeySet['source'] = 'file';
-  if (!stored || stored.every((k) => k.retiredAt !== null) || stored.at(-1)!.alg !== o.algorithm) {
+  if (!stored || stored.at(-1)!.alg !== o.algorithm || stored.every((k) => k.retiredAt != null && k.activatesAt === undefined)) {
     // First start, or a change of algorithm: add a signing key of the configured kind.
-    stored = rotateRing(o);
+    stored = rotateRing({ ...o, publishAhead: 0 });
     source = 'generated';
   }
-  const live = stored.filter((k) => k.retiredAt === null || k.retiredAt + o.retention > o.now);
-  const keys = live.map(toKey);
-  const current = keys.findLast((k) => k.retiredAt === null)!;
-  return { current, byKid: new Map(keys.map((k) => [k.kid, k])), source, file };
+  const states = keyStates(stored, o.now).filter((s) => s.retiredAt === null || s.retiredAt + o.retention > o.now);
+  const keys = states.map((s) => toKey(s.key, s.activatesAt, s.retiredAt));
+  const current = keys[states.findIndex((s) => s.state === 'active')]!;
+  const next = states.find((s) => s.state === 'next');
+  return {
+    current,
+    byKid: new Map(keys.map((k) => [k.kid, k])),
+    source,
+    file,
+    ...(next ? { switchAtMs: next.activatesAt * 1000 } : {}),
+  };
 }
 
 /**
- * Adds a new signing key of the configured algorithm and retires the others;
- * drops keys retired longer ago than `retention`. Returns the new ring.
+ * Adds the next key of the configured algorithm, signing from `publishAhead`
+ * seconds on, and replaces any key still waiting to sign (it has signed
+ * nothing); drops keys retired longer ago than `retention`. Returns the new
+ * ring, in activation order.
  */
 export function rotateRing(o: RingOptions): StoredKey[] {
   if (isHmac(o.algorithm)) {
@@ -201,22 +251,29 @@ export function rotateRing(o: RingOptions): StoredKey[] {
   }
   fs.mkdirSync(o.dataDir, { recursive: true, mode: 0o700 });
   const file = path.join(o.dataDir, KEYRING_FILE);
-  const kept = (readRing(file) ?? [])
-    .map((k) => (k.retiredAt === null ? { ...k, retiredAt: o.now } : k))
-    .filter((k) => k.retiredAt! + o.retention > o.now);
-  const ring = [...kept, newStoredKey(o.algorithm, o.now)];
+  const existing = readRing(file) ?? [];
+  const hasActive = existing.some((k) => activation(k) <= o.now);
+  const ahead = hasActive ? Math.max(0, Math.floor(o.publishAhead ?? 0)) : 0;
+  const kept = keyStates(existing, o.now)
+    .filter((s) => s.state !== 'next' && (s.retiredAt === null || s.retiredAt + o.retention > o.now))
+    .map(({ key, activatesAt }) => ({ ...key, activatesAt, retiredAt: undefined }));
+  const ring = [...kept, newStoredKey(o.algorithm, o.now, o.now + ahead)];
   writeRing(file, ring);
   return ring;
 }
 
 /** The keys in force: HMAC from the environment or signing.key, key pairs from keys.json. */
 export function loadKeys(
-  config: Pick<Config, 'signingKey' | 'dataDir' | 'algorithm' | 'refreshTokenLifetime' | 'refreshFamilyLifetime'>,
+  config: Pick<Config, 'signingKey' | 'dataDir' | 'algorithm' | 'accessTokenLifetime' | 'refreshTokenLifetime' | 'refreshFamilyLifetime'>,
   now = Math.floor(Date.now() / 1000),
 ): KeySet {
   if (isHmac(config.algorithm)) return loadHmac(config);
-  return loadPairs({ dataDir: config.dataDir, algorithm: config.algorithm, retention: config.refreshTokenLifetime, now });
+  return loadPairs({ dataDir: config.dataDir, algorithm: config.algorithm, retention: keyRetention(config), now });
 }
+
+/** How long a replaced key stays published: until the longest-lived token it signed has expired. */
+export const keyRetention = (config: Pick<Config, 'accessTokenLifetime' | 'refreshTokenLifetime'>): number =>
+  Math.max(config.accessTokenLifetime, config.refreshTokenLifetime);
 
 /** The public half of every key in force, for /.well-known/jwks.json. HMAC keys are never listed. */
 export function jwks(keys: KeySet): { keys: PublicJwk[] } {
@@ -237,7 +294,16 @@ export class KeyRing {
     this.mtimeMs = this.stat();
   }
 
+  /** The keys in force now: a key published ahead starts signing at its activation time, with no reload. */
   get keys(): KeySet {
+    const at = this.set.switchAtMs;
+    if (at !== undefined && Date.now() >= at) {
+      try {
+        this.set = loadKeys(this.config);
+      } catch {
+        // keys.json unreadable right now: keep the keys we have, try again on the next token
+      }
+    }
     return this.set;
   }
 

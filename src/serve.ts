@@ -113,12 +113,19 @@ export async function servePrimary(cfg: Config, workers: number): Promise<void> 
     const now = Date.now();
     recentCrashes.push(now);
     while (recentCrashes.length && recentCrashes[0]! < now - 60_000) recentCrashes.shift();
+    const reason = signal ? `killed by ${signal}` : `exited with code ${code}`;
     if (recentCrashes.length > workers * 5) {
-      log.fatal({ pid: worker.process.pid, code, signal }, 'workers keep dying; giving up');
+      log.fatal({ pid: worker.process.pid, code, signal, reason }, `worker ${worker.process.pid} ${reason}; workers keep dying; giving up`);
       process.exit(1);
     }
-    log.error({ pid: worker.process.pid, code, signal }, 'worker died; starting another');
-    fork();
+    // Why, in words an operator can grep: the signal (SIGBUS when the database
+    // files could not be written through their memory map, SIGKILL from the OOM
+    // killer...) or the exit code. No request data: a worker's own log has that.
+    const replacement = fork();
+    log.error(
+      { pid: worker.process.pid, code, signal, reason, replacement: replacement.process.pid },
+      `worker ${worker.process.pid} ${reason}; started worker ${replacement.process.pid} in its place`,
+    );
   });
   const stop = (signal: NodeJS.Signals) => {
     if (stopping) return;

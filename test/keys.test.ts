@@ -94,6 +94,25 @@ for (const alg of ['EdDSA', 'ES256', 'RS256'] as const) {
         await jwtVerify(token, createLocalJWKSet(body), { algorithms: [alg] });
       }
     });
+
+    it('a key published ahead is in the JWKS at once, and signs from its activation time with no reload', async () => {
+      const oldKid = headerOf((await login()).access).kid;
+      const ahead = 2;
+      const ring = rotateRing({ dataDir: s.dir, algorithm: alg, retention: 86400, now: Math.floor(Date.now() / 1000), publishAhead: ahead });
+      const nextKid = ring.at(-1)!.kid;
+      s.keys.reloadIfChanged();
+      assert.ok((await jwksOf()).body.keys.some((k) => k.kid === nextKid), 'the next key is published before it signs');
+      assert.equal(headerOf((await login()).access).kid, oldKid, 'the old key signs until the activation time');
+      const deadline = Date.now() + (ahead + 3) * 1000;
+      let kid = oldKid;
+      while (kid === oldKid && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 200));
+        kid = headerOf((await login()).access).kid; // no reloadIfChanged: the file has not changed
+      }
+      assert.equal(kid, nextKid, 'the next key signs once its activation time has passed');
+      const kids = (await jwksOf()).body.keys.map((k) => k.kid);
+      assert.ok(kids.includes(oldKid as string) && kids.includes(nextKid), 'the replaced key stays published');
+    });
   });
 }
 
@@ -140,12 +159,47 @@ describe('HMAC keys', () => {
 
   it('`latchkey keys rotate` with EdDSA prints the new kid and keeps the old one', () => {
     const dir = tempDir();
-    const env = { ...process.env, LATCHKEY_DATA_DIR: dir, LATCHKEY_ALGORITHM: 'EdDSA', LATCHKEY_SIGNING_KEY: '' };
+    // No publish-ahead: the new key signs at once (key-rotation.test.ts covers the default).
+    const env = { ...process.env, LATCHKEY_DATA_DIR: dir, LATCHKEY_ALGORITHM: 'EdDSA', LATCHKEY_SIGNING_KEY: '', LATCHKEY_KEY_PUBLISH_AHEAD: '0' };
     for (const older of [0, 1]) {
       const r = spawnSync(process.execPath, [CLI, 'keys', 'rotate'], { env, encoding: 'utf8' });
       assert.equal(r.status, 0, r.stderr);
       assert.match(r.stdout, new RegExp(`now signing with EdDSA key \\S+; ${older} older key`));
     }
     fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('`latchkey keys rotate --now` signs at once and warns that verifiers may refuse new tokens until they refetch', () => {
+    const dir = tempDir();
+    const env = { ...process.env, LATCHKEY_DATA_DIR: dir, LATCHKEY_ALGORITHM: 'EdDSA', LATCHKEY_SIGNING_KEY: '' };
+    const list = () => {
+      const r = spawnSync(process.execPath, [CLI, 'keys', 'list', '--json'], { env, encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+      return JSON.parse(r.stdout) as { kid: string; state: string; activates_at: string; retired_at: string | null }[];
+    };
+    try {
+      assert.equal(spawnSync(process.execPath, [CLI, 'keys', 'rotate'], { env, encoding: 'utf8' }).status, 0);
+      // The default: the next key is published, and waits.
+      const r1 = spawnSync(process.execPath, [CLI, 'keys', 'rotate'], { env, encoding: 'utf8' });
+      assert.equal(r1.status, 0, r1.stderr);
+      assert.match(r1.stdout, /published EdDSA key \S+; it signs from \S+Z \(in 600 s\)/);
+      const waiting = list();
+      assert.deepEqual(waiting.map((k) => k.state), ['active', 'next']);
+      assert.ok(Date.parse(waiting[1]!.activates_at) - Date.parse(waiting[0]!.activates_at) >= 599_000);
+      // --now replaces the waiting key (it signed nothing) and signs at once.
+      const r2 = spawnSync(process.execPath, [CLI, 'keys', 'rotate', '--now'], { env, encoding: 'utf8' });
+      assert.equal(r2.status, 0, r2.stderr);
+      assert.match(r2.stdout, new RegExp(`replaced key ${waiting[1]!.kid}, which was waiting`));
+      assert.match(r2.stdout, /now signing with EdDSA key \S+; 1 older key/);
+      assert.match(r2.stderr, /warning: .*verifier .*may refuse new tokens until it .*refetch/i);
+      const after = list();
+      assert.deepEqual(after.map((k) => k.state), ['retired', 'active']);
+      assert.equal(after[0]!.kid, waiting[0]!.kid);
+      assert.equal(after[0]!.retired_at, after[1]!.activates_at);
+      const table = spawnSync(process.execPath, [CLI, 'keys', 'list'], { env, encoding: 'utf8' });
+      assert.match(table.stdout, /^kid\s+algorithm\s+state\s+activates_at/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -8,12 +8,12 @@ import Fastify, {
   type FastifySchema,
   type RouteHandlerMethod,
 } from 'fastify';
-import { STATUS_CODES, type IncomingMessage } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { pino, type Logger, type LoggerOptions } from 'pino';
 import type { Config } from '../config.js';
 import type { KeySource } from '../jwt.js';
-import { jwks } from '../keys.js';
+import { jwks, JWKS_MAX_AGE } from '../keys.js';
 import { ApiError } from '../errors.js';
 import type { Preset } from '../presets/types.js';
 import type { AuthService } from '../service.js';
@@ -117,6 +117,57 @@ function headersArrived(req: IncomingMessage): void {
   }
 }
 
+/** Seconds a client is told to wait before retrying a request refused while this instance shuts down. */
+export const SHUTDOWN_RETRY_AFTER = 1;
+
+/**
+ * Shutdown: once the app starts closing, a request that still arrives (on a
+ * kept-alive connection, or pipelined) is answered 503 with Retry-After and
+ * Connection: close, in the envelope of the preset its path belongs to (DRF's
+ * {"detail": ...} otherwise), without running any of the app. The client
+ * retries on another instance, or on this one once it is back.
+ */
+function drainGate() {
+  const envelopes = new Map<string, RouteErrorConfig>();
+  const answers = new Map<RouteErrorConfig, { body: string; headers: Record<string, string> }>();
+  const answerFor = (route: RouteErrorConfig) => {
+    let a = answers.get(route);
+    if (a === undefined) {
+      const r = renderError(new ApiError('service_unavailable', undefined, { retryAfter: SHUTDOWN_RETRY_AFTER }), route, { unexpected: () => {} });
+      const body = JSON.stringify(r.body);
+      a = {
+        body,
+        headers: {
+          ...r.headers,
+          'content-type': 'application/json; charset=utf-8',
+          'content-length': String(Buffer.byteLength(body)),
+          connection: 'close',
+        },
+      };
+      answers.set(route, a);
+    }
+    return a;
+  };
+  const gate = {
+    closing: false,
+    /** Remembers which error envelope a route's path answers in (static paths; others get DRF's). */
+    learn(url: string, errors: RouteErrorConfig | undefined) {
+      if (errors && !envelopes.has(url)) envelopes.set(url, errors);
+    },
+    wrap(handler: (req: IncomingMessage, res: ServerResponse) => void) {
+      return (req: IncomingMessage, res: ServerResponse): void => {
+        if (!gate.closing) return handler(req, res);
+        const url = req.url ?? '/';
+        const q = url.indexOf('?');
+        const a = answerFor(envelopes.get(q < 0 ? url : url.slice(0, q)) ?? DRF_ERRORS);
+        res.writeHead(503, a.headers);
+        res.end(a.body);
+      };
+    },
+  };
+  return gate;
+}
+
 /** The app's logger: the one given, or a new pino logger at the configured level (silent for `logger: false`). */
 function appLogger(deps: AppDeps): FastifyBaseLogger {
   if (deps.loggerInstance) return deps.loggerInstance;
@@ -141,6 +192,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { config } = deps;
   const log = appLogger(deps);
   const meter = new RequestMeter(OPS_ROUTES);
+  const gate = drainGate();
   const app = Fastify({
     // Fastify has no logger of its own: the app logs through `log` directly.
     // With one, Fastify would give every request a child logger and every
@@ -151,7 +203,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // The server Fastify would make, whose requests the meter counts for
     // /metrics (see meter.ts), and which meets each connection's first-headers
     // deadline (see cutSlowHeaders).
-    serverFactory: meter.serverFactory(headersArrived),
+    // Requests that arrive while the app closes are answered there too, before
+    // Fastify sees them (see drainGate).
+    serverFactory: (handler, opts) => meter.serverFactory(headersArrived)(gate.wrap(handler), opts),
     bodyLimit: config.bodyLimit,
     trustProxy: config.trustProxy ? config.trustProxy.split(',').map((s) => s.trim()) : false,
     requestTimeout: LIMITS.requestTimeoutMs,
@@ -169,7 +223,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       void (reply as FastifyReply).code(r.status).headers(r.headers).send(r.body);
     },
     ajv: { customOptions: { allErrors: true, coerceTypes: false, removeAdditional: true, useDefaults: false } },
-    return503OnClosing: true,
+    // Not Fastify's own 503 body: drainGate answers in the route's envelope, with Retry-After.
+    return503OnClosing: false,
+  });
+  app.addHook('preClose', (done) => {
+    gate.closing = true;
+    done();
   });
   app.server.headersTimeout = LIMITS.headersTimeoutMs;
   cutSlowHeaders(app);
@@ -211,6 +270,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // Every route's handler names the route its requests are counted under,
   // before any work: the meter knows nothing of Fastify's routes.
   app.addHook('onRoute', (route) => {
+    gate.learn(route.url, (route.config as { errors?: RouteErrorConfig } | undefined)?.errors);
     const metered = meter.route(route.url);
     if (!metered) return;
     const handler = route.handler as (this: FastifyInstance, ...a: Parameters<RouteHandlerMethod>) => unknown;
@@ -228,7 +288,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.get(
     '/.well-known/jwks.json',
     { schema: { summary: 'Public keys that verify latchkey tokens (JWKS)', tags: ['keys'] } as FastifySchema },
-    async (_req, reply) => reply.header('cache-control', 'public, max-age=300').send(jwks(deps.keys.keys)),
+    async (_req, reply) => reply.header('cache-control', `public, max-age=${JWKS_MAX_AGE}`).send(jwks(deps.keys.keys)),
   );
   mountPresets(app, deps.presets, deps.service, config.rotateRefreshTokens);
   return app;

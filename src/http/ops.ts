@@ -1,5 +1,6 @@
-// Operations endpoints: GET /healthz (liveness), GET /readyz (database and, if
-// configured, Redis reachable), GET /metrics (Prometheus, through prom-client).
+// Operations endpoints: GET /healthz (liveness), GET /readyz (can this instance
+// serve: its database; Redis, which has a fallback, only makes it "degraded"),
+// GET /metrics (Prometheus, through prom-client).
 //
 // Every app has its own Registry (tests build many apps in one process, and the
 // global default registry would refuse the second set of metric names). Requests
@@ -215,23 +216,65 @@ export async function registerOps(app: FastifyInstance, deps: OpsDeps, o: OpsOpt
 
   app.get('/healthz', { schema: HIDDEN }, async (_req, reply) => reply.header('cache-control', NO_STORE).send({ status: 'ok' }));
 
-  let wasReady = true;
-  app.get('/readyz', { schema: HIDDEN }, async (req, reply) => {
+  // Readiness: 503 only when this instance cannot serve, that is when its
+  // database is unreachable. Redis holds the shared throttling counters; while
+  // it is unreachable every instance limits with its own counters (throttle.ts),
+  // so requests are still served: 200, "degraded", and the fallback named. A
+  // load balancer that checks /readyz then keeps every instance through a
+  // Redis outage. The result of each check is also a gauge on /metrics.
+  const checked = async () => {
     const [database, redis] = await Promise.all([
       check(deps.pingDatabase),
       deps.pingRedis ? check(deps.pingRedis) : Promise.resolve('not configured' as const),
     ]);
-    const ready = database === 'ok' && redis !== 'unreachable';
+    const status: 'ok' | 'degraded' | 'unavailable' = database !== 'ok' ? 'unavailable' : redis === 'unreachable' ? 'degraded' : 'ok';
+    return { status, database, redis };
+  };
+  // One round of checks per scrape, shared by both gauges (the first one collected starts it).
+  let scrape: ReturnType<typeof checked> | undefined;
+  new Gauge({
+    name: 'latchkey_dependency_up',
+    help: 'Whether a dependency answered its check at this scrape (1) or not (0): database (required) and redis (optional, with a fallback; absent when not configured)',
+    labelNames: ['dependency'] as const,
+    registers: [register],
+    aggregator: 'min', // across the workers of serve --workers N: down if any worker finds it down
+    async collect() {
+      const r = await (scrape = checked());
+      this.set({ dependency: 'database' }, r.database === 'ok' ? 1 : 0);
+      if (r.redis !== 'not configured') this.set({ dependency: 'redis' }, r.redis === 'ok' ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'latchkey_ready',
+    help: 'Readiness as /readyz reports it: 1 ok, 0.5 degraded (serving with a fallback), 0 unavailable',
+    registers: [register],
+    aggregator: 'min',
+    async collect() {
+      const r = await (scrape ?? checked());
+      scrape = undefined;
+      this.set(r.status === 'ok' ? 1 : r.status === 'degraded' ? 0.5 : 0);
+    },
+  });
+
+  let wasStatus: string = 'ok';
+  app.get('/readyz', { schema: HIDDEN }, async (req, reply) => {
+    const { status, database, redis } = await checked();
     // One line when readiness changes, not one per probe through an outage.
-    if (ready !== wasReady) {
-      wasReady = ready;
-      if (ready) log.info({ reqId: req.id, database, redis }, 'ready again');
+    if (status !== wasStatus) {
+      wasStatus = status;
+      if (status === 'ok') log.info({ reqId: req.id, database, redis }, 'ready again');
+      else if (status === 'degraded') log.warn({ reqId: req.id, database, redis }, 'degraded: Redis is unreachable; throttling with per-instance counters');
       else log.warn({ reqId: req.id, database, redis }, 'not ready');
     }
     return reply
-      .code(ready ? 200 : 503)
+      .code(status === 'unavailable' ? 503 : 200)
       .header('cache-control', NO_STORE)
-      .send({ status: ready ? 'ok' : 'unavailable', database, redis });
+      .send({
+        status,
+        database,
+        redis,
+        ...(status === 'degraded' ? { fallback: { redis: 'throttling counters kept by each instance' } } : {}),
+      });
   });
 
   const gather = deps.clusterWorker && cluster.isWorker ? clusterGatherer(app, register) : undefined;

@@ -49,7 +49,8 @@ export interface CommonOptions {
   /**
    * After a fetch, how long a token naming an unknown `kid` is refused
    * without fetching the JWKS again (ms), so forged kids cannot make this
-   * service hammer latchkey. Default 30000.
+   * service hammer latchkey. Default 10000: after a `latchkey keys rotate
+   * --now`, a new key is accepted within 10 s at worst.
    */
   cooldownMs?: number;
   /** The clock, in seconds since the epoch. Default: the system clock. */
@@ -127,10 +128,10 @@ export function createVerifier(source: JwksOptions | SecretOptions, common: Comm
     const url = new URL(source.jwksUrl);
     if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new TypeError('latchkey/verify: `jwksUrl` must be an http(s) URL');
     // jose caches the set, fetches it again when it is older than cacheMaxAge,
-    // and on a kid it does not know, at most once per cooldown. Concurrent
+    // and at once on a kid it does not know, at most once per cooldown. Concurrent
     // lookups share one fetch. Redirects are not followed.
     const jwks = createRemoteJWKSet(url, {
-      cooldownDuration: common.cooldownMs ?? 30_000,
+      cooldownDuration: common.cooldownMs ?? 10_000,
       cacheMaxAge: source.cacheMaxAgeMs ?? 300_000,
       timeoutDuration: source.timeoutMs ?? 5_000,
       ...(source.fetch ? { [customFetch]: source.fetch } : {}),
