@@ -7,10 +7,9 @@ import { z } from 'zod';
 import { ConfigError } from './errors.js';
 import { DEFAULT_LIMITS, parseLimit, type Limit, type Limits } from './throttle.js';
 
-export const HMAC_ALGORITHMS = ['HS256', 'HS384', 'HS512'] as const;
-export const ASYMMETRIC_ALGORITHMS = ['EdDSA', 'ES256', 'RS256'] as const;
-export const ALGORITHMS = [...HMAC_ALGORITHMS, ...ASYMMETRIC_ALGORITHMS] as const;
-export type Algorithm = (typeof ALGORITHMS)[number];
+import { ALGORITHMS, HMAC_ALGORITHMS, MIN_HMAC_KEY_BYTES, type Algorithm } from './wire.js';
+
+export { ALGORITHMS, ASYMMETRIC_ALGORITHMS, HMAC_ALGORITHMS, MIN_HMAC_KEY_BYTES, type Algorithm } from './wire.js';
 
 const bool = z
   .string()
@@ -114,8 +113,6 @@ export interface Config {
   readonly limits: Limits;
 }
 
-/** Minimum HMAC key length in bytes (RFC 7518 §3.2: at least the hash output size). */
-export const MIN_HMAC_KEY_BYTES = 32;
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Config> = {}): Config {
   const parsed = schema.safeParse(env);

@@ -3,8 +3,8 @@
 // (or the CLI) decides how to show them.
 import validator from 'validator';
 import { LRUCache } from 'lru-cache';
-import { ApiError, FIELD_MESSAGES, UniqueViolationError, type FieldErrors } from './errors.js';
-import { codePoints, HasherBusyError, MAX_PASSWORD_LENGTH, type PasswordHasher } from './passwords.js';
+import { ApiError, FIELD_MESSAGES, toApiError, UniqueViolationError, type FieldErrors } from './errors.js';
+import { codePoints, MAX_PASSWORD_LENGTH, type PasswordHasher } from './passwords.js';
 import { passwordErrors } from './password-policy.js';
 import type {
   OutstandingToken,
@@ -16,7 +16,8 @@ import type {
   UserPatch,
   UserRecord,
 } from './storage/types.js';
-import { TOKEN_MESSAGES, TokenError, type Claims, type TokenFactory, type TokenType } from './tokens.js';
+import { TOKEN_MESSAGES, type Claims, type TokenFactory, type TokenType } from './tokens.js';
+import { parseAuthorization } from './wire.js';
 import { NO_THROTTLE, type Throttle } from './throttle.js';
 import { birthdateErrors, collect, emailErrors, isE164, normalizeUsername, usernameErrors } from './validation.js';
 
@@ -115,8 +116,6 @@ export interface Client {
 export const LOCAL_CLIENT: Client = { address: '127.0.0.1' };
 
 const systemNow = () => Math.floor(Date.now() / 1000);
-/** ASCII whitespace, as Python's bytes.split() knows it. */
-const ASCII_SPACES = /[ \t\n\r\f\v]+/;
 /** A session's last use is written at most this often by a refresh without rotation. */
 const SESSION_TOUCH_SECONDS = 60;
 const today = (now: number) => new Date(now * 1000).toISOString().slice(0, 10);
@@ -225,8 +224,7 @@ export class AuthService {
       if (user) ok = await this.hasher.verify(user.password, password);
       else await this.hasher.verifyDummy(password);
     } catch (err) {
-      if (err instanceof HasherBusyError) throw new ApiError('service_unavailable', undefined, { retryAfter: 1 });
-      throw err;
+      throw toApiError(err) ?? err;
     }
     if (!user || !ok || !user.is_active) {
       this.emit('login_failed');
@@ -344,8 +342,7 @@ export class AuthService {
     try {
       return await this.hasher.hash(password);
     } catch (err) {
-      if (err instanceof HasherBusyError) throw new ApiError('service_unavailable', undefined, { retryAfter: 1 });
-      throw err;
+      throw toApiError(err) ?? err;
     }
   }
 
@@ -366,8 +363,7 @@ export class AuthService {
     try {
       claims = this.tokens.check(raw, expected, now);
     } catch (err) {
-      if (err instanceof TokenError) throw new ApiError('token_not_valid', err.message);
-      throw err;
+      throw toApiError(err) ?? err;
     }
     const user = await this.tokenUser(claims);
     let state: TokenState | undefined;
@@ -486,17 +482,14 @@ export class AuthService {
       }
     }
     // SimpleJWT splits the header as bytes: on ASCII whitespace only.
-    const parts = header.split(ASCII_SPACES).filter(Boolean);
-    if (parts.length === 0 || parts[0] !== 'Bearer') return undefined;
-    if (parts.length !== 2) throw new ApiError('bad_authorization_header');
+    const parsed = parseAuthorization(header);
+    if (parsed.kind === 'none') return undefined;
+    if (parsed.kind === 'malformed') throw new ApiError('bad_authorization_header');
     try {
-      if (failure !== undefined && parts[1] === header.slice(7)) throw failure;
-      return this.tokens.check(parts[1]!, 'access', this.now());
+      if (failure !== undefined && parsed.token === header.slice(7)) throw failure;
+      return this.tokens.check(parsed.token, 'access', this.now());
     } catch (err) {
-      if (!(err instanceof TokenError)) throw err;
-      throw new ApiError('token_not_valid', 'Given token not valid for any token type', {
-        messages: [{ token_class: 'AccessToken', token_type: 'access', message: err.message }],
-      });
+      throw toApiError(err, 'header') ?? err;
     }
   }
 
@@ -577,8 +570,7 @@ export class AuthService {
       try {
         ok = await this.hasher.verify(user.password, oldPassword);
       } catch (err) {
-        if (err instanceof HasherBusyError) throw new ApiError('service_unavailable', undefined, { retryAfter: 1 });
-        throw err;
+        throw toApiError(err) ?? err;
       }
     }
     if (ok) await this.throttle.loginSucceeded(account);

@@ -20,6 +20,7 @@ import {
   type PresetShapes,
 } from './presets.js';
 import { createMutex, memoryStorage, type TokenStorage, type Tokens } from './storage.js';
+import { bearerHeader, MESSAGES } from '../wire.js';
 
 export { LatchkeyError, isLatchkeyError } from './errors.js';
 export type { DetailErrorBody, EnvelopeErrorBody, FieldErrorsBody, LatchkeyErrorBody } from './errors.js';
@@ -120,10 +121,7 @@ function pairOf(v: unknown): Tokens | null {
 }
 
 function notAuthenticated(): LatchkeyError {
-  return new LatchkeyError(401, {
-    detail: 'Authentication credentials were not provided.',
-    code: 'not_authenticated',
-  });
+  return new LatchkeyError(401, { detail: MESSAGES.notAuthenticated, code: 'not_authenticated' });
 }
 
 class Client implements LatchkeyClient<PresetShape> {
@@ -386,7 +384,7 @@ class Client implements LatchkeyClient<PresetShape> {
     }
     const send = (access: string, retry: boolean): Promise<Response> => {
       const h = new Headers(headers);
-      h.set('authorization', `Bearer ${access}`);
+      h.set('authorization', bearerHeader(access));
       if (request) return this.fetchImpl(new Request(retry ? request : request.clone(), { headers: h }));
       return this.fetchImpl(url, { ...init, headers: h, body: retry ? (spare ?? init?.body) : first });
     };
