@@ -100,7 +100,6 @@ function table(headers: string[], rows: string[][]): string {
 const yesNo = (b: boolean) => (b ? 'yes' : 'no');
 const cut = (v: string, n: number) => (v.length > n ? `${v.slice(0, n - 1)}…` : v);
 
-
 export function buildProgram(): Command {
   const program = new Command('latchkey')
     .description('A self-hosted JWT authentication server, wire-compatible with DRF + SimpleJWT clients')
@@ -112,7 +111,11 @@ export function buildProgram(): Command {
     .description('serve the API (HOST, PORT and LATCHKEY_* variables configure it)')
     .option('--host <host>', 'address to listen on (overrides HOST)', overriding('HOST'))
     .option('--port <port>', 'port to listen on (overrides PORT)', overriding('PORT'))
-    .option('--workers <n>', 'processes sharing the port (overrides LATCHKEY_WORKERS; default: the number of cores)', overriding('LATCHKEY_WORKERS'))
+    .option(
+      '--workers <n>',
+      'processes sharing the port (overrides LATCHKEY_WORKERS; default: the number of cores)',
+      overriding('LATCHKEY_WORKERS'),
+    )
     .action(async (opts: { host?: string; port?: string; workers?: string }) => {
       const cfg = config({ HOST: opts.host, PORT: opts.port, LATCHKEY_WORKERS: opts.workers });
       const workers = cfg.workers;

@@ -82,7 +82,12 @@ function setting<const E extends string, const K extends string, S extends z.Zod
 
 // The settings, in README's order. A row's `resolve` may read rows above it.
 export const SETTINGS = [
-  setting({ env: 'HOST', key: 'host', schema: z.string().min(1).default('127.0.0.1'), meaning: 'address to listen on (`serve --host` overrides it)' }),
+  setting({
+    env: 'HOST',
+    key: 'host',
+    schema: z.string().min(1).default('127.0.0.1'),
+    meaning: 'address to listen on (`serve --host` overrides it)',
+  }),
   setting({
     env: 'PORT',
     key: 'port',
@@ -114,7 +119,12 @@ export const SETTINGS = [
     schema: int(1, 1000).default(10),
     meaning: 'PostgreSQL connections per process',
   }),
-  setting({ env: 'LATCHKEY_REDIS_URL', key: 'redisUrl', schema: z.string().min(1).optional(), meaning: 'shared throttling counters across instances' }),
+  setting({
+    env: 'LATCHKEY_REDIS_URL',
+    key: 'redisUrl',
+    schema: z.string().min(1).optional(),
+    meaning: 'shared throttling counters across instances',
+  }),
   setting({
     env: 'LATCHKEY_WORKERS',
     key: 'workers',
@@ -128,7 +138,12 @@ export const SETTINGS = [
     schema: z
       .string()
       .default('simplejwt,api-auth,account')
-      .transform((v) => v.split(',').map((p) => p.trim()).filter(Boolean))
+      .transform((v) =>
+        v
+          .split(',')
+          .map((p) => p.trim())
+          .filter(Boolean),
+      )
       .refine((names) => names.length > 0, 'name at least one preset'),
     resolve: (v): readonly string[] => v,
     shown: '`simplejwt,api-auth,account`',
@@ -222,7 +237,12 @@ export const SETTINGS = [
     schema: z.string().optional(),
     meaning: 'comma-separated proxy addresses or CIDRs whose `X-Forwarded-For` is believed',
   }),
-  setting({ env: 'LATCHKEY_BODY_LIMIT', key: 'bodyLimit', schema: int(1024, 10 * 1024 * 1024).default(64 * 1024), meaning: 'largest request body, in bytes' }),
+  setting({
+    env: 'LATCHKEY_BODY_LIMIT',
+    key: 'bodyLimit',
+    schema: int(1024, 10 * 1024 * 1024).default(64 * 1024),
+    meaning: 'largest request body, in bytes',
+  }),
   setting({
     env: 'LATCHKEY_ARGON2_MEMORY_KIB',
     key: 'argon2.memoryCost',
@@ -245,7 +265,12 @@ export const SETTINGS = [
     shown: '(cores − 1) ÷ workers, at least 1',
     meaning: 'password hashes running at once, per process',
   }),
-  setting({ env: 'LATCHKEY_HASH_QUEUE', key: 'hashQueue', schema: int(0, 100000).default(64), meaning: 'hashes allowed to wait; past that, logins get 503' }),
+  setting({
+    env: 'LATCHKEY_HASH_QUEUE',
+    key: 'hashQueue',
+    schema: int(0, 100000).default(64),
+    meaning: 'hashes allowed to wait; past that, logins get 503',
+  }),
   setting({
     env: 'LATCHKEY_HASH_QUEUE_TIMEOUT_MS',
     key: 'hashQueueTimeoutMs',
@@ -341,7 +366,9 @@ export function settingsMarkdown(): string {
   const shownDefault = (row: Row): string => {
     if (row.shown !== undefined) return row.shown;
     const parsed = row.schema.safeParse(undefined);
-    return parsed.success && parsed.data !== undefined ? `\`${String(parsed.data)}\`` : 'none';
+    if (!parsed.success || parsed.data === undefined) return 'none';
+    if (typeof parsed.data !== 'string' && typeof parsed.data !== 'number') throw new Error(`${row.env}: give \`shown\``);
+    return `\`${parsed.data}\``;
   };
   return [
     '| variable | default | meaning |',

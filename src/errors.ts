@@ -52,11 +52,7 @@ export class ApiError extends Error {
   /** Seconds until a throttled or overloaded caller may try again. */
   readonly retryAfter: number | undefined;
 
-  constructor(
-    code: ErrorCode,
-    detail?: string,
-    extra: { fields?: FieldErrors; messages?: TokenMessage[]; retryAfter?: number } = {},
-  ) {
+  constructor(code: ErrorCode, detail?: string, extra: { fields?: FieldErrors; messages?: TokenMessage[]; retryAfter?: number } = {}) {
     // No stack trace: client errors are expected control flow (a flood of bad
     // tokens is thousands a second), and capturing a stack for each cost more
     // than the rest of the request. TokenError and TokenBackendError do the same.

@@ -20,7 +20,10 @@ function readmeTable(): string[] {
   const lines = section.split('\n');
   const first = lines.findIndex((l) => l.startsWith('|'));
   const rest = lines.slice(first);
-  return rest.slice(0, rest.findIndex((l) => !l.startsWith('|')));
+  return rest.slice(
+    0,
+    rest.findIndex((l) => !l.startsWith('|')),
+  );
 }
 
 describe('README configuration table', () => {
@@ -32,21 +35,24 @@ describe('README configuration table', () => {
     const names = readmeTable()
       .slice(2)
       .map((l) => /^\| `([A-Z0-9_]+)` \|/.exec(l)?.[1]);
-    assert.deepEqual(names, SETTINGS.map((s) => s.env));
+    assert.deepEqual(
+      names,
+      SETTINGS.map((s) => s.env),
+    );
     assert.equal(new Set(names).size, names.length);
   });
 
   it('every default it shows in code font is what loadConfig gives when the variable is unset', () => {
     const config = loadConfig({}) as unknown as Record<string, unknown>;
-    const valueAt = (key: string) =>
-      key.split('.').reduce<unknown>((o, k) => (o as Record<string, unknown>)[k], config);
+    const valueAt = (key: string) => key.split('.').reduce<unknown>((o, k) => (o as Record<string, unknown>)[k], config);
     for (const row of readmeTable().slice(2)) {
       const [, name, shown] = /^\| `([A-Z0-9_]+)` \| (.*?) \| /.exec(row)!;
       const setting = SETTINGS.find((s) => s.env === name)!;
       const value = valueAt(setting.key);
       const code = /^`([^`]*)`$/.exec(shown!)?.[1];
       if (shown === 'none') assert.equal(value, undefined, name);
-      else if (code === undefined) continue; // described in words (the number of cores, per preset...)
+      else if (code === undefined)
+        continue; // described in words (the number of cores, per preset...)
       else if (name === 'LATCHKEY_DATA_DIR') assert.equal(value, path.resolve(code), name);
       else if (name === 'LATCHKEY_DATABASE_URL') assert.equal(value, `sqlite:${path.resolve('data', 'latchkey.sqlite3')}`);
       else if (typeof value === 'object' && value !== null && 'points' in value && 'duration' in value) {
@@ -81,7 +87,11 @@ describe('loadConfig', () => {
       [{ LATCHKEY_SIGNING_KEY: 'short' }, 'LATCHKEY_SIGNING_KEY: an HMAC key must be at least 32 bytes; this one is 5'],
     ];
     for (const [env, message] of cases) {
-      assert.throws(() => loadConfig(env), (err: unknown) => err instanceof ConfigError && err.message === message, message);
+      assert.throws(
+        () => loadConfig(env),
+        (err: unknown) => err instanceof ConfigError && err.message === message,
+        message,
+      );
     }
   });
 

@@ -8,15 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import {
-  ApiError,
-  ERRORS,
-  HasherBusyError,
-  StorageUnavailableError,
-  TokenError,
-  toApiError,
-  UniqueViolationError,
-} from '../src/errors.js';
+import { ApiError, ERRORS, HasherBusyError, StorageUnavailableError, TokenError, toApiError, UniqueViolationError } from '../src/errors.js';
 import { createJwtBackend, TokenBackendError } from '../src/jwt.js';
 import { hmacKeys } from '../src/keys.js';
 import { createVerifier, VerifyError } from '../src/verify/index.js';

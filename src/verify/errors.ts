@@ -40,8 +40,7 @@ export class VerifyError extends Error {
     this.code = code;
     this.status = status;
     this.body = body;
-    this.headers =
-      status === 401 ? { 'www-authenticate': WWW_AUTHENTICATE } : { 'retry-after': String(RETRY_AFTER_SECONDS) };
+    this.headers = status === 401 ? { 'www-authenticate': WWW_AUTHENTICATE } : { 'retry-after': String(RETRY_AFTER_SECONDS) };
   }
 
   /** No credentials of the Bearer scheme: DRF's NotAuthenticated. */

@@ -91,7 +91,12 @@ export function bearerToken(authorization: string | null | undefined): string | 
 const systemNow = (): number => Math.floor(Date.now() / 1000);
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-function pickAlgorithms(given: readonly string[] | undefined, fallback: readonly string[], allowed: readonly string[], what: string): string[] {
+function pickAlgorithms(
+  given: readonly string[] | undefined,
+  fallback: readonly string[],
+  allowed: readonly string[],
+  what: string,
+): string[] {
   const algs = [...(given ?? fallback)];
   if (algs.length === 0) throw new TypeError('latchkey/verify: `algorithms` must not be empty');
   for (const a of algs) {
@@ -146,9 +151,11 @@ export function createVerifier(source: JwksOptions | SecretOptions, common: Comm
     algorithms = pickAlgorithms(common.algorithms, [source.algorithm ?? 'HS256'], HMAC, 'a shared secret');
     const key = typeof source.secret === 'string' ? new TextEncoder().encode(source.secret) : new Uint8Array(source.secret);
     if (key.byteLength < MIN_HMAC_KEY_BYTES) {
-      throw new TypeError(`latchkey/verify: the secret is shorter than ${MIN_HMAC_KEY_BYTES} bytes; latchkey refuses such a key, so it cannot be latchkey's`);
+      throw new TypeError(
+        `latchkey/verify: the secret is shorter than ${MIN_HMAC_KEY_BYTES} bytes; latchkey refuses such a key, so it cannot be latchkey's`,
+      );
     }
-    lookup = async () => key;
+    lookup = () => Promise.resolve(key);
   } else {
     throw new TypeError('latchkey/verify: give `jwksUrl` or `secret`');
   }
