@@ -7,7 +7,7 @@ import cluster from 'node:cluster';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
-import { loadConfig, type Config } from './config.js';
+import { loadConfig, settingError, type Config, type SettingName, type SettingOverrides } from './config.js';
 import { ApiError, ConfigError } from './errors.js';
 import { importDjango } from './import-django.js';
 import { createService } from './latchkey.js';
@@ -35,7 +35,7 @@ function describe(err: unknown): string {
   return `unexpected error: ${err instanceof Error ? err.message : String(err)}`;
 }
 
-function config(overrides: Partial<Config> = {}): Config {
+function config(overrides: SettingOverrides = {}): Config {
   return loadConfig(process.env, overrides);
 }
 
@@ -63,10 +63,11 @@ function readPasswordFromStdin(): string {
   return line;
 }
 
-const count = (v: string) => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1 || n > 256) throw new InvalidArgumentError('must be a whole number from 1 to 256');
-  return n;
+/** An option that overrides a setting, checked by the setting's own schema (config.ts). */
+const overriding = (name: SettingName) => (v: string) => {
+  const error = settingError(name, v);
+  if (error !== undefined) throw new InvalidArgumentError(error);
+  return v;
 };
 
 const positiveId = (v: string) => {
@@ -100,12 +101,6 @@ function table(headers: string[], rows: string[][]): string {
 const yesNo = (b: boolean) => (b ? 'yes' : 'no');
 const cut = (v: string, n: number) => (v.length > n ? `${v.slice(0, n - 1)}…` : v);
 
-const port = (v: string) => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('must be a port number from 0 to 65535');
-  return n;
-};
-
 export function buildProgram(): Command {
   const program = new Command('latchkey')
     .description('A self-hosted JWT authentication server, wire-compatible with DRF + SimpleJWT clients')
@@ -115,15 +110,16 @@ export function buildProgram(): Command {
   program
     .command('serve')
     .description('serve the API (HOST, PORT and LATCHKEY_* variables configure it)')
-    .option('--host <host>', 'address to listen on (overrides HOST)')
-    .option('--port <port>', 'port to listen on (overrides PORT)', port)
-    .option('--workers <n>', 'processes sharing the port (overrides LATCHKEY_WORKERS; default: the number of cores)', count)
-    .action(async (opts: { host?: string; port?: number; workers?: number }) => {
-      const cfg = config({
-        ...(opts.host !== undefined ? { host: opts.host } : {}),
-        ...(opts.port !== undefined ? { port: opts.port } : {}),
-      });
-      const workers = opts.workers ?? cfg.workers;
+    .option('--host <host>', 'address to listen on (overrides HOST)', overriding('HOST'))
+    .option('--port <port>', 'port to listen on (overrides PORT)', overriding('PORT'))
+    .option(
+      '--workers <n>',
+      'processes sharing the port (overrides LATCHKEY_WORKERS; default: the number of cores)',
+      overriding('LATCHKEY_WORKERS'),
+    )
+    .action(async (opts: { host?: string; port?: string; workers?: string }) => {
+      const cfg = config({ HOST: opts.host, PORT: opts.port, LATCHKEY_WORKERS: opts.workers });
+      const workers = cfg.workers;
       if (cluster.isPrimary && workers > 1) await servePrimary(cfg, workers);
       else await serveProcess(cfg);
     });

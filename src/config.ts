@@ -1,16 +1,18 @@
-// Configuration: one table of defaults, overridden by environment variables,
-// validated once at startup and then frozen. Anything wrong here is a
-// ConfigError, which stops startup with a one-line reason.
+// Configuration: one table of settings (SETTINGS below). Each row names its
+// environment variable, its schema and default, the Config key it fills and
+// its meaning; the Config type, the validation and README's configuration
+// table (settingsMarkdown, checked by test/config.test.ts) all come from it,
+// so a new setting is one row. Settings are validated once at startup, CLI
+// overrides through the same schemas, and the result is frozen deeply.
+// Anything wrong is a ConfigError, which stops startup with a one-line reason.
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { ConfigError } from './errors.js';
-import { DEFAULT_LIMITS, parseLimit, type Limit, type Limits } from './throttle.js';
+import { DEFAULT_LIMITS, parseLimit, type Limit } from './throttle.js';
+import { ALGORITHMS, HMAC_ALGORITHMS, MIN_HMAC_KEY_BYTES } from './wire.js';
 
-export const HMAC_ALGORITHMS = ['HS256', 'HS384', 'HS512'] as const;
-export const ASYMMETRIC_ALGORITHMS = ['EdDSA', 'ES256', 'RS256'] as const;
-export const ALGORITHMS = [...HMAC_ALGORITHMS, ...ASYMMETRIC_ALGORITHMS] as const;
-export type Algorithm = (typeof ALGORITHMS)[number];
+export { ALGORITHMS, ASYMMETRIC_ALGORITHMS, HMAC_ALGORITHMS, MIN_HMAC_KEY_BYTES, type Algorithm } from './wire.js';
 
 const bool = z
   .string()
@@ -26,8 +28,13 @@ const seconds = z.coerce
   .int('must be a whole number of seconds')
   .positive('must be positive');
 
-const int = (min: number, max: number) =>
-  z.coerce.number({ message: 'must be a number' }).int('must be a whole number').min(min).max(max);
+/** A whole number in [min, max]; `message`, when given, is the one answer to every way of missing it. */
+const int = (min: number, max: number, message?: string) =>
+  z.coerce
+    .number({ message: message ?? 'must be a number' })
+    .int(message ?? 'must be a whole number')
+    .min(min, message)
+    .max(max, message);
 
 /** A limit written as POINTS/SECONDS, e.g. 10/300. */
 function limit(fallback: Limit) {
@@ -35,115 +42,315 @@ function limit(fallback: Limit) {
     .string()
     .optional()
     .transform((v, ctx) => {
-      if (v === undefined || v === '') return fallback;
+      if (v === undefined || v === '') return { ...fallback };
       const parsed = parseLimit(v);
       if (!parsed) ctx.addIssue({ code: 'custom', message: 'must be POINTS/SECONDS, such as 10/300' });
-      return parsed ?? fallback;
+      return parsed ?? { ...fallback };
     });
 }
 
-/** Environment variables, their defaults and their meaning. README's configuration table mirrors this. */
-const schema = z.object({
-  HOST: z.string().min(1).default('127.0.0.1'),
-  PORT: int(0, 65535).default(8000),
-  LATCHKEY_DATA_DIR: z.string().min(1).default('./data'),
-  LATCHKEY_DATABASE_URL: z.string().min(1).optional(),
-  LATCHKEY_REDIS_URL: z.string().min(1).optional(),
-  LATCHKEY_PRESETS: z.string().default('simplejwt,api-auth,account'),
-  LATCHKEY_SIGNING_KEY: z.string().optional(),
-  LATCHKEY_ALGORITHM: z.enum(ALGORITHMS, { message: `must be one of ${ALGORITHMS.join(', ')}` }).default('HS256'),
-  LATCHKEY_ACCESS_TOKEN_LIFETIME: seconds.default(300),
-  LATCHKEY_REFRESH_TOKEN_LIFETIME: seconds.default(86400),
-  LATCHKEY_ROTATE_REFRESH_TOKENS: bool.optional(),
-  LATCHKEY_REFRESH_FAMILY_LIFETIME: seconds.default(30 * 86400),
-  LATCHKEY_LOGIN_THROTTLE: bool.default(true),
-  LATCHKEY_ISSUER: z.string().min(1).optional(),
-  LATCHKEY_AUDIENCE: z.string().min(1).optional(),
-  LATCHKEY_LEEWAY: int(0, 3600).default(0),
-  LATCHKEY_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  LATCHKEY_BODY_LIMIT: int(1024, 10 * 1024 * 1024).default(64 * 1024),
-  LATCHKEY_ARGON2_MEMORY_KIB: int(19456, 4 * 1024 * 1024).default(19456),
-  LATCHKEY_ARGON2_TIME_COST: int(2, 100).default(2),
-  LATCHKEY_ARGON2_PARALLELISM: int(1, 64).default(1),
-  LATCHKEY_WORKERS: int(1, 256).default(os.availableParallelism()),
-  LATCHKEY_HASH_CONCURRENCY: int(1, 256).optional(),
-  LATCHKEY_DATABASE_POOL_SIZE: int(1, 1000).default(10),
-  LATCHKEY_HASH_QUEUE: int(0, 100000).default(64),
-  LATCHKEY_HASH_QUEUE_TIMEOUT_MS: int(1, 60000).default(2000),
-  LATCHKEY_TRUST_PROXY: z.string().optional(),
-  LATCHKEY_THROTTLE_LOGIN_ACCOUNT: limit(DEFAULT_LIMITS.loginAccount),
-  LATCHKEY_THROTTLE_LOGIN_ADDRESS: limit(DEFAULT_LIMITS.loginAddress),
-  LATCHKEY_THROTTLE_REFRESH: limit(DEFAULT_LIMITS.refresh),
-  LATCHKEY_THROTTLE_VERIFY: limit(DEFAULT_LIMITS.verify),
-  LATCHKEY_THROTTLE_REGISTER: limit(DEFAULT_LIMITS.register),
-  // ---- issue 14 (ops14): key rotation without a gap -------------------------
-  // Seconds `latchkey keys rotate` publishes the next key before it signs.
-  // Default 600: twice the JWKS's Cache-Control max-age (300, keys.ts
-  // JWKS_MAX_AGE), so a copy held by a shared cache and then by a verifier has
-  // been refetched before the first token the new key signs. 0: sign at once.
-  LATCHKEY_KEY_PUBLISH_AHEAD: int(0, 30 * 86400).default(600),
-  // ---- end issue 14 (ops14) -------------------------------------------------
-});
+const showLimit = (l: Limit) => `\`${l.points}/${l.duration}\``;
 
-export interface Config {
-  readonly host: string;
-  readonly port: number;
-  readonly dataDir: string;
-  /** `sqlite:PATH` or `postgres://...`; defaults to `sqlite:<dataDir>/latchkey.sqlite3`. */
-  readonly databaseUrl: string;
-  readonly redisUrl: string | undefined;
-  readonly presets: readonly string[];
-  /** Undefined means: load the key from the data dir, generating it on first start. */
-  readonly signingKey: string | undefined;
-  readonly algorithm: Algorithm;
-  readonly accessTokenLifetime: number;
-  readonly refreshTokenLifetime: number;
-  /** Undefined means: each preset decides. */
-  readonly rotateRefreshTokens: boolean | undefined;
-  /** Absolute lifetime of a login's rotation family, in seconds; rotation never extends it. */
-  readonly refreshFamilyLifetime: number;
-  readonly loginThrottle: boolean;
-  readonly issuer: string | undefined;
-  readonly audience: string | undefined;
-  readonly leeway: number;
-  readonly logLevel: string;
-  readonly bodyLimit: number;
-  readonly argon2: { readonly memoryCost: number; readonly timeCost: number; readonly parallelism: number };
-  /** Processes `serve` runs, sharing the port. */
-  readonly workers: number;
-  /** Hashes running at once, per process. */
-  readonly hashConcurrency: number;
-  /** PostgreSQL connections per process. */
-  readonly databasePoolSize: number;
-  readonly hashQueue: number;
-  readonly hashQueueTimeoutMs: number;
-  readonly trustProxy: string | undefined;
-  readonly limits: Limits;
-  // ---- issue 14 (ops14) ----
-  /** Seconds `keys rotate` publishes the next key before it signs (LATCHKEY_KEY_PUBLISH_AHEAD). */
-  readonly keyPublishAhead: number;
-  // ---- end issue 14 (ops14) ----
+/** What the settings resolved before this one, by Config key (a row may read an earlier row). */
+type Done = Readonly<Record<string, unknown>>;
+
+interface Setting<E extends string, K extends string, R> {
+  /** The environment variable. */
+  readonly env: E;
+  /** Where the value goes in Config; `a.b` for a nested key. */
+  readonly key: K;
+  readonly schema: z.ZodType;
+  /** Turns the parsed value into the Config value (default: as parsed). */
+  readonly resolve: (value: unknown, done: Done) => R;
+  /** The default as README shows it; default: the schema's default, or `none`. */
+  readonly shown: string | undefined;
+  /** One line for README's table. */
+  readonly meaning: string;
 }
 
-/** Minimum HMAC key length in bytes (RFC 7518 §3.2: at least the hash output size). */
-export const MIN_HMAC_KEY_BYTES = 32;
+function setting<const E extends string, const K extends string, S extends z.ZodType, R = z.output<S>>(row: {
+  env: E;
+  key: K;
+  schema: S;
+  resolve?: (value: z.output<S>, done: Done) => R;
+  shown?: string;
+  meaning: string;
+}): Setting<E, K, R> {
+  const resolve = row.resolve ?? ((v: z.output<S>) => v as R);
+  return { ...row, resolve: resolve as (value: unknown, done: Done) => R, shown: row.shown };
+}
 
-export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Config> = {}): Config {
-  const parsed = schema.safeParse(env);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    throw new ConfigError(`${String(issue.path[0])}: ${issue.message}`);
+// The settings, in README's order. A row's `resolve` may read rows above it.
+export const SETTINGS = [
+  setting({
+    env: 'HOST',
+    key: 'host',
+    schema: z.string().min(1).default('127.0.0.1'),
+    meaning: 'address to listen on (`serve --host` overrides it)',
+  }),
+  setting({
+    env: 'PORT',
+    key: 'port',
+    schema: int(0, 65535, 'must be a port number from 0 to 65535').default(8000),
+    meaning: 'port to listen on (`serve --port` overrides it)',
+  }),
+  setting({
+    env: 'LATCHKEY_DATA_DIR',
+    key: 'dataDir',
+    schema: z.string().min(1).default('./data'),
+    resolve: (v) => path.resolve(v),
+    meaning: 'the SQLite file and the generated signing key',
+  }),
+  setting({
+    env: 'LATCHKEY_DATABASE_URL',
+    key: 'databaseUrl',
+    schema: z
+      .string()
+      .min(1)
+      .refine((v) => /^(sqlite:|postgres(ql)?:\/\/)/.test(v), 'must start with sqlite: or postgres://')
+      .optional(),
+    resolve: (v, done) => v ?? `sqlite:${path.join(done.dataDir as string, 'latchkey.sqlite3')}`,
+    shown: '`sqlite:<data dir>/latchkey.sqlite3`',
+    meaning: '`sqlite:PATH` or `postgres://user:pass@host:port/db`',
+  }),
+  setting({
+    env: 'LATCHKEY_DATABASE_POOL_SIZE',
+    key: 'databasePoolSize',
+    schema: int(1, 1000).default(10),
+    meaning: 'PostgreSQL connections per process',
+  }),
+  setting({
+    env: 'LATCHKEY_REDIS_URL',
+    key: 'redisUrl',
+    schema: z.string().min(1).optional(),
+    meaning: 'shared throttling counters across instances',
+  }),
+  setting({
+    env: 'LATCHKEY_WORKERS',
+    key: 'workers',
+    schema: int(1, 256, 'must be a whole number from 1 to 256').default(os.availableParallelism()),
+    shown: 'the number of cores',
+    meaning: 'processes `serve` runs, sharing the port (`serve --workers N` overrides it)',
+  }),
+  setting({
+    env: 'LATCHKEY_PRESETS',
+    key: 'presets',
+    schema: z
+      .string()
+      .default('simplejwt,api-auth,account')
+      .transform((v) =>
+        v
+          .split(',')
+          .map((p) => p.trim())
+          .filter(Boolean),
+      )
+      .refine((names) => names.length > 0, 'name at least one preset'),
+    resolve: (v): readonly string[] => v,
+    shown: '`simplejwt,api-auth,account`',
+    meaning: 'the presets to mount',
+  }),
+  setting({
+    env: 'LATCHKEY_SIGNING_KEY',
+    key: 'signingKey',
+    schema: z.string().optional(),
+    // Undefined means: load the key from the data dir, generating it on first start.
+    resolve: (v) => (v === '' ? undefined : v),
+    shown: 'generated into the data dir',
+    meaning: `HMAC key, at least ${MIN_HMAC_KEY_BYTES} bytes (HMAC algorithms only)`,
+  }),
+  setting({
+    env: 'LATCHKEY_ALGORITHM',
+    key: 'algorithm',
+    schema: z.enum(ALGORITHMS, { message: `must be one of ${ALGORITHMS.join(', ')}` }).default('HS256'),
+    meaning:
+      '`HS256`, `HS384`, `HS512`, or `EdDSA`, `ES256`, `RS256` with key pairs kept in the data dir and published as a JWKS; each key verifies only its own algorithm',
+  }),
+  setting({
+    env: 'LATCHKEY_KEY_PUBLISH_AHEAD',
+    key: 'keyPublishAhead',
+    // Twice the JWKS's Cache-Control max-age (300 s, keys.ts JWKS_MAX_AGE): a
+    // copy held by a shared cache and then by a verifier has been refetched
+    // before the first token the new key signs. 0 signs at once.
+    schema: int(0, 30 * 86400).default(600),
+    meaning: 'seconds `latchkey keys rotate` publishes the next key in the JWKS before signing with it (`--now` skips it)',
+  }),
+  setting({ env: 'LATCHKEY_ACCESS_TOKEN_LIFETIME', key: 'accessTokenLifetime', schema: seconds.default(300), meaning: 'seconds' }),
+  setting({ env: 'LATCHKEY_REFRESH_TOKEN_LIFETIME', key: 'refreshTokenLifetime', schema: seconds.default(86400), meaning: 'seconds' }),
+  setting({
+    env: 'LATCHKEY_REFRESH_FAMILY_LIFETIME',
+    key: 'refreshFamilyLifetime',
+    schema: seconds.default(30 * 86400),
+    meaning: "seconds a login's rotation family may live, however often it rotates",
+  }),
+  setting({
+    env: 'LATCHKEY_ROTATE_REFRESH_TOKENS',
+    key: 'rotateRefreshTokens',
+    // Undefined means: each preset decides.
+    schema: bool.optional(),
+    shown: 'per preset (`auth-root` on, others off)',
+    meaning: '`on`/`off`: rotate refresh tokens on every refresh',
+  }),
+  setting({ env: 'LATCHKEY_ISSUER', key: 'issuer', schema: z.string().min(1).optional(), meaning: 'add and require `iss`' }),
+  setting({ env: 'LATCHKEY_AUDIENCE', key: 'audience', schema: z.string().min(1).optional(), meaning: 'add and require `aud`' }),
+  setting({
+    env: 'LATCHKEY_LEEWAY',
+    key: 'leeway',
+    schema: int(0, 3600).default(0),
+    meaning: 'seconds of clock skew allowed on `exp`, `nbf`, `iat`',
+  }),
+  setting({
+    env: 'LATCHKEY_LOGIN_THROTTLE',
+    key: 'loginThrottle',
+    schema: bool.default(true),
+    shown: '`on`',
+    meaning: '`off` turns every limit below off (for tests)',
+  }),
+  setting({
+    env: 'LATCHKEY_THROTTLE_LOGIN_ACCOUNT',
+    key: 'limits.loginAccount',
+    schema: limit(DEFAULT_LIMITS.loginAccount),
+    shown: showLimit(DEFAULT_LIMITS.loginAccount),
+    meaning: 'failed logins per account per window (`POINTS/SECONDS`)',
+  }),
+  setting({
+    env: 'LATCHKEY_THROTTLE_LOGIN_ADDRESS',
+    key: 'limits.loginAddress',
+    schema: limit(DEFAULT_LIMITS.loginAddress),
+    shown: showLimit(DEFAULT_LIMITS.loginAddress),
+    meaning: 'failed logins per client address per window',
+  }),
+  setting({
+    env: 'LATCHKEY_THROTTLE_REFRESH',
+    key: 'limits.refresh',
+    schema: limit(DEFAULT_LIMITS.refresh),
+    shown: showLimit(DEFAULT_LIMITS.refresh),
+    meaning: 'refreshes per client address per window',
+  }),
+  setting({
+    env: 'LATCHKEY_THROTTLE_VERIFY',
+    key: 'limits.verify',
+    schema: limit(DEFAULT_LIMITS.verify),
+    shown: showLimit(DEFAULT_LIMITS.verify),
+    meaning: 'verifies per client address per window',
+  }),
+  setting({
+    env: 'LATCHKEY_THROTTLE_REGISTER',
+    key: 'limits.register',
+    schema: limit(DEFAULT_LIMITS.register),
+    shown: showLimit(DEFAULT_LIMITS.register),
+    meaning: 'registrations per client address per window',
+  }),
+  setting({
+    env: 'LATCHKEY_TRUST_PROXY',
+    key: 'trustProxy',
+    schema: z.string().optional(),
+    meaning: 'comma-separated proxy addresses or CIDRs whose `X-Forwarded-For` is believed',
+  }),
+  setting({
+    env: 'LATCHKEY_BODY_LIMIT',
+    key: 'bodyLimit',
+    schema: int(1024, 10 * 1024 * 1024).default(64 * 1024),
+    meaning: 'largest request body, in bytes',
+  }),
+  setting({
+    env: 'LATCHKEY_ARGON2_MEMORY_KIB',
+    key: 'argon2.memoryCost',
+    schema: int(19456, 4 * 1024 * 1024).default(19456),
+    meaning: "argon2id memory, in KiB; below OWASP's minimum is refused",
+  }),
+  setting({
+    env: 'LATCHKEY_ARGON2_TIME_COST',
+    key: 'argon2.timeCost',
+    schema: int(2, 100).default(2),
+    meaning: "argon2id passes; below OWASP's minimum is refused",
+  }),
+  setting({ env: 'LATCHKEY_ARGON2_PARALLELISM', key: 'argon2.parallelism', schema: int(1, 64).default(1), meaning: 'argon2id lanes' }),
+  setting({
+    env: 'LATCHKEY_HASH_CONCURRENCY',
+    key: 'hashConcurrency',
+    schema: int(1, 256).optional(),
+    // Leave a core for serving: cores - 1 hashes in all, shared by the workers.
+    resolve: (v, done) => v ?? Math.max(1, Math.floor((os.availableParallelism() - 1) / (done.workers as number))),
+    shown: '(cores − 1) ÷ workers, at least 1',
+    meaning: 'password hashes running at once, per process',
+  }),
+  setting({
+    env: 'LATCHKEY_HASH_QUEUE',
+    key: 'hashQueue',
+    schema: int(0, 100000).default(64),
+    meaning: 'hashes allowed to wait; past that, logins get 503',
+  }),
+  setting({
+    env: 'LATCHKEY_HASH_QUEUE_TIMEOUT_MS',
+    key: 'hashQueueTimeoutMs',
+    schema: int(1, 60000).default(2000),
+    meaning: 'longest a hash may wait before its login gets 503',
+  }),
+  setting({
+    env: 'LATCHKEY_LOG_LEVEL',
+    key: 'logLevel',
+    schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    meaning: 'pino level; failed requests are logged at `info`, successes at `debug`',
+  }),
+] as const;
+
+type Row = (typeof SETTINGS)[number];
+/** The environment variables latchkey reads. */
+export type SettingName = Row['env'];
+type Flat = { [R in Row as R['key']]: ReturnType<R['resolve']> };
+type Head<K> = K extends `${infer H}.${string}` ? H : K;
+type Nest<T> = {
+  readonly [K in keyof T & string as Head<K>]: K extends `${infer H}.${string}`
+    ? Nest<{ [P in keyof T & string as P extends `${H}.${infer Rest}` ? Rest : never]: T[P] }>
+    : T[K];
+};
+
+/** The configuration, as SETTINGS makes it: one key per row (`argon2.*` and `limits.*` nested), frozen. */
+export type Config = Nest<Flat>;
+
+/** Values given on the command line, by the variable they override; validated as the variable is. */
+export type SettingOverrides = Partial<Record<SettingName, string | number>>;
+
+const schema = z.object(Object.fromEntries(SETTINGS.map((s) => [s.env, s.schema])));
+
+const firstIssue = (error: z.ZodError, name?: string): string => {
+  const issue = error.issues[0]!;
+  return `${name ?? String(issue.path[0])}: ${issue.message}`;
+};
+
+/**
+ * Checks one setting's value as loadConfig would, for a command-line option
+ * that overrides it; returns the reason it is refused, or undefined.
+ */
+export function settingError(name: SettingName, value: string): string | undefined {
+  const row = SETTINGS.find((s) => s.env === name)!;
+  const parsed = row.schema.safeParse(value);
+  return parsed.success ? undefined : parsed.error.issues[0]!.message;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: SettingOverrides = {}): Config {
+  const given: Record<string, string | undefined> = { ...env };
+  for (const [name, value] of Object.entries(overrides)) if (value !== undefined) given[name] = String(value);
+  const parsed = schema.safeParse(given);
+  if (!parsed.success) throw new ConfigError(firstIssue(parsed.error));
+  const flat: Record<string, unknown> = {};
+  for (const row of SETTINGS) flat[row.key] = row.resolve(parsed.data[row.env], flat);
+  checkTogether(flat as Flat);
+  const config: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(flat)) {
+    const [head, rest] = key.split('.') as [string, string | undefined];
+    if (rest === undefined) config[head] = value;
+    else ((config[head] ??= {}) as Record<string, unknown>)[rest] = value;
   }
-  const e = parsed.data;
-  const dataDir = path.resolve(e.LATCHKEY_DATA_DIR);
-  const presets = e.LATCHKEY_PRESETS.split(',')
-    .map((p) => p.trim())
-    .filter(Boolean);
-  if (presets.length === 0) throw new ConfigError('LATCHKEY_PRESETS: name at least one preset');
-  const signingKey = e.LATCHKEY_SIGNING_KEY === '' ? undefined : e.LATCHKEY_SIGNING_KEY;
-  if (signingKey !== undefined && !(HMAC_ALGORITHMS as readonly string[]).includes(e.LATCHKEY_ALGORITHM)) {
+  return deepFreeze(config) as Config;
+}
+
+/** Rules that involve more than one setting. */
+function checkTogether(c: Flat): void {
+  const { signingKey, algorithm } = c;
+  if (signingKey !== undefined && !(HMAC_ALGORITHMS as readonly string[]).includes(algorithm)) {
     throw new ConfigError(
-      `LATCHKEY_SIGNING_KEY: is an HMAC secret, but LATCHKEY_ALGORITHM is ${e.LATCHKEY_ALGORITHM}, ` +
+      `LATCHKEY_SIGNING_KEY: is an HMAC secret, but LATCHKEY_ALGORITHM is ${algorithm}, ` +
         'whose key pairs are generated and kept in the data dir (keys.json); unset one of the two',
     );
   }
@@ -153,52 +360,28 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
         `this one is ${Buffer.byteLength(signingKey, 'utf8')}`,
     );
   }
-  const databaseUrl = e.LATCHKEY_DATABASE_URL ?? `sqlite:${path.join(dataDir, 'latchkey.sqlite3')}`;
-  if (!/^(sqlite:|postgres(ql)?:\/\/)/.test(databaseUrl)) {
-    throw new ConfigError('LATCHKEY_DATABASE_URL: must start with sqlite: or postgres://');
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
   }
-  const config: Config = {
-    host: e.HOST,
-    port: e.PORT,
-    dataDir,
-    databaseUrl,
-    redisUrl: e.LATCHKEY_REDIS_URL,
-    presets,
-    signingKey,
-    algorithm: e.LATCHKEY_ALGORITHM,
-    accessTokenLifetime: e.LATCHKEY_ACCESS_TOKEN_LIFETIME,
-    refreshTokenLifetime: e.LATCHKEY_REFRESH_TOKEN_LIFETIME,
-    rotateRefreshTokens: e.LATCHKEY_ROTATE_REFRESH_TOKENS,
-    refreshFamilyLifetime: e.LATCHKEY_REFRESH_FAMILY_LIFETIME,
-    loginThrottle: e.LATCHKEY_LOGIN_THROTTLE,
-    issuer: e.LATCHKEY_ISSUER,
-    audience: e.LATCHKEY_AUDIENCE,
-    leeway: e.LATCHKEY_LEEWAY,
-    logLevel: e.LATCHKEY_LOG_LEVEL,
-    bodyLimit: e.LATCHKEY_BODY_LIMIT,
-    argon2: {
-      memoryCost: e.LATCHKEY_ARGON2_MEMORY_KIB,
-      timeCost: e.LATCHKEY_ARGON2_TIME_COST,
-      parallelism: e.LATCHKEY_ARGON2_PARALLELISM,
-    },
-    workers: e.LATCHKEY_WORKERS,
-    // Leave a core for serving: cores - 1 hashes in all, shared by the workers.
-    hashConcurrency:
-      e.LATCHKEY_HASH_CONCURRENCY ??
-      Math.max(1, Math.floor((os.availableParallelism() - 1) / e.LATCHKEY_WORKERS)),
-    databasePoolSize: e.LATCHKEY_DATABASE_POOL_SIZE,
-    hashQueue: e.LATCHKEY_HASH_QUEUE,
-    hashQueueTimeoutMs: e.LATCHKEY_HASH_QUEUE_TIMEOUT_MS,
-    trustProxy: e.LATCHKEY_TRUST_PROXY,
-    limits: {
-      loginAccount: e.LATCHKEY_THROTTLE_LOGIN_ACCOUNT,
-      loginAddress: e.LATCHKEY_THROTTLE_LOGIN_ADDRESS,
-      refresh: e.LATCHKEY_THROTTLE_REFRESH,
-      verify: e.LATCHKEY_THROTTLE_VERIFY,
-      register: e.LATCHKEY_THROTTLE_REGISTER,
-    },
-    keyPublishAhead: e.LATCHKEY_KEY_PUBLISH_AHEAD, // issue 14 (ops14)
-    ...overrides,
+  return value;
+}
+
+/** README's configuration table, from SETTINGS (`npm run config-table` prints it). */
+export function settingsMarkdown(): string {
+  const shownDefault = (row: Row): string => {
+    if (row.shown !== undefined) return row.shown;
+    const parsed = row.schema.safeParse(undefined);
+    if (!parsed.success || parsed.data === undefined) return 'none';
+    if (typeof parsed.data !== 'string' && typeof parsed.data !== 'number') throw new Error(`${row.env}: give \`shown\``);
+    return `\`${parsed.data}\``;
   };
-  return Object.freeze(config);
+  return [
+    '| variable | default | meaning |',
+    '| --- | --- | --- |',
+    ...SETTINGS.map((row) => `| \`${row.env}\` | ${shownDefault(row)} | ${row.meaning} |`),
+  ].join('\n');
 }

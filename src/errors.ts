@@ -1,33 +1,31 @@
 // The error table: every API error latchkey can answer with, its HTTP status,
 // its default message (DRF's or SimpleJWT's own wording) and whether DRF puts
 // the code in the body. Two kinds of error exist: ConfigError stops startup,
-// ApiError is answered to a client. README's "Errors" section lists every code;
-// test/errors.test.ts checks that it does.
+// ApiError is answered to a client. README's "Errors" section lists every code,
+// and src/ uses every one; test/errors.test.ts checks both. toApiError is the
+// one place an internal error (a busy hasher, a bad token, the database down)
+// becomes an ApiError. Wording shared with latchkey/verify and latchkey/client
+// comes from wire.ts.
+import { MESSAGES, TOKEN_MESSAGES, type TokenErrorMessage } from './wire.js';
 
 export const ERRORS = {
   invalid: { status: 400, message: 'Invalid input.', withCode: false },
   parse_error: { status: 400, message: 'Malformed request.', withCode: false },
-  authentication_failed: { status: 401, message: 'Incorrect authentication credentials.', withCode: false },
   no_active_account: { status: 401, message: 'No active account found with the given credentials', withCode: false },
-  not_authenticated: { status: 401, message: 'Authentication credentials were not provided.', withCode: false },
-  bad_authorization_header: {
-    status: 401,
-    message: 'Authorization header must contain two space-delimited values',
-    withCode: true,
-  },
-  token_not_valid: { status: 401, message: 'Token is invalid or expired', withCode: true },
+  not_authenticated: { status: 401, message: MESSAGES.notAuthenticated, withCode: false },
+  bad_authorization_header: { status: 401, message: MESSAGES.badAuthorizationHeader, withCode: true },
+  token_not_valid: { status: 401, message: TOKEN_MESSAGES.invalid, withCode: true },
   user_not_found: { status: 401, message: 'User not found', withCode: true },
   user_inactive: { status: 401, message: 'User is inactive', withCode: true },
   not_found: { status: 404, message: 'Not found.', withCode: false },
   method_not_allowed: { status: 405, message: 'Method not allowed.', withCode: false },
-  user_exists: { status: 409, message: 'User already exists', withCode: false },
   username_taken: { status: 400, message: 'A user with that username already exists.', withCode: false },
   phone_taken: { status: 400, message: 'A user with this phone number already exists.', withCode: false },
   payload_too_large: { status: 413, message: 'Request body is too large.', withCode: false },
   unsupported_media_type: { status: 415, message: 'Unsupported media type in request.', withCode: false },
   throttled: { status: 429, message: 'Request was throttled.', withCode: false },
   server_error: { status: 500, message: 'A server error occurred.', withCode: false },
-  service_unavailable: { status: 503, message: 'Service temporarily unavailable, try again later.', withCode: false },
+  service_unavailable: { status: 503, message: MESSAGES.serviceUnavailable, withCode: false },
 } as const satisfies Record<string, { status: number; message: string; withCode: boolean }>;
 
 export type ErrorCode = keyof typeof ERRORS;
@@ -54,11 +52,7 @@ export class ApiError extends Error {
   /** Seconds until a throttled or overloaded caller may try again. */
   readonly retryAfter: number | undefined;
 
-  constructor(
-    code: ErrorCode,
-    detail?: string,
-    extra: { fields?: FieldErrors; messages?: TokenMessage[]; retryAfter?: number } = {},
-  ) {
+  constructor(code: ErrorCode, detail?: string, extra: { fields?: FieldErrors; messages?: TokenMessage[]; retryAfter?: number } = {}) {
     // No stack trace: client errors are expected control flow (a flood of bad
     // tokens is thousands a second), and capturing a stack for each cost more
     // than the rest of the request. TokenError and TokenBackendError do the same.
@@ -98,6 +92,49 @@ export class StorageUnavailableError extends Error {
     super('storage unavailable', { cause });
     this.name = 'StorageUnavailableError';
   }
+}
+
+/** Why a token was refused; the message is SimpleJWT's own wording (wire.ts, TOKEN_MESSAGES). */
+export class TokenError extends Error {
+  constructor(message: TokenErrorMessage) {
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0; // expected control flow: no stack (see ApiError)
+    super(message);
+    Error.stackTraceLimit = limit;
+    this.name = 'TokenError';
+  }
+}
+
+/** The password hasher's queue is full, or a hash waited too long for a slot (passwords.ts). */
+export class HasherBusyError extends Error {
+  constructor() {
+    super('password hasher is saturated');
+    this.name = 'HasherBusyError';
+  }
+}
+
+/** Seconds a caller is told to wait when the hasher is busy or the database is down. */
+const UNAVAILABLE_RETRY_AFTER = 1;
+
+/**
+ * The one translation of internal errors into what the client is told, or
+ * undefined for an error that is not the client's to hear about (a bug, to be
+ * logged and answered with a 500). A TokenError is answered as SimpleJWT
+ * does: with its reason as the detail where a token came in the body, and
+ * under `messages` where it came in the Authorization header.
+ */
+export function toApiError(err: unknown, tokenFrom: 'body' | 'header' = 'body'): ApiError | undefined {
+  if (err instanceof ApiError) return err;
+  if (err instanceof HasherBusyError || err instanceof StorageUnavailableError) {
+    return new ApiError('service_unavailable', undefined, { retryAfter: UNAVAILABLE_RETRY_AFTER });
+  }
+  if (err instanceof TokenError) {
+    if (tokenFrom === 'body') return new ApiError('token_not_valid', err.message);
+    return new ApiError('token_not_valid', MESSAGES.tokenNotValidForAnyType, {
+      messages: [{ token_class: 'AccessToken', token_type: 'access', message: err.message }],
+    });
+  }
+  return undefined;
 }
 
 /** A unique constraint was hit; `field` names the user field that collided. */

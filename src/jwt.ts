@@ -7,6 +7,7 @@ import { createSigner, createVerifier, TokenError } from 'fast-jwt';
 import { LRUCache } from 'lru-cache';
 import type { Algorithm } from './config.js';
 import type { Key, KeySet } from './keys.js';
+import { REFUSED_JWT_HEADERS } from './wire.js';
 
 export class TokenBackendError extends Error {
   constructor(message = 'Token is invalid or expired', options?: ErrorOptions) {
@@ -30,9 +31,6 @@ export interface KeySource {
   readonly keys: KeySet;
 }
 
-// Header parameters that can name or carry a key. The verifier only ever uses
-// the server's own keys; a token that tries to bring its own is refused outright.
-const KEY_BEARING_HEADERS = ['jku', 'jwk', 'x5u', 'x5c'];
 
 type Verify = (token: string) => { header: Record<string, unknown>; payload: unknown };
 
@@ -117,7 +115,8 @@ export function createJwtBackend(source: KeySource, opts: JwtBackendOptions = {}
         if (err instanceof TokenError) throw new TokenBackendError(undefined, { cause: err });
         throw err;
       }
-      for (const h of KEY_BEARING_HEADERS) if (h in decoded.header) throw new TokenBackendError();
+      // Key-bearing and extension headers (wire.ts): the same list latchkey/verify refuses.
+      for (const h of REFUSED_JWT_HEADERS) if (Object.hasOwn(decoded.header, h)) throw new TokenBackendError();
       const payload = decoded.payload;
       if (payload === null || typeof payload !== 'object' || Array.isArray(payload)) throw new TokenBackendError();
       const frozen = Object.freeze(payload as Record<string, unknown>);

@@ -5,6 +5,7 @@
 import { hash, verify, type Algorithm } from '@node-rs/argon2';
 import PQueue from 'p-queue';
 import { isDjangoEncoding, verifyDjangoPassword } from './django-hashers.js';
+import { HasherBusyError } from './errors.js';
 
 export interface HasherOptions {
   memoryCost: number;
@@ -18,12 +19,7 @@ export interface HasherOptions {
   queueTimeoutMs: number;
 }
 
-export class HasherBusyError extends Error {
-  constructor() {
-    super('password hasher is saturated');
-    this.name = 'HasherBusyError';
-  }
-}
+export { HasherBusyError }; // defined with the other errors, which translate it (toApiError)
 
 /** Longest password accepted anywhere, in characters; longer ones are refused before any hashing. */
 export const MAX_PASSWORD_LENGTH = 1024;

@@ -5,6 +5,8 @@
 import { v7 as uuidv7 } from 'uuid';
 import type { JwtBackend } from './jwt.js';
 import { TokenBackendError } from './jwt.js';
+import { TokenError } from './errors.js';
+import { TOKEN_MESSAGES } from './wire.js';
 
 export type TokenType = 'access' | 'refresh';
 
@@ -18,26 +20,9 @@ export interface Claims {
   [claim: string]: unknown;
 }
 
-/** Why a token was refused; the message is SimpleJWT's own wording. */
-export class TokenError extends Error {
-  constructor(message: TokenErrorMessage) {
-    const limit = Error.stackTraceLimit;
-    Error.stackTraceLimit = 0; // expected control flow: no stack (see ApiError)
-    super(message);
-    Error.stackTraceLimit = limit;
-    this.name = 'TokenError';
-  }
-}
-
-export const TOKEN_MESSAGES = {
-  invalid: 'Token is invalid or expired',
-  wrongType: 'Token has wrong type',
-  blacklisted: 'Token is blacklisted',
-  noId: 'Token has no id',
-  noType: 'Token has no type',
-  noUser: 'Token contained no recognizable user identification',
-} as const;
-export type TokenErrorMessage = (typeof TOKEN_MESSAGES)[keyof typeof TOKEN_MESSAGES];
+// TokenError and the messages live with the other errors and the shared wording.
+export { TokenError } from './errors.js';
+export { TOKEN_MESSAGES, type TokenErrorMessage } from './wire.js';
 
 export interface ClaimOptions {
   /** Seconds since the epoch. */

@@ -20,6 +20,7 @@ import {
   type PresetShapes,
 } from './presets.js';
 import { createMutex, memoryStorage, type TokenStorage, type Tokens } from './storage.js';
+import { bearerHeader, MESSAGES } from '../wire.js';
 
 export { LatchkeyError, isLatchkeyError } from './errors.js';
 export type { DetailErrorBody, EnvelopeErrorBody, FieldErrorsBody, LatchkeyErrorBody } from './errors.js';
@@ -92,17 +93,14 @@ export interface LatchkeyClient<S extends PresetShape = PresetShape> {
   isAuthenticated(): Promise<boolean>;
 }
 
-export function createClient<P extends PresetName = 'simplejwt'>(
-  options: ClientOptions & { preset?: P },
-): LatchkeyClient<PresetShapes[P]>;
+export function createClient<P extends PresetName = 'simplejwt'>(options: ClientOptions & { preset?: P }): LatchkeyClient<PresetShapes[P]>;
 export function createClient(options: ClientOptions & { preset: ClientPreset }): LatchkeyClient<CustomPresetShape>;
 export function createClient(options: ClientOptions & { preset?: PresetName | ClientPreset }): LatchkeyClient<PresetShape> {
-  const preset: ClientPreset | undefined =
-    typeof options.preset === 'object' ? options.preset : CLIENT_PRESETS[options.preset ?? 'simplejwt'];
+  const given = options.preset ?? 'simplejwt';
+  if (typeof given === 'object') return new Client(given, options);
+  const preset: ClientPreset | undefined = CLIENT_PRESETS[given];
   if (!preset) {
-    throw new Error(
-      `latchkey client: unknown preset "${String(options.preset)}"; known presets are ${Object.keys(CLIENT_PRESETS).join(', ')}`,
-    );
+    throw new Error(`latchkey client: unknown preset "${String(given)}"; known presets are ${Object.keys(CLIENT_PRESETS).join(', ')}`);
   }
   return new Client(preset, options);
 }
@@ -114,16 +112,11 @@ function isRecord(v: unknown): v is Record<string, unknown> {
 }
 
 function pairOf(v: unknown): Tokens | null {
-  return isRecord(v) && typeof v.access === 'string' && typeof v.refresh === 'string'
-    ? { access: v.access, refresh: v.refresh }
-    : null;
+  return isRecord(v) && typeof v.access === 'string' && typeof v.refresh === 'string' ? { access: v.access, refresh: v.refresh } : null;
 }
 
 function notAuthenticated(): LatchkeyError {
-  return new LatchkeyError(401, {
-    detail: 'Authentication credentials were not provided.',
-    code: 'not_authenticated',
-  });
+  return new LatchkeyError(401, { detail: MESSAGES.notAuthenticated, code: 'not_authenticated' });
 }
 
 class Client implements LatchkeyClient<PresetShape> {
@@ -362,7 +355,7 @@ class Client implements LatchkeyClient<PresetShape> {
   async fetch(input: string | URL | Request, init?: RequestInit): Promise<Response> {
     const isRequest = typeof Request !== 'undefined' && input instanceof Request;
     const request = isRequest ? new Request(input, init) : null;
-    const url = request ? request.url : this.url(String(input));
+    const url = request ? request.url : this.url(String(input as string | URL));
     const headers = new Headers(request ? request.headers : init?.headers);
     let origin: string | null = null;
     try {
@@ -386,7 +379,7 @@ class Client implements LatchkeyClient<PresetShape> {
     }
     const send = (access: string, retry: boolean): Promise<Response> => {
       const h = new Headers(headers);
-      h.set('authorization', `Bearer ${access}`);
+      h.set('authorization', bearerHeader(access));
       if (request) return this.fetchImpl(new Request(retry ? request : request.clone(), { headers: h }));
       return this.fetchImpl(url, { ...init, headers: h, body: retry ? (spare ?? init?.body) : first });
     };

@@ -33,12 +33,7 @@ export function createMutex(): <T>(fn: () => Promise<T>) => Promise<T> {
 }
 
 function isTokens(v: unknown): v is Tokens {
-  return (
-    v !== null &&
-    typeof v === 'object' &&
-    typeof (v as Tokens).access === 'string' &&
-    typeof (v as Tokens).refresh === 'string'
-  );
+  return v !== null && typeof v === 'object' && typeof (v as Tokens).access === 'string' && typeof (v as Tokens).refresh === 'string';
 }
 
 /** Tokens in memory. Clients sharing one memoryStorage share its tokens and its refresh lock. */

@@ -1,9 +1,9 @@
 // Turns any error into the status, body and headers a DRF client expects, in
 // the envelope of the route that failed. Nothing internal ever reaches a body.
 import type { FastifyError } from 'fastify';
-import { ApiError, ERRORS, FIELD_MESSAGES, StorageUnavailableError, type FieldErrors } from '../errors.js';
-import { HasherBusyError } from '../passwords.js';
+import { ApiError, ERRORS, FIELD_MESSAGES, toApiError, type FieldErrors } from '../errors.js';
 import type { Envelope, ErrorOverrides } from '../presets/types.js';
+import { WWW_AUTHENTICATE } from '../wire.js';
 
 /** A request body that failed its route's schema, translated to DRF's field errors. */
 export class RequestValidationError extends ApiError {
@@ -108,14 +108,10 @@ export function renderError(
   route: RouteErrorConfig,
   ctx: { body?: unknown; contentType?: string | undefined; unexpected: (err: unknown) => void },
 ): Rendered {
-  let api: ApiError | undefined;
-  if (err instanceof ApiError) api = err;
-  else if (err instanceof StorageUnavailableError || err instanceof HasherBusyError) {
-    api = new ApiError('service_unavailable', undefined, { retryAfter: 1 });
-  } else if (err && typeof err === 'object' && 'validation' in err && Array.isArray((err as { validation: unknown }).validation)) {
-    api = translateValidation((err as { validation: AjvError[] }).validation, ctx.body);
-  } else if (err && typeof err === 'object' && 'code' in err) {
-    api = fromFastify(err as FastifyError, ctx.contentType);
+  let api = toApiError(err);
+  if (api === undefined && err && typeof err === 'object') {
+    if ('validation' in err && Array.isArray(err.validation)) api = translateValidation(err.validation as AjvError[], ctx.body);
+    else if ('code' in err) api = fromFastify(err as FastifyError, ctx.contentType);
   }
   if (!api) {
     ctx.unexpected(err);
@@ -141,7 +137,7 @@ export function renderError(
   }
 
   const headers: Record<string, string> = {};
-  if (status === 401) headers['www-authenticate'] = 'Bearer realm="api"';
+  if (status === 401) headers['www-authenticate'] = WWW_AUTHENTICATE;
   if (api.retryAfter !== undefined) headers['retry-after'] = String(api.retryAfter);
   return { status, body, headers };
 }

@@ -1,8 +1,8 @@
 // The account operations: registration, a signed-in user's own profile,
 // password and sessions, and the administration the CLI does.
 import validator from 'validator';
-import { ApiError, FIELD_MESSAGES, UniqueViolationError, type FieldErrors } from '../errors.js';
-import { codePoints, HasherBusyError, MAX_PASSWORD_LENGTH } from '../passwords.js';
+import { ApiError, FIELD_MESSAGES, toApiError, UniqueViolationError, type FieldErrors } from '../errors.js';
+import { codePoints, MAX_PASSWORD_LENGTH } from '../passwords.js';
 import { passwordErrors } from '../password-policy.js';
 import type { SessionRecord, UserAuth, UserPatch, UserRecord } from '../storage/types.js';
 import { birthdateErrors, collect, emailErrors, isE164, normalizeUsername, usernameErrors } from '../validation.js';
@@ -164,8 +164,7 @@ export class AccountService extends TokenService {
       try {
         ok = await this.hasher.verify(user.password, oldPassword);
       } catch (err) {
-        if (err instanceof HasherBusyError) throw new ApiError('service_unavailable', undefined, { retryAfter: 1 });
-        throw err;
+        throw toApiError(err) ?? err;
       }
     }
     if (ok) await this.throttle.loginSucceeded(account);

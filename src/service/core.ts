@@ -1,7 +1,7 @@
 // What every service operation shares: the clock, the limits, the hasher,
 // issuing a token pair, and the checks of a token's user.
-import { ApiError } from '../errors.js';
-import { HasherBusyError, type PasswordHasher } from '../passwords.js';
+import { ApiError, toApiError } from '../errors.js';
+import type { PasswordHasher } from '../passwords.js';
 import type { OutstandingToken, SessionMeta, Storage, TokenState, UserAuth } from '../storage/types.js';
 import { TOKEN_MESSAGES, type Claims, type TokenFactory } from '../tokens.js';
 import { NO_THROTTLE, type Throttle } from '../throttle.js';
@@ -56,8 +56,7 @@ export class ServiceCore {
     try {
       return await this.hasher.hash(password);
     } catch (err) {
-      if (err instanceof HasherBusyError) throw new ApiError('service_unavailable', undefined, { retryAfter: 1 });
-      throw err;
+      throw toApiError(err) ?? err;
     }
   }
 

@@ -1,16 +1,15 @@
 // The token operations: logins, refresh (with rotation and reuse detection),
 // verify, blacklist, and authenticating an Authorization header.
 import { LRUCache } from 'lru-cache';
-import { ApiError } from '../errors.js';
-import { codePoints, HasherBusyError, MAX_PASSWORD_LENGTH } from '../passwords.js';
+import { ApiError, toApiError } from '../errors.js';
+import { codePoints, MAX_PASSWORD_LENGTH } from '../passwords.js';
 import type { TokenState, UserAuth, UserRecord } from '../storage/types.js';
-import { TOKEN_MESSAGES, TokenError, type Claims, type TokenType } from '../tokens.js';
+import { TOKEN_MESSAGES, type Claims, type TokenType } from '../tokens.js';
+import { parseAuthorization } from '../wire.js';
 import { isE164, normalizeUsername } from '../validation.js';
 import { familyOf, outstanding, ServiceCore } from './core.js';
 import { LOCAL_CLIENT, type Client, type Lookup, type TokenPair } from './types.js';
 
-/** ASCII whitespace, as Python's bytes.split() knows it. */
-const ASCII_SPACES = /[ \t\n\r\f\v]+/;
 /** A session's last use is written at most this often by a refresh without rotation. */
 const SESSION_TOUCH_SECONDS = 60;
 
@@ -60,8 +59,7 @@ export class TokenService extends ServiceCore {
       if (user) ok = await this.hasher.verify(user.password, password);
       else await this.hasher.verifyDummy(password);
     } catch (err) {
-      if (err instanceof HasherBusyError) throw new ApiError('service_unavailable', undefined, { retryAfter: 1 });
-      throw err;
+      throw toApiError(err) ?? err;
     }
     if (!user || !ok || !user.is_active) {
       this.emit('login_failed');
@@ -102,8 +100,7 @@ export class TokenService extends ServiceCore {
     try {
       claims = this.tokens.check(raw, expected, now);
     } catch (err) {
-      if (err instanceof TokenError) throw new ApiError('token_not_valid', err.message);
-      throw err;
+      throw toApiError(err) ?? err;
     }
     const user = await this.tokenUser(claims);
     let state: TokenState | undefined;
@@ -209,17 +206,14 @@ export class TokenService extends ServiceCore {
       }
     }
     // SimpleJWT splits the header as bytes: on ASCII whitespace only.
-    const parts = header.split(ASCII_SPACES).filter(Boolean);
-    if (parts.length === 0 || parts[0] !== 'Bearer') return undefined;
-    if (parts.length !== 2) throw new ApiError('bad_authorization_header');
+    const parsed = parseAuthorization(header);
+    if (parsed.kind === 'none') return undefined;
+    if (parsed.kind === 'malformed') throw new ApiError('bad_authorization_header');
     try {
-      if (failure !== undefined && parts[1] === header.slice(7)) throw failure;
-      return this.tokens.check(parts[1]!, 'access', this.now());
+      if (failure !== undefined && parsed.token === header.slice(7)) throw failure;
+      return this.tokens.check(parsed.token, 'access', this.now());
     } catch (err) {
-      if (!(err instanceof TokenError)) throw err;
-      throw new ApiError('token_not_valid', 'Given token not valid for any token type', {
-        messages: [{ token_class: 'AccessToken', token_type: 'access', message: err.message }],
-      });
+      throw toApiError(err, 'header') ?? err;
     }
   }
 }

@@ -72,8 +72,9 @@ export function expressAuth(verifier: Verifier) {
         next();
       },
       (err: unknown) => {
-        if (err instanceof VerifyError) res.status(err.status).set({ ...err.headers }).json(err.body);
-        else next(err);
+        if (!(err instanceof VerifyError)) return next(err);
+        const headers = { ...err.headers };
+        res.status(err.status).set(headers).json(err.body);
       },
     );
   };

@@ -2,6 +2,8 @@
 // JWTAuthentication) give on a protected route. One class carries the status,
 // the body and the headers, so every adapter sends exactly the same thing.
 
+import { MESSAGES, WWW_AUTHENTICATE } from '../wire.js';
+
 export type VerifyErrorCode = 'not_authenticated' | 'bad_authorization_header' | 'token_not_valid' | 'service_unavailable';
 
 /** SimpleJWT's per-token-class failure, as listed under `messages`. */
@@ -16,8 +18,7 @@ export type VerifyErrorBody =
   | { detail: string; code: 'bad_authorization_header' }
   | { detail: string; code: 'token_not_valid'; messages: VerifyTokenMessage[] };
 
-/** DRF puts this on every 401; `Bearer` is SimpleJWT's AUTH_HEADER_TYPES[0], `api` DRF's realm. */
-export const WWW_AUTHENTICATE = 'Bearer realm="api"';
+export { WWW_AUTHENTICATE };
 
 /** Seconds a caller is told to wait when the key set cannot be fetched. */
 const RETRY_AFTER_SECONDS = 5;
@@ -39,19 +40,18 @@ export class VerifyError extends Error {
     this.code = code;
     this.status = status;
     this.body = body;
-    this.headers =
-      status === 401 ? { 'www-authenticate': WWW_AUTHENTICATE } : { 'retry-after': String(RETRY_AFTER_SECONDS) };
+    this.headers = status === 401 ? { 'www-authenticate': WWW_AUTHENTICATE } : { 'retry-after': String(RETRY_AFTER_SECONDS) };
   }
 
   /** No credentials of the Bearer scheme: DRF's NotAuthenticated. */
   static notAuthenticated(): VerifyError {
-    return new VerifyError('not_authenticated', 401, { detail: 'Authentication credentials were not provided.' });
+    return new VerifyError('not_authenticated', 401, { detail: MESSAGES.notAuthenticated });
   }
 
   /** `Bearer` alone, or with more than one value after it. */
   static badAuthorizationHeader(): VerifyError {
     return new VerifyError('bad_authorization_header', 401, {
-      detail: 'Authorization header must contain two space-delimited values',
+      detail: MESSAGES.badAuthorizationHeader,
       code: 'bad_authorization_header',
     });
   }
@@ -62,7 +62,7 @@ export class VerifyError extends Error {
       'token_not_valid',
       401,
       {
-        detail: 'Given token not valid for any token type',
+        detail: MESSAGES.tokenNotValidForAnyType,
         code: 'token_not_valid',
         messages: [{ token_class: 'AccessToken', token_type: 'access', message }],
       },
@@ -75,7 +75,7 @@ export class VerifyError extends Error {
     return new VerifyError(
       'service_unavailable',
       503,
-      { detail: 'Service temporarily unavailable, try again later.' },
+      { detail: MESSAGES.serviceUnavailable },
       cause === undefined ? undefined : { cause },
     );
   }

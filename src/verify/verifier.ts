@@ -3,17 +3,26 @@
 // rules are latchkey's exactly. See index.ts for what it does not see.
 import { compactVerify, createRemoteJWKSet, customFetch, errors as joseErrors } from 'jose';
 import type { CompactJWSHeaderParameters, CompactVerifyGetKey } from 'jose';
-import { checkClaims, TokenError, TOKEN_MESSAGES, type Claims } from '../tokens.js';
+import { TokenError } from '../errors.js';
+import { checkClaims, type Claims } from '../tokens.js';
+import {
+  ASYMMETRIC_ALGORITHMS,
+  HMAC_ALGORITHMS,
+  MIN_HMAC_KEY_BYTES,
+  parseAuthorization,
+  REFUSED_JWT_HEADERS,
+  TOKEN_MESSAGES,
+  type Algorithm,
+  type AsymmetricAlgorithm,
+  type HmacAlgorithm,
+} from '../wire.js';
 import { VerifyError } from './errors.js';
 
-export type HmacAlgorithm = 'HS256' | 'HS384' | 'HS512';
-export type AsymmetricAlgorithm = 'EdDSA' | 'ES256' | 'RS256';
-export type VerifyAlgorithm = HmacAlgorithm | AsymmetricAlgorithm;
+export type { AsymmetricAlgorithm, HmacAlgorithm };
+export type VerifyAlgorithm = Algorithm;
 
-const HMAC: readonly string[] = ['HS256', 'HS384', 'HS512'];
-const ASYMMETRIC: readonly string[] = ['EdDSA', 'ES256', 'RS256'];
-/** latchkey refuses a shorter HMAC key at startup (config.ts, MIN_HMAC_KEY_BYTES). */
-const MIN_SECRET_BYTES = 32;
+const HMAC: readonly string[] = HMAC_ALGORITHMS;
+const ASYMMETRIC: readonly string[] = ASYMMETRIC_ALGORITHMS;
 
 /** Verify against latchkey's published keys, GET /.well-known/jwks.json. */
 export interface JwksOptions {
@@ -68,16 +77,6 @@ export interface Verifier {
   authenticate(authorization: string | null | undefined): Promise<Claims | undefined>;
 }
 
-// Header parameters that can name or carry a key. Only the keys this verifier
-// was configured with are ever used; a token that tries to bring its own is
-// refused outright, as latchkey refuses it. latchkey never sets `crit` (and so
-// never `b64`), so any token that does is refused too.
-const REFUSED_HEADERS = ['jku', 'jwk', 'x5u', 'x5c', 'crit', 'b64'];
-
-// What bytes.split() treats as whitespace: SimpleJWT splits the header as
-// bytes (HTTP_HEADER_ENCODING), so only ASCII whitespace separates values.
-const HEADER_SPLIT = /[ \t\n\r\v\f]+/;
-
 /**
  * The token of an Authorization header, as SimpleJWT's get_raw_token finds it:
  * undefined when there is no header or its first value is not exactly `Bearer`
@@ -85,17 +84,20 @@ const HEADER_SPLIT = /[ \t\n\r\v\f]+/;
  * followed by exactly one value.
  */
 export function bearerToken(authorization: string | null | undefined): string | undefined {
-  if (authorization === undefined || authorization === null) return undefined;
-  const parts = authorization.split(HEADER_SPLIT).filter((p) => p !== '');
-  if (parts.length === 0 || parts[0] !== 'Bearer') return undefined;
-  if (parts.length !== 2) throw VerifyError.badAuthorizationHeader();
-  return parts[1];
+  const parsed = parseAuthorization(authorization);
+  if (parsed.kind === 'malformed') throw VerifyError.badAuthorizationHeader();
+  return parsed.kind === 'bearer' ? parsed.token : undefined;
 }
 
 const systemNow = (): number => Math.floor(Date.now() / 1000);
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-function pickAlgorithms(given: readonly string[] | undefined, fallback: readonly string[], allowed: readonly string[], what: string): string[] {
+function pickAlgorithms(
+  given: readonly string[] | undefined,
+  fallback: readonly string[],
+  allowed: readonly string[],
+  what: string,
+): string[] {
   const algs = [...(given ?? fallback)];
   if (algs.length === 0) throw new TypeError('latchkey/verify: `algorithms` must not be empty');
   for (const a of algs) {
@@ -149,18 +151,20 @@ export function createVerifier(source: JwksOptions | SecretOptions, common: Comm
   } else if ('secret' in source) {
     algorithms = pickAlgorithms(common.algorithms, [source.algorithm ?? 'HS256'], HMAC, 'a shared secret');
     const key = typeof source.secret === 'string' ? new TextEncoder().encode(source.secret) : new Uint8Array(source.secret);
-    if (key.byteLength < MIN_SECRET_BYTES) {
-      throw new TypeError(`latchkey/verify: the secret is shorter than ${MIN_SECRET_BYTES} bytes; latchkey refuses such a key, so it cannot be latchkey's`);
+    if (key.byteLength < MIN_HMAC_KEY_BYTES) {
+      throw new TypeError(
+        `latchkey/verify: the secret is shorter than ${MIN_HMAC_KEY_BYTES} bytes; latchkey refuses such a key, so it cannot be latchkey's`,
+      );
     }
-    lookup = async () => key;
+    lookup = () => Promise.resolve(key);
   } else {
     throw new TypeError('latchkey/verify: give `jwksUrl` or `secret`');
   }
 
-  // Refuses key-bearing and extension headers before any key is looked up,
-  // so such a token never causes a JWKS fetch.
+  // Refuses key-bearing and extension headers (wire.ts, the list latchkey
+  // refuses too) before any key is looked up, so such a token never causes a JWKS fetch.
   const getKey: KeyLookup = async (header: CompactJWSHeaderParameters, token) => {
-    for (const h of REFUSED_HEADERS) if (Object.hasOwn(header, h)) throw VerifyError.tokenNotValid(TOKEN_MESSAGES.invalid);
+    for (const h of REFUSED_JWT_HEADERS) if (Object.hasOwn(header, h)) throw VerifyError.tokenNotValid(TOKEN_MESSAGES.invalid);
     return lookup(header, token);
   };
 
