@@ -365,7 +365,7 @@ function startServe(env: NodeJS.ProcessEnv): Promise<Served> {
     }),
   );
   return new Promise<Served>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`serve did not start within 15 s:\n${out}`)), 15_000);
+    const timer = setTimeout(() => reject(new Error(`serve did not start within 60 s:\n${out}`)), 60_000);
     let started = false;
     const onData = (chunk: string) => {
       out += chunk;

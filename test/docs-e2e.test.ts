@@ -6,11 +6,12 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
-import { startServer, type TestServer } from './helpers.js';
+import { skipUnless, startServer, type TestServer } from './helpers.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const SCREENSHOT = '/tmp/latchkey-docs.png';
-const skip = fs.existsSync(CHROMIUM) ? false : `${CHROMIUM} is absent (Debian's chromium package; .ci/run installs it)`;
+const SUITE = 'docs page in Chromium';
+const skip = skipUnless(fs.existsSync(CHROMIUM) ? false : `${CHROMIUM} is absent (Debian's chromium package; .ci/run installs it)`, SUITE);
 
 /**
  * Headless, and quiet: this machine may have no internet, and without these
@@ -29,7 +30,7 @@ const ARGS = [
 
 const USER = { username: 'docs-e2e', password: 'pw-docs-e2e-123' };
 
-describe('docs page in Chromium', { skip, timeout: 60_000 }, () => {
+describe(SUITE, { skip, timeout: 60_000 }, () => {
   let s: TestServer | undefined;
   let browser: Browser | undefined;
   let page: Page;

@@ -249,3 +249,23 @@ export function newUser(over: Partial<NewUser> = {}): NewUser {
     ...over,
   };
 }
+
+// (Imported here rather than at the top: only the end of this file was open to change.)
+import { test as nodeTest } from 'node:test';
+
+/**
+ * The `skip` option for a suite that needs something outside the repository
+ * (a Debian package, a browser), given why it cannot run here (or nothing).
+ * Under CI (CI set in the environment), where .ci/run installs those things, a
+ * missing one is not skipped quietly: a test named after it fails the run.
+ * Elsewhere the suite is skipped and node:test prints the reason.
+ */
+export function skipUnless(missing: string | false | undefined, suite: string): string | false {
+  if (!missing) return false;
+  if (process.env.CI) {
+    nodeTest(`${suite}: requirement`, () => {
+      throw new Error(`${missing} (CI is set, so this suite must run)`);
+    });
+  }
+  return missing;
+}

@@ -2,8 +2,8 @@
 // usernames, emails, names, flags, dates and password hashes kept. Checked on
 // a database laid out exactly as Django 3.2 lays it out and filled with the
 // fixture hashes (always), on a real Django database that the peer
-// (../shared/peers/simplejwt/refsite.py) builds with each hasher (when the
-// Debian Django packages and shared/ are there), and from PostgreSQL as well
+// (test/peer/django_site.py) builds with each hasher (when the Debian Django
+// packages are there; under CI their absence fails), and from PostgreSQL as well
 // as SQLite (when TEST_POSTGRES_URL is set). After the import, users log in
 // over HTTP with their old passwords, are rehashed to argon2id, and the
 // SimpleJWT tokens minted for their ids keep working. A re-run changes nothing.
@@ -24,6 +24,7 @@ import {
   dropDatabase,
   FIXTURES,
   freshDatabaseUrl,
+  skipUnless,
   startServer,
   tempDir,
   TEST_KEY,
@@ -31,7 +32,7 @@ import {
 } from './helpers.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const REFSITE = path.resolve(ROOT, '..', 'shared', 'peers', 'simplejwt', 'refsite.py');
+const DJANGO_SITE = path.join(ROOT, 'test', 'peer', 'django_site.py');
 const PY = '/usr/bin/python3';
 
 // The fixture tokens carry SimpleJWT's default lifetimes (access: 5 minutes),
@@ -393,9 +394,11 @@ describe('import-django: conflicts, odd rows and bad sources', () => {
 // ---- a real Django database, made by the peer ------------------------------
 
 function djangoMissing(): string | undefined {
-  if (!fs.existsSync(REFSITE)) return `the peer is not there (${REFSITE})`;
-  const r = spawnSync(PY, ['-c', 'import django, argon2, bcrypt, rest_framework_simplejwt'], { encoding: 'utf8' });
-  if (r.error || r.status !== 0) return `${PY} lacks Django, argon2-cffi, bcrypt or SimpleJWT (the Debian packages)`;
+  assert.ok(fs.existsSync(DJANGO_SITE), `the Django site is missing from the repository: ${DJANGO_SITE}`);
+  const r = spawnSync(PY, ['-c', 'import django, argon2, bcrypt'], { encoding: 'utf8' });
+  if (r.error || r.status !== 0) {
+    return `${PY} lacks Django, argon2-cffi or bcrypt (apt-get install python3-django python3-argon2 python3-bcrypt)`;
+  }
   return undefined;
 }
 
@@ -431,23 +434,25 @@ User.objects.create_user('gina', password='pw-gina-123', is_active=False)
 User.objects.create_user('user42', password='pw-user42-123', id=42)
 `;
 
-const missing = djangoMissing();
+const PEER_SUITE = 'import-django: a real Django database made by the peer';
+const missing = skipUnless(djangoMissing(), PEER_SUITE);
 
-describe('import-django: a real Django database made by the peer', { skip: missing }, () => {
+describe(PEER_SUITE, { skip: missing }, () => {
   const dir = tempDir('latchkey-django-peer-');
   const djangoDb = path.join(dir, 'django.sqlite3');
 
-  function refsite(args: string[], hasher?: string): void {
+  function djangoSite(args: string[], hasher?: string): void {
     const env: NodeJS.ProcessEnv = { ...process.env, REF_DB: djangoDb };
     if (hasher) env.REF_HASHER = hasher;
-    const r = spawnSync(PY, [REFSITE, ...args], { env, cwd: dir, encoding: 'utf8', timeout: 120_000 });
-    assert.equal(r.status, 0, `refsite.py ${args[0]}: ${r.error?.message ?? ''}${r.stderr}`);
+    env.PYTHONDONTWRITEBYTECODE = '1';
+    const r = spawnSync(PY, [DJANGO_SITE, ...args], { env, cwd: dir, encoding: 'utf8', timeout: 120_000 });
+    assert.equal(r.status, 0, `django_site.py ${args[0]}: ${r.error?.message ?? ''}${r.stderr}`);
   }
 
   before(() => {
-    refsite(['migrate', '-v', '0']);
-    for (const u of PEER_USERS) refsite(['adduser', u.username, u.password], u.hasher);
-    refsite(['shell', '-c', PEER_SHELL]);
+    djangoSite(['migrate', '-v', '0']);
+    for (const u of PEER_USERS) djangoSite(['adduser', u.username, u.password], u.hasher);
+    djangoSite(['shell', '-c', PEER_SHELL]);
   });
   after(() => fs.rmSync(dir, { recursive: true, force: true }));
 

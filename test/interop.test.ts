@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import { claimsOf, FIXTURES, startServer, tempDir, TEST_KEY, type TestServer } from './helpers.js';
+import { claimsOf, FIXTURES, skipUnless, startServer, tempDir, TEST_KEY, type TestServer } from './helpers.js';
 
 const OTHER_KEY = 'a-different-signing-key-0123456789abcdefgh';
 const USER_IDS = FIXTURES.tokens.map((t) => t.user_id);
@@ -318,9 +318,10 @@ function runPeer(key: string, users: number[], cases: { label: string; access: s
   }
 }
 
-const missing = peerMissing();
+const PEER_SUITE = 'interop: latchkey-minted tokens on the real SimpleJWT';
+const missing = skipUnless(peerMissing(), PEER_SUITE);
 
-describe('interop: latchkey-minted tokens on the real SimpleJWT', { skip: missing }, () => {
+describe(PEER_SUITE, { skip: missing }, () => {
   let s: TestServer;
   let other: TestServer;
   const cases: { label: string; user_id: number; access: string; refresh: string }[] = [];

@@ -39,14 +39,17 @@ async function startInstance(env: NodeJS.ProcessEnv): Promise<Instance> {
   child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
   const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 15_000;
+  const deadline = Date.now() + 60_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`instance exited early:\n${output}`);
     try {
       await fetch(`${url}/`);
       return { url, child };
     } catch {
-      if (Date.now() > deadline) throw new Error(`instance did not start:\n${output}`);
+      if (Date.now() > deadline) {
+        child.kill('SIGKILL');
+        throw new Error(`instance did not start:\n${output}`);
+      }
       await new Promise((r) => setTimeout(r, 100));
     }
   }
@@ -84,7 +87,12 @@ describe('several instances on one PostgreSQL and one Redis', { skip: !(PG && RE
     // The README's order: migrate once, then start the instances.
     const migrate = spawnSync(process.execPath, [CLI, 'migrate'], { env, encoding: 'utf8' });
     assert.equal(migrate.status, 0, migrate.stderr);
-    [a, b] = await Promise.all([startInstance(env), startInstance(env)]);
+    // Each instance that did start is kept for `after` to stop, even when the other failed.
+    const [sa, sb] = await Promise.allSettled([startInstance(env), startInstance(env)]);
+    if (sa.status === 'fulfilled') a = sa.value;
+    if (sb.status === 'fulfilled') b = sb.value;
+    if (sa.status === 'rejected') throw sa.reason;
+    if (sb.status === 'rejected') throw sb.reason;
     for (const name of ['alice', 'bob', 'carol', 'dave']) {
       const r = spawnSync(process.execPath, [CLI, 'createuser', '--username', username(name), '--password', `pw-${name}-12345`], {
         env,

@@ -67,9 +67,9 @@ describe('ops: /healthz and /readyz', () => {
     assert.deepEqual(r.json(), { status: 'ok', database: 'ok', redis: 'not configured' });
   });
 
-  it('the ops routes stay out of the API schema', async (t) => {
+  it('the ops routes stay out of the API schema', async () => {
     const r = await s.get('/api/schema/');
-    if (r.statusCode !== 200) return t.skip('no API schema served yet');
+    assert.equal(r.statusCode, 200, `no API schema served: ${r.body}`);
     const paths = Object.keys((r.json() as { paths?: Record<string, unknown> }).paths ?? {});
     assert.ok(paths.includes('/api/token/'), `the schema lists no API routes: ${paths.join(', ')}`);
     for (const p of ['/healthz', '/readyz', '/metrics']) assert.ok(!paths.includes(p), `${p} is in the API schema`);

@@ -163,6 +163,7 @@ describe('request logs', () => {
 
   it('carries a request id on every request line', () => {
     const reqLines = requestRecords();
+    assert.ok(reqLines.length >= sent.length, `${reqLines.length} request lines for ${sent.length} requests:\n${log}`);
     for (const r of reqLines) {
       assert.ok(typeof r.reqId === 'string' && r.reqId !== '', `no request id: ${JSON.stringify(r)}`);
     }
@@ -171,7 +172,9 @@ describe('request logs', () => {
     assert.equal(new Set(ids).size, ids.length, 'a request id appears on two request lines');
   });
 
-  it('logs every request it served, by method, path (no query) and status', () => {
+  /** Fails unless the log holds a line for every request sent, by method, path (no query) and status. */
+  function assertEveryRequestLogged(): void {
+    assert.ok(sent.length >= 30, `only ${sent.length} requests were sent`);
     const logged = new Map<string, number>();
     for (const r of requestRecords()) {
       const req = r.req as { method?: string; url?: string } | undefined;
@@ -185,10 +188,17 @@ describe('request logs', () => {
       // startChild's readiness probes add GET /api/protected-endpoint/ 401 lines of their own.
       assert.ok((logged.get(key) ?? 0) >= n, `${key}: sent ${n}, logged ${logged.get(key) ?? 0}\n${log}`);
     }
+  }
+
+  it('logs every request it served, by method, path (no query) and status', () => {
+    assertEveryRequestLogged();
   });
 
   it('never contains a password, a token, the signing key or an Authorization header value', () => {
     assert.ok(secrets.size >= 15, `too few secrets collected: ${secrets.size}`);
+    // The log searched below does hold the lines of the requests that carried
+    // those secrets: an empty or truncated log would pass the absence checks.
+    assertEveryRequestLogged();
     for (const secret of secrets) {
       assert.ok(!log.includes(secret), `the log contains a secret (${secret.slice(0, 12)}…):\n${lines().find((l) => l.includes(secret))}`);
       // Nor a token's signature on its own, nor the URL-encoded form of a password.
@@ -217,6 +227,18 @@ describe('request logs', () => {
         assert.equal((await fetch(`${c.url}/api/protected-endpoint/${token}`)).status, 404);
         c.proc.kill('SIGTERM');
         await c.exited;
+        // The three requests are in the log (so the check below searches their lines), their paths without the token.
+        const failures = c
+          .output()
+          .split('\n')
+          .filter((l) => l.trim() !== '')
+          .map((l) => JSON.parse(l) as { msg?: string; status?: number; req?: { method?: string; url?: string } })
+          .filter((r) => r.msg === 'request failed');
+        const has = (method: string, prefix: string, status: number) =>
+          failures.some((r) => r.req?.method === method && r.status === status && String(r.req.url).startsWith(prefix) && !r.req.url!.includes(token));
+        assert.ok(has('POST', '/api/token/', 401), `no line for the failed login:\n${c.output()}`);
+        assert.ok(has('GET', '/api/token/', 404), `no line for GET /api/token/<token>/:\n${c.output()}`);
+        assert.ok(has('GET', '/api/protected-endpoint/', 404), `no line for GET /api/protected-endpoint/<token>:\n${c.output()}`);
         assert.doesNotMatch(c.output(), /eyJhbGciOi/, `the log contains a token from the path:\n${c.output()}`);
       } finally {
         await c.stop();

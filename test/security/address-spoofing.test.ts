@@ -28,7 +28,7 @@ describe('address spoofing: no trusted proxy', () => {
   before(async () => {
     s = await startServer({ env: limits });
   });
-  after(() => s.close());
+  after(() => s?.close());
 
   it('random X-Forwarded-For values from an untrusted client all count as its one socket address (limiter memory stays bounded)', async () => {
     for (let i = 0; i < 5; i++) {
@@ -57,7 +57,7 @@ describe('address spoofing: LATCHKEY_TRUST_PROXY=127.0.0.1', () => {
   before(async () => {
     s = await startServer({ env: { ...limits, LATCHKEY_TRUST_PROXY: '127.0.0.1' } });
   });
-  after(() => s.close());
+  after(() => s?.close());
 
   it('behind the trusted proxy, each forwarded client address is counted separately', async () => {
     const clients = Array.from({ length: 10 }, (_, i) => `198.51.100.${i + 1}`);
@@ -101,7 +101,13 @@ describe('address spoofing over a real socket (latchkey serve)', () => {
       assert.equal(r.code, 0, r.stderr);
       return startChild({ dir, env: { ...env, ...extra } });
     };
-    [plain, proxied] = await Promise.all([create(dirA, {}), create(dirB, { LATCHKEY_TRUST_PROXY: '127.0.0.1' })]);
+    // Started side by side, but each one that did start is kept for `after` to
+    // stop even when the other failed (Promise.all dropped it, and the run hung).
+    const [a, b] = await Promise.allSettled([create(dirA, {}), create(dirB, { LATCHKEY_TRUST_PROXY: '127.0.0.1' })]);
+    if (a.status === 'fulfilled') plain = a.value;
+    if (b.status === 'fulfilled') proxied = b.value;
+    if (a.status === 'rejected') throw a.reason;
+    if (b.status === 'rejected') throw b.reason;
   });
   after(async () => {
     await Promise.all([plain?.stop(), proxied?.stop()]);

@@ -7,7 +7,7 @@ import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { after, before, describe, it } from 'node:test';
 import type { LightMyRequestResponse } from 'fastify';
 import { startServer, type TestServer } from '../helpers.js';
-import { assertDrfBody } from './support.js';
+import { assertDrfBody, median } from './support.js';
 
 const PASSWORD = 'correct-horse-battery-1';
 const ALLOWED = new Set([200, 401, 429, 503]);
@@ -74,6 +74,39 @@ function checkStormAnswers(results: LightMyRequestResponse[]) {
   return counts;
 }
 
+/**
+ * Sends 200 logins at once (`body(i)` for the i-th) and, until every one is
+ * answered, an authenticated GET every 20 ms: the answers, each GET's latency,
+ * the event loop's worst delay, and the process's peak RSS meanwhile.
+ */
+async function burstWithReader(s: TestServer, access: string, body: (i: number) => Record<string, unknown>, timeoutMs: number) {
+  let bursting = true;
+  const loop = monitorEventLoopDelay({ resolution: 10 });
+  loop.enable();
+  const rssBefore = process.memoryUsage().rss;
+  let rssPeak = rssBefore;
+  const started = performance.now();
+  const burst = Promise.all(Array.from({ length: 200 }, (_, i) => within(s.post('/api/token/', body(i)), timeoutMs, `login ${i}`))).finally(
+    () => (bursting = false),
+  );
+  const gets: number[] = [];
+  try {
+    while (bursting) {
+      const t0 = performance.now();
+      const r = await within(s.get('/api/protected-endpoint/', access), 5000, 'authenticated GET');
+      gets.push(performance.now() - t0);
+      assert.equal(r.statusCode, 200, r.body);
+      rssPeak = Math.max(rssPeak, process.memoryUsage().rss);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  } finally {
+    await burst.catch(() => {});
+    loop.disable();
+  }
+  const results = await burst;
+  return { results, gets, loopMaxMs: loop.max / 1e6, elapsed: performance.now() - started, rssBefore, rssPeak };
+}
+
 describe('hash load: 200 concurrent logins (default hasher limits)', () => {
   let s: TestServer;
   let access = '';
@@ -84,67 +117,61 @@ describe('hash load: 200 concurrent logins (default hasher limits)', () => {
     access = (await s.service.issuePair(id)).access;
     await s.service.hasher.warm();
   });
-  after(() => s.close());
+  after(() => s?.close());
 
   it('a login storm never answers 500, never hangs, keeps hashes bounded, and an authenticated GET stays fast meanwhile', async (t) => {
     const h = s.service.hasher;
+    // The control, side by side: the same burst of 200 logins, refused by
+    // validation (no password) before any hash. A reader's GET waits for the
+    // burst's own request handling; whatever it waits more in the storm is the hashing.
+    const control = await burstWithReader(s, access, () => ({ username: 'alice' }), 10_000);
+    for (const r of control.results) assert.equal(r.statusCode, 400, `a control login answered ${r.statusCode}: ${r.body}`);
+
     const tracker = trackRunningHashes(h);
     const bound = s.config.hashConcurrency + s.config.hashQueue;
     let maxDepth = 0;
-    let storming = true;
     const depthProbe = setInterval(() => (maxDepth = Math.max(maxDepth, h.depth)), 5);
-    const loop = monitorEventLoopDelay({ resolution: 10 });
-    loop.enable();
-    const rssBefore = process.memoryUsage().rss;
-    let rssPeak = rssBefore;
-
-    const started = performance.now();
-    const storm = Promise.all(
-      Array.from({ length: 200 }, (_, i) =>
-        within(
-          s.post('/api/token/', i % 3 === 0 ? { username: 'alice', password: PASSWORD } : { username: i % 3 === 1 ? 'alice' : `ghost${i}`, password: 'wrong-guess' }),
-          s.config.hashQueueTimeoutMs + 10_000,
-          `login ${i}`,
-        ),
-      ),
-    ).finally(() => (storming = false));
-
-    // While the storm runs, an authenticated client keeps reading.
-    const gets: number[] = [];
+    let storm: Awaited<ReturnType<typeof burstWithReader>>;
     try {
-      while (storming) {
-        const t0 = performance.now();
-        const r = await within(s.get('/api/protected-endpoint/', access), 5000, 'authenticated GET');
-        gets.push(performance.now() - t0);
-        assert.equal(r.statusCode, 200, r.body);
-        rssPeak = Math.max(rssPeak, process.memoryUsage().rss);
-        await new Promise((r) => setTimeout(r, 20));
-      }
+      storm = await burstWithReader(
+        s,
+        access,
+        (i) => (i % 3 === 0 ? { username: 'alice', password: PASSWORD } : { username: i % 3 === 1 ? 'alice' : `ghost${i}`, password: 'wrong-guess' }),
+        s.config.hashQueueTimeoutMs + 10_000,
+      );
     } finally {
-      await storm.catch(() => {});
       clearInterval(depthProbe);
-      loop.disable();
       tracker.restore();
     }
-    const results = await storm;
-    const elapsed = performance.now() - started;
+    const { results, gets } = storm;
 
     const counts = checkStormAnswers(results);
+    const slowest = (xs: number[]) => Math.max(...xs);
     t.diagnostic(
-      `storm ${elapsed.toFixed(0)} ms; answers ${JSON.stringify(counts)}; ${gets.length} GETs, slowest ${Math.max(...gets).toFixed(1)} ms; ` +
-        `event-loop delay max ${(loop.max / 1e6).toFixed(1)} ms p99 ${(loop.percentile(99) / 1e6).toFixed(1)} ms; ` +
+      `storm ${storm.elapsed.toFixed(0)} ms; answers ${JSON.stringify(counts)}; ${gets.length} GETs, slowest ${slowest(gets).toFixed(1)} ms ` +
+        `(control burst: ${control.gets.length} GETs, slowest ${slowest(control.gets).toFixed(1)} ms); ` +
+        `event-loop delay max ${storm.loopMaxMs.toFixed(1)} ms (control ${control.loopMaxMs.toFixed(1)} ms); ` +
         `queue depth max ${maxDepth} (bound ${bound}); argon2 running at once max ${tracker.max} (concurrency ${s.config.hashConcurrency}), ` +
-        `started ${tracker.started}; rss +${((rssPeak - rssBefore) / 2 ** 20).toFixed(0)} MiB`,
+        `started ${tracker.started}; rss +${((storm.rssPeak - storm.rssBefore) / 2 ** 20).toFixed(0)} MiB`,
     );
     assert.ok(gets.length >= 1, 'no authenticated GET completed during the storm');
-    for (const ms of gets) assert.ok(ms < 1000, `an authenticated GET took ${ms.toFixed(0)} ms during the storm`);
+    // Measured against the control, with room for a loaded machine: a GET that
+    // waited behind the hash queue would wait for dozens of hashes.
+    assert.ok(
+      slowest(gets) < 8 * slowest(control.gets),
+      `an authenticated GET took ${slowest(gets).toFixed(0)} ms during the storm, ` +
+        `against ${slowest(control.gets).toFixed(0)} ms during the same burst without hashing`,
+    );
     assert.ok(maxDepth <= bound, `hasher depth reached ${maxDepth}, above concurrency + queue = ${bound}`);
     assert.ok(
       tracker.max <= s.config.hashConcurrency,
       `${tracker.max} argon2 hashes were in flight at once; LATCHKEY_HASH_CONCURRENCY is ${s.config.hashConcurrency}`,
     );
-    assert.ok(loop.max / 1e6 < 1000, `the event loop stalled for ${(loop.max / 1e6).toFixed(0)} ms`);
-    assert.ok(rssPeak - rssBefore < 512 * 2 ** 20, `rss grew by ${((rssPeak - rssBefore) / 2 ** 20).toFixed(0)} MiB`);
+    assert.ok(
+      storm.loopMaxMs < 8 * control.loopMaxMs,
+      `the event loop stalled for ${storm.loopMaxMs.toFixed(0)} ms in the storm, against ${control.loopMaxMs.toFixed(0)} ms in the same burst without hashing`,
+    );
+    assert.ok(storm.rssPeak - storm.rssBefore < 512 * 2 ** 20, `rss grew by ${((storm.rssPeak - storm.rssBefore) / 2 ** 20).toFixed(0)} MiB`);
     assert.ok((counts[200] ?? 0) >= 1, 'no login at all succeeded during the storm');
   });
 });
@@ -163,21 +190,22 @@ describe('hash load: a small queue refuses the excess at once', () => {
     await s.user({ username: 'alice', password: PASSWORD });
     await s.service.hasher.warm();
   });
-  after(() => s.close());
+  after(() => s?.close());
 
   it('logins beyond concurrency + queue are refused with 503 and Retry-After immediately, not queued without bound', async () => {
     const h = s.service.hasher;
     const tracker = trackRunningHashes(h);
     let maxDepth = 0;
     const probe = setInterval(() => (maxDepth = Math.max(maxDepth, h.depth)), 2);
-    const times: number[] = [];
+    const refused: number[] = [];
+    const answered: number[] = [];
     let results: LightMyRequestResponse[];
     try {
       results = await Promise.all(
         Array.from({ length: 60 }, async (_, i) => {
           const t0 = performance.now();
           const r = await within(s.post('/api/token/', { username: i % 2 ? 'alice' : `ghost${i}`, password: 'wrong-guess' }), 10_000, `login ${i}`);
-          if (r.statusCode === 503) times.push(performance.now() - t0);
+          (r.statusCode === 503 ? refused : answered).push(performance.now() - t0);
           return r;
         }),
       );
@@ -187,13 +215,19 @@ describe('hash load: a small queue refuses the excess at once', () => {
     }
     const counts = checkStormAnswers(results);
     assert.ok((counts[503] ?? 0) >= 50, `expected most of 60 logins refused with 503, got ${JSON.stringify(counts)}`);
+    assert.ok((counts[401] ?? 0) >= 1, `no login was hashed and answered at all: ${JSON.stringify(counts)}`);
     assert.ok(maxDepth <= 5, `hasher depth reached ${maxDepth}, above concurrency 1 + queue 4`);
     assert.ok(tracker.max <= 1, `${tracker.max} argon2 hashes were in flight at once (started by the queue, not yet finished) with LATCHKEY_HASH_CONCURRENCY=1`);
     assert.ok(tracker.started <= 5 + 1, `${tracker.started} hashes were computed for ${60 - (counts[503] ?? 0)} answered logins`);
-    // Refused ones are refused at once, not after waiting for the queue timeout.
-    const sorted = [...times].sort((a, b) => a - b);
-    const medianRefusal = sorted[sorted.length >> 1] ?? 0;
-    assert.ok(medianRefusal < 500, `median 503 took ${medianRefusal.toFixed(0)} ms`);
+    // Refused ones are refused at once, not after waiting for the queue timeout
+    // (5 s): sooner than the logins let into the queue are answered (one to
+    // five 10-pass hashes each), measured in the same burst.
+    const medianRefusal = median(refused);
+    const medianAnswered = median(answered);
+    assert.ok(
+      medianRefusal < medianAnswered,
+      `median 503 took ${medianRefusal.toFixed(0)} ms, the median hashed login ${medianAnswered.toFixed(0)} ms`,
+    );
   });
 });
 
@@ -203,7 +237,7 @@ describe('hash load: concurrent registrations', () => {
     s = await startServer({ env: { LATCHKEY_PRESETS: 'simplejwt,auth-root' } });
     await s.service.hasher.warm();
   });
-  after(() => s.close());
+  after(() => s?.close());
 
   it('a registration storm (distinct and duplicate names) answers 201, 400, 409 or 503, never 500, and creates a name once', async (t) => {
     const h = s.service.hasher;
@@ -226,8 +260,18 @@ describe('hash load: concurrent registrations', () => {
       assert.ok([201, 400, 409, 429, 503].includes(r.statusCode), `register answered ${r.statusCode}: ${r.body}`);
       if (r.statusCode !== 201) assertDrfBody(r.json(), `register ${r.statusCode}`);
     }
-    const samenameWins = results.slice(0, 30).filter((r) => r.statusCode === 201).length;
+    const samename = results.slice(0, 30);
+    const samenameWins = samename.filter((r) => r.statusCode === 201).length;
+    const samenameTaken = samename.filter((r) => r.statusCode === 400 || r.statusCode === 409).length;
+    // Created once: one 201, the others told the name is taken (or, under load,
+    // refused as busy); and the database holds the name exactly when one won.
     assert.ok(samenameWins <= 1, `the duplicate username was created ${samenameWins} times`);
+    if (samenameTaken > 0) assert.equal(samenameWins, 1, `${samenameTaken} registrations were told "samename" is taken, but none created it`);
+    assert.equal(
+      (await s.storage.getUserByUsername('samename')) !== undefined,
+      samenameWins === 1,
+      `"samename" won ${samenameWins} times; stored: ${JSON.stringify(await s.storage.getUserByUsername('samename'))}`,
+    );
     assert.ok((counts[201] ?? 0) >= 1, `no registration succeeded: ${JSON.stringify(counts)}`);
   });
 });
@@ -247,17 +291,31 @@ describe('hash load: queued logins wait no longer than LATCHKEY_HASH_QUEUE_TIMEO
     await s.user({ username: 'alice', password: PASSWORD });
     await s.service.hasher.warm();
   });
-  after(() => s.close());
+  after(() => s?.close());
 
   it('a queue timeout refuses stale waiters with 503 without leaving their hashes running (concurrency stays bounded)', async (t) => {
+    // One login alone, the baseline for "served at once" below (median of three).
+    const alone: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const t0 = performance.now();
+      const r = await within(s.post('/api/token/', { username: 'alice', password: PASSWORD }), 15_000, `baseline login ${i}`);
+      alone.push(performance.now() - t0);
+      assert.equal(r.statusCode, 200, r.body);
+    }
+    const loginAlone = median(alone);
+
     const tracker = trackRunningHashes(s.service.hasher);
     const started = performance.now();
+    const refusedAt: number[] = [];
+    const verdictAt: number[] = [];
     let results: LightMyRequestResponse[];
     try {
       results = await Promise.all(
-        Array.from({ length: 100 }, (_, i) =>
-          within(s.post('/api/token/', { username: 'alice', password: i === 0 ? PASSWORD : 'wrong-guess' }), 15_000, `login ${i}`),
-        ),
+        Array.from({ length: 100 }, async (_, i) => {
+          const r = await within(s.post('/api/token/', { username: 'alice', password: i === 0 ? PASSWORD : 'wrong-guess' }), 15_000, `login ${i}`);
+          (r.statusCode === 503 ? refusedAt : verdictAt).push(performance.now() - started);
+          return r;
+        }),
       );
     } finally {
       tracker.restore();
@@ -269,12 +327,23 @@ describe('hash load: queued logins wait no longer than LATCHKEY_HASH_QUEUE_TIMEO
     const t1 = performance.now();
     const after = await within(s.post('/api/token/', { username: 'alice', password: PASSWORD }), 15_000, 'login after the storm');
     const afterMs = performance.now() - t1;
+    const lastRefusal = Math.max(...refusedAt);
+    const lastVerdict = Math.max(...verdictAt);
     t.diagnostic(
-      `storm settled in ${elapsed.toFixed(0)} ms: ${JSON.stringify(counts)}; argon2 started ${tracker.started} for ${answered} answered logins, ` +
-        `max ${tracker.max} at once, ${tracker.running} still running when answered; next login ${after.statusCode} in ${afterMs.toFixed(0)} ms`,
+      `storm settled in ${elapsed.toFixed(0)} ms: ${JSON.stringify(counts)}; last verdict at ${lastVerdict.toFixed(0)} ms, last 503 at ${lastRefusal.toFixed(0)} ms; ` +
+        `argon2 started ${tracker.started} for ${answered} answered logins, max ${tracker.max} at once, ${tracker.running} still running when answered; ` +
+        `one login alone ${loginAlone.toFixed(0)} ms, next login ${after.statusCode} in ${afterMs.toFixed(0)} ms`,
     );
     assert.ok((counts[503] ?? 0) >= 1, `no waiter was refused: ${JSON.stringify(counts)}`);
-    assert.ok(elapsed < 1000 + 2000, `the storm took ${elapsed.toFixed(0)} ms to settle with a 1000 ms queue timeout`);
+    assert.ok(answered >= 1, `no login was hashed and answered: ${JSON.stringify(counts)}`);
+    // The waiters are refused when the queue timeout passes, while hashes are
+    // still being served one by one, not once the queue has drained: no 503
+    // comes later than about a hash after the last verdict.
+    assert.ok(
+      lastRefusal < lastVerdict + 3 * loginAlone,
+      `the last waiter was refused at ${lastRefusal.toFixed(0)} ms, the last login answered at ${lastVerdict.toFixed(0)} ms ` +
+        `(one login alone takes ${loginAlone.toFixed(0)} ms)`,
+    );
     assert.ok(tracker.max <= 1, `${tracker.max} argon2 hashes were in flight at once (started by the queue, not yet finished) with LATCHKEY_HASH_CONCURRENCY=1`);
     assert.ok(
       tracker.started <= answered + 1,
@@ -282,6 +351,9 @@ describe('hash load: queued logins wait no longer than LATCHKEY_HASH_QUEUE_TIMEO
         `refused waiters' hashes ran anyway`,
     );
     assert.equal(after.statusCode, 200, after.body);
-    assert.ok(afterMs < 1000, `a login right after the storm took ${afterMs.toFixed(0)} ms (hash backlog left behind)`);
+    assert.ok(
+      afterMs < 8 * loginAlone,
+      `a login right after the storm took ${afterMs.toFixed(0)} ms, one alone before it ${loginAlone.toFixed(0)} ms (hash backlog left behind)`,
+    );
   });
 });
