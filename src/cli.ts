@@ -11,6 +11,7 @@ import { loadConfig, settingError, type Config, type SettingName, type SettingOv
 import { ApiError, ConfigError } from './errors.js';
 import { importDjango } from './import-django.js';
 import { createService } from './latchkey.js';
+import { registerMailCommands } from './mail/index.js';
 import { isHmac, KEYRING_FILE, keyRetention, keyStates, readRing, rotateRing } from './keys.js';
 import { serveProcess, servePrimary } from './serve.js';
 import { isoTime, profileOf, sessionOf } from './service.js';
@@ -365,6 +366,9 @@ export function buildProgram(): Command {
       const n = await withService(({ service }) => service.flushExpired());
       console.log(`deleted ${n} expired token record${n === 1 ? '' : 's'}`);
     });
+
+  // `mail list` and `mail retry`: a running server's sender picks a retried mail up at its next poll.
+  registerMailCommands(program, { withOutbox: (fn) => withService(({ storage }) => fn(storage.outbox)) });
 
   program
     .command('import-django')

@@ -9,76 +9,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { ConfigError } from './errors.js';
-import { DEFAULT_LIMITS, parseLimit, type Limit } from './throttle.js';
+import { bool, int, limit, seconds, setting, showLimit } from './config-kit.js';
+import { MAIL_SETTINGS } from './config-mail.js';
+import { DEFAULT_LIMITS } from './throttle.js';
 import { ALGORITHMS, HMAC_ALGORITHMS, MIN_HMAC_KEY_BYTES } from './wire.js';
 
 export { ALGORITHMS, ASYMMETRIC_ALGORITHMS, HMAC_ALGORITHMS, MIN_HMAC_KEY_BYTES, type Algorithm } from './wire.js';
-
-const bool = z
-  .string()
-  .trim()
-  .toLowerCase()
-  .refine((v) => ['1', '0', 'true', 'false', 'on', 'off', 'yes', 'no'].includes(v), {
-    message: 'must be one of on/off, true/false, 1/0, yes/no',
-  })
-  .transform((v) => ['1', 'true', 'on', 'yes'].includes(v));
-
-const seconds = z.coerce
-  .number({ message: 'must be a number of seconds' })
-  .int('must be a whole number of seconds')
-  .positive('must be positive');
-
-/** A whole number in [min, max]; `message`, when given, is the one answer to every way of missing it. */
-const int = (min: number, max: number, message?: string) =>
-  z.coerce
-    .number({ message: message ?? 'must be a number' })
-    .int(message ?? 'must be a whole number')
-    .min(min, message)
-    .max(max, message);
-
-/** A limit written as POINTS/SECONDS, e.g. 10/300. */
-function limit(fallback: Limit) {
-  return z
-    .string()
-    .optional()
-    .transform((v, ctx) => {
-      if (v === undefined || v === '') return { ...fallback };
-      const parsed = parseLimit(v);
-      if (!parsed) ctx.addIssue({ code: 'custom', message: 'must be POINTS/SECONDS, such as 10/300' });
-      return parsed ?? { ...fallback };
-    });
-}
-
-const showLimit = (l: Limit) => `\`${l.points}/${l.duration}\``;
-
-/** What the settings resolved before this one, by Config key (a row may read an earlier row). */
-type Done = Readonly<Record<string, unknown>>;
-
-interface Setting<E extends string, K extends string, R> {
-  /** The environment variable. */
-  readonly env: E;
-  /** Where the value goes in Config; `a.b` for a nested key. */
-  readonly key: K;
-  readonly schema: z.ZodType;
-  /** Turns the parsed value into the Config value (default: as parsed). */
-  readonly resolve: (value: unknown, done: Done) => R;
-  /** The default as README shows it; default: the schema's default, or `none`. */
-  readonly shown: string | undefined;
-  /** One line for README's table. */
-  readonly meaning: string;
-}
-
-function setting<const E extends string, const K extends string, S extends z.ZodType, R = z.output<S>>(row: {
-  env: E;
-  key: K;
-  schema: S;
-  resolve?: (value: z.output<S>, done: Done) => R;
-  shown?: string;
-  meaning: string;
-}): Setting<E, K, R> {
-  const resolve = row.resolve ?? ((v: z.output<S>) => v as R);
-  return { ...row, resolve: resolve as (value: unknown, done: Done) => R, shown: row.shown };
-}
 
 // The settings, in README's order. A row's `resolve` may read rows above it.
 export const SETTINGS = [
@@ -286,6 +222,7 @@ export const SETTINGS = [
     schema: int(1, 60000).default(2000),
     meaning: 'longest a hash may wait before its login gets 503',
   }),
+  ...MAIL_SETTINGS,
   setting({
     env: 'LATCHKEY_LOG_LEVEL',
     key: 'logLevel',

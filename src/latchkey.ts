@@ -3,7 +3,9 @@
 // start from here.
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import type { Config } from './config.js';
-import { buildApp } from './http/app.js';
+import path from 'node:path';
+import { appLogger, buildApp } from './http/app.js';
+import { createMailer, loadLinkSecrets, type Mailer, type MailLogger } from './mail/index.js';
 import { createJwtBackend } from './jwt.js';
 import { KeyRing } from './keys.js';
 import { PasswordHasher } from './passwords.js';
@@ -18,6 +20,7 @@ import { createThrottle, NO_THROTTLE, type ThrottleMode } from './throttle.js';
 export interface Latchkey {
   app: FastifyInstance;
   service: AuthService;
+  mailer: Mailer;
   storage: Storage;
   keys: KeyRing;
   close(): Promise<void>;
@@ -35,8 +38,32 @@ export interface CreateOptions {
   throttleMode?: ThrottleMode;
 }
 
+/** The mailer: its settings from Config, its outbox in the storage's database. */
+export function createConfiguredMailer(config: Config, storage: Storage, logger?: MailLogger): Mailer {
+  const m = config.mail;
+  return createMailer({
+    settings: {
+      smtpUrl: m.smtpUrl,
+      emailFrom: m.emailFrom,
+      mailDir: path.join(config.dataDir, 'mail'),
+      templatesDir: m.templatesDir,
+      secrets: loadLinkSecrets({ secretKey: m.secretKey, fallbacks: m.secretKeyFallbacks, dataDir: config.dataDir }),
+      passwordResetTimeout: m.passwordResetTimeout,
+      activationUrl: m.activationUrl,
+      passwordResetConfirmUrl: m.passwordResetConfirmUrl,
+      usernameResetConfirmUrl: m.usernameResetConfirmUrl,
+      domain: m.domain,
+      siteName: m.siteName,
+      retry: { maxAttempts: m.maxAttempts, backoffMinMs: m.retryMinMs, backoffMaxMs: m.retryMaxMs },
+      pollIntervalMs: m.pollMs,
+    },
+    outbox: storage.outbox,
+    logger,
+  });
+}
+
 /** The service alone, without HTTP: what the CLI's user commands need. */
-export async function createService(config: Config, opts: CreateOptions = {}) {
+export async function createService(config: Config, opts: CreateOptions & { mailLogger?: MailLogger } = {}) {
   const presets = selectPresets(config.presets); // fail fast on a bad preset list
   const storage = opts.storage ?? openStorage(config.databaseUrl, { poolSize: config.databasePoolSize });
   try {
@@ -60,6 +87,13 @@ export async function createService(config: Config, opts: CreateOptions = {}) {
     maxQueue: config.hashQueue,
     queueTimeoutMs: config.hashQueueTimeoutMs,
   });
+  let mailer: Mailer;
+  try {
+    mailer = createConfiguredMailer(config, storage, opts.mailLogger);
+  } catch (err) {
+    await storage.close().catch(() => {});
+    throw err;
+  }
   // The service's events, fanned out to whoever listens (the metrics).
   const listeners = new Set<(event: AuthEvent) => void>();
   const onAuthEvent = (listener: (event: AuthEvent) => void) => void listeners.add(listener);
@@ -68,15 +102,17 @@ export async function createService(config: Config, opts: CreateOptions = {}) {
       for (const listener of listeners) listener(event);
     },
     refreshFamilyLifetime: config.refreshFamilyLifetime,
+    mailer,
     throttle: config.loginThrottle ? createThrottle(config.limits, { mode: opts.throttleMode, redis }) : NO_THROTTLE,
     ...(opts.now ? { now: opts.now } : {}),
   });
   const close = async () => {
     keys.stop();
+    await mailer.stop();
     await storage.close();
     redis?.disconnect();
   };
-  return { service, storage, keys, presets, redis, onAuthEvent, close };
+  return { service, storage, keys, presets, redis, onAuthEvent, mailer, close };
 }
 
 /**
@@ -90,7 +126,11 @@ function openRedis(url: string): Redis {
 }
 
 export async function createLatchkey(config: Config, opts: CreateOptions = {}): Promise<Latchkey> {
-  const { service, storage, keys, presets, redis, onAuthEvent, close: closeService } = await createService(config, opts);
+  const logger = appLogger({ config, ...opts });
+  const { service, storage, keys, presets, redis, onAuthEvent, mailer, close: closeService } = await createService(config, {
+    ...opts,
+    mailLogger: logger,
+  });
   keys.watch(() => {}); // pick up `latchkey keys rotate` from another process
   const app = await buildApp({
     config,
@@ -104,14 +144,16 @@ export async function createLatchkey(config: Config, opts: CreateOptions = {}): 
       onAuthEvent,
       clusterWorker: opts.throttleMode === 'cluster',
     },
-    ...(opts.logger !== undefined ? { logger: opts.logger } : {}),
-    ...(opts.loggerInstance !== undefined ? { loggerInstance: opts.loggerInstance } : {}),
+    loggerInstance: logger,
   });
+  // Mail goes out from every process that serves; claiming a mail is safe across processes.
+  mailer.start();
   void service.hasher.warm().catch(() => {});
   let closed = false;
   return {
     app,
     service,
+    mailer,
     storage,
     keys,
     async close() {

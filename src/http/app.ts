@@ -169,7 +169,7 @@ function drainGate() {
 }
 
 /** The app's logger: the one given, or a new pino logger at the configured level (silent for `logger: false`). */
-function appLogger(deps: AppDeps): FastifyBaseLogger {
+export function appLogger(deps: Pick<AppDeps, 'config' | 'logger' | 'loggerInstance'>): FastifyBaseLogger {
   if (deps.loggerInstance) return deps.loggerInstance;
   return pino(deps.logger === false ? { level: 'silent' } : loggerOptions(deps.config.logLevel));
 }

@@ -1,4 +1,5 @@
 // The service's vocabulary: what its operations take and give, with no HTTP in it.
+import type { Mailer } from '../mail/index.js';
 import type { Throttle } from '../throttle.js';
 import type { UserView } from '../users/fields.js';
 
@@ -73,6 +74,8 @@ export interface ServiceOptions {
   refreshFamilyLifetime: number;
   /** Brute-force and abuse limits; none when omitted. */
   throttle?: Throttle;
+  /** Sends the account mails (activation, resets); none are sent without it. */
+  mailer?: Mailer;
   /** Told of every authentication event, for metrics. Must not throw. */
   onEvent?: (event: AuthEvent) => void;
 }
