@@ -7,7 +7,7 @@ import pino from 'pino';
 import { RateLimiterClusterMaster } from 'rate-limiter-flexible';
 import type { Config } from './config.js';
 import { loggerOptions } from './http/app.js';
-import { serveClusterMetrics } from './http/ops.js';
+import { serveClusterMetrics } from './http/health-metrics.js';
 import { createLatchkey, createService } from './latchkey.js';
 
 const FORCE_EXIT_MS = 10_000;

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import Fastify from 'fastify';
-import { registerOps, PING_TIMEOUT_MS } from '../src/http/ops.js';
+import { registerOps, PING_TIMEOUT_MS } from '../src/http/health-metrics.js';
 import { MEMORY_FLAGS } from '../src/serve.js';
 import { startServer, type TestServer } from './helpers.js';
 import { startChild } from './security/support.js';

@@ -19,7 +19,7 @@ import type { Preset } from '../presets/types.js';
 import type { AuthService } from '../service.js';
 import { registerDocs } from './docs.js';
 import { RequestMeter } from './meter.js';
-import { OPS_ROUTES, registerOps, type OpsDeps } from './ops.js';
+import { OPS_ROUTES, registerOps, type OpsDeps } from './health-metrics.js';
 import { registerParsers } from './parsers.js';
 import { renderError, type RouteErrorConfig } from './render.js';
 import { mountPresets } from './routes.js';
