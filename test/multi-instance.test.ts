@@ -87,12 +87,9 @@ describe('several instances on one PostgreSQL and one Redis', { skip: !(PG && RE
     // The README's order: migrate once, then start the instances.
     const migrate = spawnSync(process.execPath, [CLI, 'migrate'], { env, encoding: 'utf8' });
     assert.equal(migrate.status, 0, migrate.stderr);
-    // Each instance that did start is kept for `after` to stop, even when the other failed.
-    const [sa, sb] = await Promise.allSettled([startInstance(env), startInstance(env)]);
-    if (sa.status === 'fulfilled') a = sa.value;
-    if (sb.status === 'fulfilled') b = sb.value;
-    if (sa.status === 'rejected') throw sa.reason;
-    if (sb.status === 'rejected') throw sb.reason;
+    // Users before the instances: spawnSync blocks this process's event loop, and
+    // a keep-alive socket left idle by the readiness probe meanwhile is closed by
+    // the server under it (the next fetch failed).
     for (const name of ['alice', 'bob', 'carol', 'dave']) {
       const r = spawnSync(process.execPath, [CLI, 'createuser', '--username', username(name), '--password', `pw-${name}-12345`], {
         env,
@@ -100,6 +97,12 @@ describe('several instances on one PostgreSQL and one Redis', { skip: !(PG && RE
       });
       assert.equal(r.status, 0, r.stderr);
     }
+    // Each instance that did start is kept for `after` to stop, even when the other failed.
+    const [sa, sb] = await Promise.allSettled([startInstance(env), startInstance(env)]);
+    if (sa.status === 'fulfilled') a = sa.value;
+    if (sb.status === 'fulfilled') b = sb.value;
+    if (sa.status === 'rejected') throw sa.reason;
+    if (sb.status === 'rejected') throw sb.reason;
   });
 
   after(async () => {

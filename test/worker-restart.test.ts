@@ -72,7 +72,7 @@ describe('serve --workers 2: a dead worker is replaced and its death logged', { 
     primary = spawn(process.execPath, [CLI, 'serve', '--port', String(port), '--workers', '2'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     primary.stdout!.on('data', (d: Buffer) => (output += d.toString()));
     primary.stderr!.on('data', (d: Buffer) => (output += d.toString()));
-    const deadline = Date.now() + 20_000;
+    const deadline = Date.now() + 60_000;
     while (!lines().some((l) => l.msg === 'latchkey is serving')) {
       if (primary.exitCode !== null) throw new Error(`server exited early:\n${output}`);
       if (Date.now() > deadline) throw new Error(`server did not start:\n${output}`);
