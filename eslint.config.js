@@ -29,9 +29,18 @@ export default tseslint.config(
       ],
       // Off until noUncheckedIndexedAccess is on: today it calls every `xs[i]!` unnecessary, and that flag makes them necessary.
       '@typescript-eslint/no-unnecessary-type-assertion': 'off',
+      // An async function without await is deliberate here: it turns a synchronous throw into a rejection
+      // (route handlers, storage calls run through guard()), which is what its callers handle.
+      '@typescript-eslint/require-await': 'off',
       // Type-only imports are spelled out (verbatimModuleSyntax relies on it).
       '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'inline-type-imports' }],
     },
+  },
+  {
+    // Migrations take Kysely<any>, as Kysely's documentation writes them: a migration must not
+    // depend on today's table types, which describe the latest schema, not the one it starts from.
+    files: ['src/storage/migrations.ts', 'src/mail/migration.ts'],
+    rules: { '@typescript-eslint/no-explicit-any': 'off' },
   },
   {
     // This file itself is plain JavaScript outside the TypeScript project.
