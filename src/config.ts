@@ -298,8 +298,7 @@ export const SETTINGS = [
       .toLowerCase()
       .pipe(z.enum(['strict', 'lax', 'none'], { message: 'must be Strict, Lax or None' }))
       .default('lax'),
-    shown: '`Lax`',
-    meaning: "the refresh cookie's SameSite: `Strict`, `Lax`, or `None` (a front-end on another site; needs Secure)",
+    meaning: "the refresh cookie's SameSite: `strict`, `lax`, or `none` (a front-end on another site; needs Secure), in any case",
   }),
   setting({
     env: 'LATCHKEY_REFRESH_COOKIE_SECURE',
