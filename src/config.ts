@@ -183,6 +183,74 @@ export const SETTINGS = [
     meaning: 'comma-separated proxy addresses or CIDRs whose `X-Forwarded-For` is believed',
   }),
   setting({
+    env: 'LATCHKEY_CORS_ORIGINS',
+    key: 'corsOrigins',
+    schema: z
+      .string()
+      .optional()
+      .transform((v) => (v ?? '').split(',').map((o) => o.trim()).filter(Boolean))
+      .refine((list) => list.every((o) => o === '*' || isOrigin(o)), 'must be exact origins such as https://app.example.com, comma-separated (or `*`)'),
+    resolve: (v): readonly string[] => v,
+    shown: 'none (CORS off)',
+    meaning: 'comma-separated origins whose pages may call latchkey (CORS); `*` for any, only without the refresh cookie',
+  }),
+  setting({
+    env: 'LATCHKEY_CORS_MAX_AGE',
+    key: 'corsMaxAge',
+    schema: int(0, 86400).default(600),
+    meaning: 'seconds a browser may cache a CORS preflight answer',
+  }),
+  setting({
+    env: 'LATCHKEY_REFRESH_COOKIE',
+    key: 'refreshCookie',
+    schema: z
+      .string()
+      .optional()
+      .transform((v): boolean | readonly string[] => {
+        const t = (v ?? '').trim();
+        if (['', 'off', 'false', '0', 'no'].includes(t.toLowerCase())) return false;
+        if (['on', 'true', '1', 'yes'].includes(t.toLowerCase())) return true;
+        return t.split(',').map((p) => p.trim()).filter(Boolean);
+      }),
+    shown: '`off`',
+    meaning: '`on` (or a list of preset ids): the refresh token travels in an HttpOnly cookie, not in bodies',
+  }),
+  setting({
+    env: 'LATCHKEY_REFRESH_COOKIE_NAME',
+    key: 'refreshCookieName',
+    schema: z
+      .string()
+      .trim()
+      .regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'must be a cookie name (letters, digits and !#$%&\'*+.^_`|~-)')
+      .default('latchkey-refresh'),
+    meaning: "the refresh cookie's name",
+  }),
+  setting({
+    env: 'LATCHKEY_REFRESH_COOKIE_SAMESITE',
+    key: 'refreshCookieSameSite',
+    schema: z
+      .string()
+      .trim()
+      .toLowerCase()
+      .pipe(z.enum(['strict', 'lax', 'none'], { message: 'must be Strict, Lax or None' }))
+      .default('lax'),
+    meaning: "the refresh cookie's SameSite: `strict`, `lax`, or `none` (a front-end on another site; needs Secure), in any case",
+  }),
+  setting({
+    env: 'LATCHKEY_REFRESH_COOKIE_SECURE',
+    key: 'refreshCookieSecure',
+    schema: bool.default(true),
+    shown: '`on`',
+    meaning: '`off` drops Secure from the refresh cookie (plain-HTTP development only)',
+  }),
+  setting({
+    env: 'LATCHKEY_REFRESH_COOKIE_DOMAIN',
+    key: 'refreshCookieDomain',
+    schema: z.string().trim().min(1).optional(),
+    shown: 'none (this host only)',
+    meaning: "the refresh cookie's Domain",
+  }),
+  setting({
     env: 'LATCHKEY_BODY_LIMIT',
     key: 'bodyLimit',
     schema: int(1024, 10 * 1024 * 1024).default(64 * 1024),
@@ -284,6 +352,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Sett
 
 /** Rules that involve more than one setting. */
 function checkTogether(c: Flat): void {
+  if (c.refreshCookie !== false && c.corsOrigins.includes('*')) {
+    throw new ConfigError(
+      'LATCHKEY_CORS_ORIGINS: `*` cannot be combined with LATCHKEY_REFRESH_COOKIE (a cookie needs credentials, which browsers refuse with `*`); list the origins',
+    );
+  }
+  if (c.refreshCookieSameSite === 'none' && !c.refreshCookieSecure) {
+    throw new ConfigError('LATCHKEY_REFRESH_COOKIE_SAMESITE: None requires a Secure cookie; unset LATCHKEY_REFRESH_COOKIE_SECURE=off');
+  }
   const { signingKey, algorithm } = c;
   if (signingKey !== undefined && !(HMAC_ALGORITHMS as readonly string[]).includes(algorithm)) {
     throw new ConfigError(
@@ -296,6 +372,16 @@ function checkTogether(c: Flat): void {
       `LATCHKEY_SIGNING_KEY: an HMAC key must be at least ${MIN_HMAC_KEY_BYTES} bytes; ` +
         `this one is ${Buffer.byteLength(signingKey, 'utf8')}`,
     );
+  }
+}
+
+/** True for an exact origin: scheme, host and port, nothing else (no path, no trailing slash). */
+function isOrigin(o: string): boolean {
+  try {
+    const u = new URL(o);
+    return (u.protocol === 'http:' || u.protocol === 'https:') && u.origin === o;
+  } catch {
+    return false;
   }
 }
 

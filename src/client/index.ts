@@ -66,6 +66,15 @@ export interface ClientOptions {
    * nor sends expired tokens. Default true.
    */
   compensateClockSkew?: boolean;
+  /**
+   * The server keeps the refresh token in an HttpOnly cookie
+   * (LATCHKEY_REFRESH_COOKIE): send latchkey's own requests with
+   * `credentials: 'include'`, expect no `refresh` in answers, and refresh and
+   * log out through the cookie. Stored pairs then hold `refresh: ''`. After a
+   * page load, call `refresh()` to get an access token from the cookie.
+   * Default false.
+   */
+  refreshCookie?: boolean;
 }
 
 export interface LatchkeyClient<S extends PresetShape = PresetShape> {
@@ -111,8 +120,11 @@ function isRecord(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
 
-function pairOf(v: unknown): Tokens | null {
-  return isRecord(v) && typeof v.access === 'string' && typeof v.refresh === 'string' ? { access: v.access, refresh: v.refresh } : null;
+function pairOf(v: unknown, cookie = false): Tokens | null {
+  if (!isRecord(v) || typeof v.access !== 'string') return null;
+  if (typeof v.refresh === 'string') return { access: v.access, refresh: v.refresh };
+  // With the refresh cookie, the refresh token never reaches JavaScript.
+  return cookie ? { access: v.access, refresh: '' } : null;
 }
 
 function notAuthenticated(): LatchkeyError {
@@ -133,6 +145,8 @@ class Client implements LatchkeyClient<PresetShape> {
   /** The refresh every concurrent caller shares. */
   private inflight: Promise<Tokens> | null = null;
   private readonly mutex = createMutex();
+  /** The refresh token lives in an HttpOnly cookie the browser sends. */
+  private readonly cookie: boolean;
 
   constructor(preset: ClientPreset, o: ClientOptions) {
     this.preset = preset;
@@ -144,6 +158,7 @@ class Client implements LatchkeyClient<PresetShape> {
     this.skew = o.refreshSkewSeconds ?? 30;
     this.clock = o.now ?? Date.now;
     this.compensate = o.compensateClockSkew ?? true;
+    this.cookie = o.refreshCookie ?? false;
   }
 
   // ---- plumbing ----
@@ -188,6 +203,7 @@ class Client implements LatchkeyClient<PresetShape> {
       method: 'POST',
       headers: { 'content-type': 'application/json', accept: 'application/json' },
       body: JSON.stringify(body),
+      ...(this.cookie ? { credentials: 'include' as const } : {}),
     });
     const text = await res.text();
     let json: unknown = null;
@@ -236,17 +252,19 @@ class Client implements LatchkeyClient<PresetShape> {
     if (this.inflight) return this.inflight;
     const p = this.locked(async () => {
       const current = await this.storage.get();
-      if (!current) throw notAuthenticated();
+      // In cookie mode nothing need be stored: the cookie alone restores a session (after a reload).
+      if (!current && !this.cookie) throw notAuthenticated();
       // Someone else refreshed since the caller looked: use theirs rather than refresh twice.
-      if (stale !== undefined && current.access !== stale && !this.expired(current.access)) return current;
+      if (current && stale !== undefined && current.access !== stale && !this.expired(current.access)) return current;
       let body: unknown;
       try {
-        body = await this.post(this.preset.refresh.path, { [this.preset.refresh.field]: current.refresh });
+        body = await this.post(this.preset.refresh.path, this.cookie ? {} : { [this.preset.refresh.field]: current!.refresh });
       } catch (e) {
-        if (e instanceof LatchkeyError && e.status === 401) {
-          // The refresh token is dead (expired, blacklisted, revoked): the user must log in again.
+        // The refresh token is dead (expired, blacklisted, revoked), or no cookie was sent (400): log in again.
+        if (e instanceof LatchkeyError && (e.status === 401 || (this.cookie && e.status === 400))) {
           const now = await this.storage.get();
-          if (now && now.refresh === current.refresh) await this.storage.set(null);
+          if (now && (this.cookie || now.refresh === current?.refresh)) await this.storage.set(null);
+          if (e.status === 400) throw notAuthenticated();
         }
         throw e;
       }
@@ -256,7 +274,7 @@ class Client implements LatchkeyClient<PresetShape> {
       // Rotating presets answer a new refresh token, which replaces the old one.
       const next: Tokens = {
         access: body.access,
-        refresh: typeof body.refresh === 'string' ? body.refresh : current.refresh,
+        refresh: typeof body.refresh === 'string' && !this.cookie ? body.refresh : (current?.refresh ?? ''),
       };
       this.noteFresh(next);
       await this.storage.set(next);
@@ -292,7 +310,7 @@ class Client implements LatchkeyClient<PresetShape> {
 
   async login(credentials: PresetShape['credentials']): Promise<void> {
     const body = await this.post(this.preset.login.path, this.loginBody(credentials));
-    const pair = pairOf(body);
+    const pair = pairOf(body, this.cookie);
     if (!pair) throw new LatchkeyError(200, body, `Unexpected answer from POST ${this.preset.login.path}`);
     await this.store(pair);
   }
@@ -308,7 +326,7 @@ class Client implements LatchkeyClient<PresetShape> {
       return isRecord(body) ? body : {};
     }
     const holder = route.returns === 'content' && isRecord(body) ? body.content : body;
-    const pair = route.returns === 'content' ? pairOf(isRecord(holder) ? holder.tokens : null) : pairOf(holder);
+    const pair = route.returns === 'content' ? pairOf(isRecord(holder) ? holder.tokens : null, this.cookie) : pairOf(holder, this.cookie);
     if (!pair || !isRecord(holder)) {
       throw new LatchkeyError(201, body, `Unexpected answer from POST ${route.path}`);
     }
@@ -329,9 +347,10 @@ class Client implements LatchkeyClient<PresetShape> {
       return tokens;
     });
     const route = this.preset.logout;
-    if (!t || !route) return;
+    // In cookie mode, log out on the server even with nothing stored here: it clears the cookie.
+    if ((!t && !this.cookie) || !route) return;
     try {
-      await this.post(route.path, { [route.field]: t.refresh });
+      await this.post(route.path, this.cookie ? {} : { [route.field]: t!.refresh });
     } catch (e) {
       // Already invalid on the server: logged out all the same.
       if (e instanceof LatchkeyError && (e.status === 400 || e.status === 401)) return;
@@ -349,7 +368,8 @@ class Client implements LatchkeyClient<PresetShape> {
 
   async isAuthenticated(): Promise<boolean> {
     const t = await this.storage.get();
-    return t !== null && !this.expired(t.refresh);
+    // In cookie mode the refresh token's life is unknown here: a stored pair is all that can be told.
+    return t !== null && (this.cookie || !this.expired(t.refresh));
   }
 
   async fetch(input: string | URL | Request, init?: RequestInit): Promise<Response> {

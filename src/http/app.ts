@@ -17,6 +17,8 @@ import { jwks, JWKS_MAX_AGE } from '../keys.js';
 import { ApiError } from '../errors.js';
 import type { Preset } from '../presets/types.js';
 import type { AuthService } from '../service.js';
+import { registerRefreshCookie } from './cookies.js';
+import { registerCors } from './cors.js';
 import { registerDocs } from './docs.js';
 import { RequestMeter } from './meter.js';
 import { OPS_ROUTES, registerOps, type OpsDeps } from './health-metrics.js';
@@ -234,6 +236,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   cutSlowHeaders(app);
 
   await registerParsers(app, config.bodyLimit);
+  // Both off by default, when they register nothing (see cors.ts, cookies.ts).
+  await registerCors(app, config);
+  await registerRefreshCookie(app, config, deps.presets);
 
   /** One line per failed request, the security-relevant ones: no body, no headers, no query. */
   const logFailure = (req: FastifyRequest, status: number) => {
