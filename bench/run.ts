@@ -201,7 +201,8 @@ function peerMissing(dir: string): string | undefined {
   if (!fs.existsSync(path.join(dir, 'refsite.py'))) return `no refsite.py in ${dir}`;
   if (!gunicornPath()) return 'gunicorn is not installed (apt-get install -y gunicorn)';
   const py = spawnSync('/usr/bin/python3', ['-c', 'import django, rest_framework, rest_framework_simplejwt'], { encoding: 'utf8' });
-  if (py.status !== 0) return `Django, DRF or SimpleJWT is missing for /usr/bin/python3: ${(py.stderr || py.error?.message || '').trim().split('\n').pop()}`;
+  if (py.status !== 0)
+    return `Django, DRF or SimpleJWT is missing for /usr/bin/python3: ${(py.stderr || py.error?.message || '').trim().split('\n').pop()}`;
   return undefined;
 }
 
@@ -277,8 +278,10 @@ async function preflight(s: Server, spec: { method?: string; path: string; heade
     ...(spec.body !== undefined ? { body: spec.body } : {}),
   });
   const text = await res.text();
-  if (res.status < 200 || res.status >= 300) throw new Error(`${s.name} ${spec.method ?? 'GET'} ${spec.path} answered ${res.status}: ${text.slice(0, 300)}`);
-  if (spec.path === PROTECTED && text !== JSON.stringify(PROTECTED_BODY)) throw new Error(`${s.name} ${PROTECTED} answered ${text.slice(0, 300)}`);
+  if (res.status < 200 || res.status >= 300)
+    throw new Error(`${s.name} ${spec.method ?? 'GET'} ${spec.path} answered ${res.status}: ${text.slice(0, 300)}`);
+  if (spec.path === PROTECTED && text !== JSON.stringify(PROTECTED_BODY))
+    throw new Error(`${s.name} ${PROTECTED} answered ${text.slice(0, 300)}`);
 }
 
 // ---- targets and rounds ---------------------------------------------------
@@ -390,14 +393,27 @@ function hashRateTarget(mode: 'hash' | 'verify'): Target {
     async run(duration) {
       const out = await runCommand(NODE, [
         HASH_RATE,
-        '--mode', mode,
-        '--concurrency', String(opt.hashConcurrency),
-        '--duration', String(duration),
-        '--memory', String(ARGON2.memoryCost),
-        '--time', String(ARGON2.timeCost),
-        '--parallelism', String(ARGON2.parallelism),
+        '--mode',
+        mode,
+        '--concurrency',
+        String(opt.hashConcurrency),
+        '--duration',
+        String(duration),
+        '--memory',
+        String(ARGON2.memoryCost),
+        '--time',
+        String(ARGON2.timeCost),
+        '--parallelism',
+        String(ARGON2.parallelism),
       ]);
-      const r = JSON.parse(out.trim().split('\n').pop()!) as { hashes: number; seconds: number; rate: number; p50: number; p99: number; cpuUsPerHash: number };
+      const r = JSON.parse(out.trim().split('\n').pop()!) as {
+        hashes: number;
+        seconds: number;
+        rate: number;
+        p50: number;
+        p99: number;
+        cpuUsPerHash: number;
+      };
       return {
         ok: r.hashes,
         non2xx: 0,
@@ -719,14 +735,19 @@ async function mainTable(sv: Servers, idle: { lk: number; lk2: number }): Promis
       );
       rows.push(workersRow(w1, w['latchkey --workers 2']!, true));
     } else {
-      rows.push({ measurement: 'protected GET with wrk', note: 'wrk is not installed (apt-get install wrk): the workers target is judged with autocannon' });
+      rows.push({
+        measurement: 'protected GET with wrk',
+        note: 'wrk is not installed (apt-get install wrk): the workers target is judged with autocannon',
+      });
     }
   }
 
   if (want('verify')) {
     g.verify = await compare('verify', [
       httpTarget('latchkey', lk, async () => postSpec('/api/token/verify/', { token: lkPair.access })),
-      ...(peer ? [httpTarget('peer', peer, async () => postSpec('/api/token/verify/', { token: (await peerSession()).access }), false)] : []),
+      ...(peer
+        ? [httpTarget('peer', peer, async () => postSpec('/api/token/verify/', { token: (await peerSession()).access }), false)]
+        : []),
     ]);
     pairRows('**verify** (POST /api/token/verify/, access token)', g.verify);
   }
@@ -734,7 +755,9 @@ async function mainTable(sv: Servers, idle: { lk: number; lk2: number }): Promis
   if (want('refresh')) {
     g.refresh = await compare('refresh (no rotation)', [
       httpTarget('latchkey', lk, async () => postSpec('/api/token/refresh/', { refresh: lkPair.refresh })),
-      ...(peer ? [httpTarget('peer', peer, async () => postSpec('/api/token/refresh/', { refresh: (await peerSession()).refresh }), false)] : []),
+      ...(peer
+        ? [httpTarget('peer', peer, async () => postSpec('/api/token/refresh/', { refresh: (await peerSession()).refresh }), false)]
+        : []),
     ]);
     pairRows('**refresh, no rotation**', g.refresh);
   }
@@ -795,10 +818,14 @@ async function mainTable(sv: Servers, idle: { lk: number; lk2: number }): Promis
     rows.push(serverRow('latchkey, unloaded', u, { ratio: 'reference (p99)' }));
     const stormRate = median(st.runs.map((r) => r.storm?.rps ?? NaN));
     rows.push(
-      serverRow(`latchkey, during a login storm (${opt.stormConnections} connections, ${fmtRate(stormRate)} logins/s; CPU includes the hashing)`, st, {
-        ratio: `p99 ${ratio(st.p99 / u.p99)} unloaded`,
-        target: judged ? check('protected GET p99 during a login storm ≤ 3× unloaded', st.p99 / u.p99, 'max', 3) : 'information',
-      }),
+      serverRow(
+        `latchkey, during a login storm (${opt.stormConnections} connections, ${fmtRate(stormRate)} logins/s; CPU includes the hashing)`,
+        st,
+        {
+          ratio: `p99 ${ratio(st.p99 / u.p99)} unloaded`,
+          target: judged ? check('protected GET p99 during a login storm ≤ 3× unloaded', st.p99 / u.p99, 'max', 3) : 'information',
+        },
+      ),
     );
   };
   if (want('storm')) {
@@ -822,7 +849,16 @@ async function mainTable(sv: Servers, idle: { lk: number; lk2: number }): Promis
   }
 
   // RSS: every latchkey --workers 1 run, the rotation server, each worker of --workers 2.
-  const one = [g.protected?.['latchkey'], g.verify?.['latchkey'], g.refresh?.['latchkey'], g.login?.['latchkey'], g.storm?.['unloaded'], g.storm?.['login storm'], g.paced?.['unloaded'], g.paced?.['login storm']];
+  const one = [
+    g.protected?.['latchkey'],
+    g.verify?.['latchkey'],
+    g.refresh?.['latchkey'],
+    g.login?.['latchkey'],
+    g.storm?.['unloaded'],
+    g.storm?.['login storm'],
+    g.paced?.['unloaded'],
+    g.paced?.['login storm'],
+  ];
   const loaded = Math.max(0, ...one.map((s) => workerRss(s, 1)).filter((v) => !Number.isNaN(v)));
   const loadedRot = workerRss(g.rotation?.['latchkey'], 1);
   const loaded2 = workerRss(g.protected?.['latchkey --workers 2'], 2);
@@ -927,7 +963,11 @@ async function growth(): Promise<Growth> {
   const size = `${users.toLocaleString('en-US')} users, ${tokens.toLocaleString('en-US')} token records`;
   const pair = (title: string, g: Record<string, Summary>) => {
     rows.push({ measurement: title, note: '' });
-    rows.push(serverRow(users > 0 ? `latchkey, empty database (${active} users, no tokens)` : 'latchkey, empty database', g['empty'], { ratio: 'reference' }));
+    rows.push(
+      serverRow(users > 0 ? `latchkey, empty database (${active} users, no tokens)` : 'latchkey, empty database', g['empty'], {
+        ratio: 'reference',
+      }),
+    );
     rows.push(serverRow(`latchkey, seeded (${size})`, g['seeded'], { ratio: `${ratio(g['seeded']!.rps / g['empty']!.rps)} empty` }));
   };
   pair(`**protected GET**, ${opt.connections} connections`, gp);
@@ -987,7 +1027,10 @@ async function main(): Promise<number> {
       lk: rssBytes(lk.child.pid!),
       lk2: Math.max(...descendants(lk2.child.pid!).map(rssBytes)),
     };
-    rows = await mainTable({ bare, lk, lkRot, lk2, ...(peer ? { peer } : {}), ...(peerRot ? { peerRot } : {}), ...(peerNote ? { peerNote } : {}) }, idle);
+    rows = await mainTable(
+      { bare, lk, lkRot, lk2, ...(peer ? { peer } : {}), ...(peerRot ? { peerRot } : {}), ...(peerNote ? { peerNote } : {}) },
+      idle,
+    );
     await stopAll();
   }
   if (seeding) growthOut = await growth();
@@ -1031,7 +1074,7 @@ let code = 1;
 try {
   code = await main();
 } catch (err) {
-  log(`bench: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
+  log(`bench: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
   log(`server logs are in ${tmp}`);
   args.keep = true;
 } finally {

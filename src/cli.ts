@@ -80,12 +80,14 @@ const positiveId = (v: string) => {
  * Control characters (and bidi overrides) shown as \u{...}: a user agent is
  * whatever a client sent, and must not drive the operator's terminal.
  */
-const printable = (v: string) =>
-  v.replace(/[\p{Cc}\u202a-\u202e\u2066-\u2069]/gu, (c) => `\\u{${c.codePointAt(0)!.toString(16)}}`);
+const printable = (v: string) => v.replace(/[\p{Cc}\u202a-\u202e\u2066-\u2069]/gu, (c) => `\\u{${c.codePointAt(0)!.toString(16)}}`);
 
 /** JSON for --json; C1 controls, which JSON.stringify leaves raw, are escaped too. */
 const json = (value: unknown) =>
-  JSON.stringify(value, null, 2).replace(/[\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  JSON.stringify(value, null, 2).replace(
+    /[\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
 
 /** Columns padded to their widest cell, two spaces apart. */
 function table(headers: string[], rows: string[][]): string {
@@ -135,7 +137,7 @@ export function buildProgram(): Command {
 
   program
     .command('createuser')
-    .description('create a user (no password validators run, as with Django\'s createsuperuser --noinput)')
+    .description("create a user (no password validators run, as with Django's createsuperuser --noinput)")
     .requiredOption('--username <username>', 'the username')
     .option('--password <password>', 'the password (read from standard input when omitted)')
     .option('--email <email>', 'email address')
@@ -275,7 +277,7 @@ export function buildProgram(): Command {
 
   sessionsCmd
     .command('revoke')
-    .description("end a session: every refresh token of it is blacklisted (its access tokens expire within minutes)")
+    .description('end a session: every refresh token of it is blacklisted (its access tokens expire within minutes)')
     .argument('<id>', 'the session id, as `sessions list` shows it', positiveId)
     .action(async (id: number) => {
       await withService(async ({ service }) => {
@@ -383,9 +385,7 @@ export function buildProgram(): Command {
           onSkip: (s) => console.error(`latchkey: skipped user ${s.id} "${s.username}": ${s.reason}`),
         }),
       );
-      console.log(
-        `imported from Django: ${r.created} created, ${r.updated} updated, ${r.unchanged} unchanged, ${r.skipped} skipped`,
-      );
+      console.log(`imported from Django: ${r.created} created, ${r.updated} updated, ${r.unchanged} unchanged, ${r.skipped} skipped`);
       if (r.unsupportedHashes > 0) {
         console.error(
           `latchkey: ${r.unsupportedHashes} imported user${r.unsupportedHashes === 1 ? ' has a password hash' : 's have password hashes'} ` +

@@ -68,4 +68,3 @@ export function setting<const E extends string, const K extends string, S extend
   const resolve = row.resolve ?? ((v: z.output<S>) => v as R);
   return { ...row, resolve: resolve as (value: unknown, done: Done) => R, shown: row.shown };
 }
-

@@ -24,7 +24,7 @@ export const MAIL_SETTINGS = [
     env: 'LATCHKEY_EMAIL_FROM',
     key: 'mail.emailFrom',
     schema: z.string().min(1).default('webmaster@localhost'),
-    meaning: 'the From address of every mail (Django\'s `DEFAULT_FROM_EMAIL`)',
+    meaning: "the From address of every mail (Django's `DEFAULT_FROM_EMAIL`)",
   }),
   setting({
     env: 'LATCHKEY_DOMAIN',
@@ -64,7 +64,7 @@ export const MAIL_SETTINGS = [
     env: 'LATCHKEY_PASSWORD_RESET_TIMEOUT',
     key: 'mail.passwordResetTimeout',
     schema: int(1, 365 * 86400).default(259200),
-    meaning: 'seconds a link in a mail stays valid (Django\'s `PASSWORD_RESET_TIMEOUT`, 3 days)',
+    meaning: "seconds a link in a mail stays valid (Django's `PASSWORD_RESET_TIMEOUT`, 3 days)",
   }),
   setting({
     env: 'LATCHKEY_SECRET_KEY',
@@ -78,7 +78,11 @@ export const MAIL_SETTINGS = [
     env: 'LATCHKEY_SECRET_KEY_FALLBACKS',
     key: 'mail.secretKeyFallbacks',
     schema: text,
-    resolve: (v) => (v ?? '').split(',').map((s) => s.trim()).filter((s) => s !== ''),
+    resolve: (v) =>
+      (v ?? '')
+        .split(',')
+        .map((s) => s.trim())
+        .filter((s) => s !== ''),
     shown: 'empty',
     meaning: 'retired link keys, comma-separated, whose links still work',
   }),

@@ -188,8 +188,16 @@ export const SETTINGS = [
     schema: z
       .string()
       .optional()
-      .transform((v) => (v ?? '').split(',').map((o) => o.trim()).filter(Boolean))
-      .refine((list) => list.every((o) => o === '*' || isOrigin(o)), 'must be exact origins such as https://app.example.com, comma-separated (or `*`)'),
+      .transform((v) =>
+        (v ?? '')
+          .split(',')
+          .map((o) => o.trim())
+          .filter(Boolean),
+      )
+      .refine(
+        (list) => list.every((o) => o === '*' || isOrigin(o)),
+        'must be exact origins such as https://app.example.com, comma-separated (or `*`)',
+      ),
     resolve: (v): readonly string[] => v,
     shown: 'none (CORS off)',
     meaning: 'comma-separated origins whose pages may call latchkey (CORS); `*` for any, only without the refresh cookie',
@@ -210,7 +218,10 @@ export const SETTINGS = [
         const t = (v ?? '').trim();
         if (['', 'off', 'false', '0', 'no'].includes(t.toLowerCase())) return false;
         if (['on', 'true', '1', 'yes'].includes(t.toLowerCase())) return true;
-        return t.split(',').map((p) => p.trim()).filter(Boolean);
+        return t
+          .split(',')
+          .map((p) => p.trim())
+          .filter(Boolean);
       }),
     shown: '`off`',
     meaning: '`on` (or a list of preset ids): the refresh token travels in an HttpOnly cookie, not in bodies',
@@ -221,7 +232,7 @@ export const SETTINGS = [
     schema: z
       .string()
       .trim()
-      .regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'must be a cookie name (letters, digits and !#$%&\'*+.^_`|~-)')
+      .regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, "must be a cookie name (letters, digits and !#$%&'*+.^_`|~-)")
       .default('latchkey-refresh'),
     meaning: "the refresh cookie's name",
   }),

@@ -203,15 +203,11 @@ function openSqliteSource(file: string): Source {
     if (err instanceof ConfigError) throw err;
     throw new ConfigError(`cannot read the Django database ${file}: ${(err as Error).message}`);
   }
-  const select = db.prepare(
-    `SELECT ${COLUMNS}, date_joined, last_login FROM auth_user WHERE id > ? ORDER BY id LIMIT ?`,
-  );
+  const select = db.prepare(`SELECT ${COLUMNS}, date_joined, last_login FROM auth_user WHERE id > ? ORDER BY id LIMIT ?`);
   return {
     batch(afterId, limit) {
       const rows = select.all(afterId, limit) as Record<string, unknown>[];
-      return Promise.resolve(
-        rows.map((r) => toDjangoUser(r, sqliteDatetime(r.date_joined), sqliteDatetime(r.last_login))),
-      );
+      return Promise.resolve(rows.map((r) => toDjangoUser(r, sqliteDatetime(r.date_joined), sqliteDatetime(r.last_login))));
     },
     close() {
       db.close();
@@ -276,8 +272,7 @@ const epoch = (v: unknown): number | null => (typeof v === 'number' && Number.is
  * UTC when USE_TZ=True (naive ones are read as UTC too). An offset, if some
  * other tool wrote one, is honoured. Fractions of a second are dropped.
  */
-const SQLITE_DATETIME =
-  /^(\d{4})-(\d{2})-(\d{2})(?:[ T](\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?)?\s*(?:Z|([+-])(\d{2}):?(\d{2}))?$/;
+const SQLITE_DATETIME = /^(\d{4})-(\d{2})-(\d{2})(?:[ T](\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?)?\s*(?:Z|([+-])(\d{2}):?(\d{2}))?$/;
 
 export function sqliteDatetime(v: unknown): number | null {
   if (typeof v !== 'string') return null;

@@ -31,7 +31,6 @@ export interface KeySource {
   readonly keys: KeySet;
 }
 
-
 type Verify = (token: string) => { header: Record<string, unknown>; payload: unknown };
 
 /** The `kid` of a compact JWS, read from its header without verifying anything. */

@@ -74,8 +74,7 @@ export function hmacKeys(algorithm: Algorithm, secret: string, source: KeySet['s
 }
 
 function loadHmac(config: Pick<Config, 'signingKey' | 'dataDir' | 'algorithm'>): KeySet {
-  const make = (secret: string, source: KeySet['source'], file?: string): KeySet =>
-    hmacKeys(config.algorithm, secret, source, file);
+  const make = (secret: string, source: KeySet['source'], file?: string): KeySet => hmacKeys(config.algorithm, secret, source, file);
   if (config.signingKey !== undefined) return make(config.signingKey, 'environment');
   const file = path.join(config.dataDir, KEY_FILE);
   try {
@@ -118,7 +117,10 @@ export interface StoredKey {
 const activation = (k: StoredKey): number => k.activatesAt ?? k.createdAt;
 
 /** The ring in activation order, each key with its state and retirement time at `now`. */
-export function keyStates(ring: readonly StoredKey[], now: number): { key: StoredKey; state: KeyState; activatesAt: number; retiredAt: number | null }[] {
+export function keyStates(
+  ring: readonly StoredKey[],
+  now: number,
+): { key: StoredKey; state: KeyState; activatesAt: number; retiredAt: number | null }[] {
   const sorted = [...ring].sort((a, b) => activation(a) - activation(b));
   // The signing key: the one activated last; if none is active yet (a clock
   // set back), the first to activate, so that something always signs.

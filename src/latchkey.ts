@@ -127,7 +127,16 @@ function openRedis(url: string): Redis {
 
 export async function createLatchkey(config: Config, opts: CreateOptions = {}): Promise<Latchkey> {
   const logger = appLogger({ config, ...opts });
-  const { service, storage, keys, presets, redis, onAuthEvent, mailer, close: closeService } = await createService(config, {
+  const {
+    service,
+    storage,
+    keys,
+    presets,
+    redis,
+    onAuthEvent,
+    mailer,
+    close: closeService,
+  } = await createService(config, {
     ...opts,
     mailLogger: logger,
   });

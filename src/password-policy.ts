@@ -15,8 +15,7 @@ export const PASSWORD_MESSAGES = {
 } as const;
 
 let common: Set<string> | undefined;
-const commonPasswords = (): Set<string> =>
-  (common ??= new Set((dictionary['passwords-common'] as string[]).map((p) => p.toLowerCase())));
+const commonPasswords = (): Set<string> => (common ??= new Set((dictionary['passwords-common'] as string[]).map((p) => p.toLowerCase())));
 
 /**
  * Python's SequenceMatcher.quick_ratio, which Django's similarity validator

@@ -143,10 +143,7 @@ export async function servePrimary(cfg: Config, workers: number): Promise<void> 
   let listening = 0;
   cluster.on('listening', () => {
     if (++listening === workers) {
-      log.info(
-        { presets: cfg.presets, database: cfg.databaseUrl.split(':')[0], workers, port: cfg.port },
-        'latchkey is serving',
-      );
+      log.info({ presets: cfg.presets, database: cfg.databaseUrl.split(':')[0], workers, port: cfg.port }, 'latchkey is serving');
     }
   });
   for (let i = 0; i < workers; i++) fork();

@@ -12,13 +12,7 @@
 // IPv6 clients are counted per /64, the smallest block a host is given.
 import ipaddr from 'ipaddr.js';
 import type { Redis } from 'ioredis';
-import {
-  RateLimiterCluster,
-  RateLimiterMemory,
-  RateLimiterRedis,
-  RateLimiterRes,
-  type RateLimiterAbstract,
-} from 'rate-limiter-flexible';
+import { RateLimiterCluster, RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import { ApiError } from './errors.js';
 
 export interface Limit {
@@ -113,10 +107,7 @@ export function createThrottle(limits: Limits, opts: { mode?: ThrottleMode; redi
       insuranceLimiter: memory,
     });
   };
-  const l = Object.fromEntries((Object.keys(limits) as LimitName[]).map((n) => [n, make(n)])) as Record<
-    LimitName,
-    RateLimiterAbstract
-  >;
+  const l = Object.fromEntries((Object.keys(limits) as LimitName[]).map((n) => [n, make(n)])) as Record<LimitName, RateLimiterAbstract>;
 
   const blockedFor = async (limiter: RateLimiterAbstract, key: string): Promise<number> => {
     const res = await limiter.get(key);

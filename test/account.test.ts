@@ -41,7 +41,12 @@ function as(s: TestServer, client: { address?: string; userAgent?: string; acces
     });
 }
 
-async function signIn(s: TestServer, username: string, client: { address?: string; userAgent?: string } = {}, password = PASSWORD): Promise<Pair> {
+async function signIn(
+  s: TestServer,
+  username: string,
+  client: { address?: string; userAgent?: string } = {},
+  password = PASSWORD,
+): Promise<Pair> {
   const r = await as(s, client)('POST', '/api/token/', { username, password });
   assert.equal(r.statusCode, 200, r.body);
   return r.json() as Pair;
@@ -139,14 +144,21 @@ for (const dialect of DIALECTS) {
       const mallory = await signIn(s, 'mallory');
       const [bobs] = await sessionsOf(s, bob.access);
       assert.ok(bobs);
-      assert.deepEqual((await sessionsOf(s, mallory.access)).length, 1, "mallory sees only her own");
+      assert.deepEqual((await sessionsOf(s, mallory.access)).length, 1, 'mallory sees only her own');
       expectExact(
-        await s.request({ method: 'DELETE', url: `/api/account/sessions/${bobs.id}/`, headers: { authorization: `Bearer ${mallory.access}` } }),
+        await s.request({
+          method: 'DELETE',
+          url: `/api/account/sessions/${bobs.id}/`,
+          headers: { authorization: `Bearer ${mallory.access}` },
+        }),
         404,
         { detail: 'Not found.' },
       );
       assert.equal((await refreshWith(s, bob.refresh)).statusCode, 200);
-      assert.deepEqual((await sessionsOf(s, bob.access)).map((x) => x.id), [bobs.id]);
+      assert.deepEqual(
+        (await sessionsOf(s, bob.access)).map((x) => x.id),
+        [bobs.id],
+      );
     });
 
     it('logout-all revokes every session of the user and refuses their earlier access tokens', async () => {
@@ -180,8 +192,15 @@ for (const dialect of DIALECTS) {
       const sessions = await sessionsOf(s, own.access);
       assert.equal(sessions.length, 2);
       const imported = sessions.find((x) => x.user_agent === '')!;
-      assert.deepEqual({ ...imported, id: 0 }, { id: 0, created_at: iso(now - 105), last_used_at: iso(now), user_agent: '', ip_address: '' });
-      const del = await s.request({ method: 'DELETE', url: `/api/account/sessions/${imported.id}/`, headers: { authorization: `Bearer ${own.access}` } });
+      assert.deepEqual(
+        { ...imported, id: 0 },
+        { id: 0, created_at: iso(now - 105), last_used_at: iso(now), user_agent: '', ip_address: '' },
+      );
+      const del = await s.request({
+        method: 'DELETE',
+        url: `/api/account/sessions/${imported.id}/`,
+        headers: { authorization: `Bearer ${own.access}` },
+      });
       assert.equal(del.statusCode, 204);
       expectBlacklisted(await refreshWith(s, foreign.token), 'the revoked foreign token');
     });
@@ -199,7 +218,9 @@ for (const dialect of DIALECTS) {
       await s.user({ username: 'alice', password: PASSWORD });
       const login = await as(s, { userAgent: 'rotating-client' })('POST', '/auth/token', { username: 'alice', password: PASSWORD });
       const first = login.json() as Pair;
-      const other = (await as(s, { userAgent: 'other-client' })('POST', '/auth/token', { username: 'alice', password: PASSWORD })).json() as Pair;
+      const other = (
+        await as(s, { userAgent: 'other-client' })('POST', '/auth/token', { username: 'alice', password: PASSWORD })
+      ).json() as Pair;
       let refresh = first.refresh;
       for (let i = 1; i <= 3; i++) {
         now = T0 + 60 * i;
@@ -214,7 +235,11 @@ for (const dialect of DIALECTS) {
       assert.equal(rotating.last_used_at, iso(T0 + 180));
       assert.equal(sessions[0]!.id, rotating.id, 'the most recently used first');
 
-      const del = await s.request({ method: 'DELETE', url: `/api/account/sessions/${rotating.id}/`, headers: { authorization: `Bearer ${other.access}` } });
+      const del = await s.request({
+        method: 'DELETE',
+        url: `/api/account/sessions/${rotating.id}/`,
+        headers: { authorization: `Bearer ${other.access}` },
+      });
       assert.equal(del.statusCode, 204, del.body);
       expectBlacklisted(await refreshWith(s, refresh, '/auth/token/refresh'), 'the newest token of the revoked family');
       assert.equal((await refreshWith(s, other.refresh, '/auth/token/refresh')).statusCode, 200);
@@ -226,7 +251,12 @@ for (const dialect of DIALECTS) {
     let aliceId: number;
     let access: string;
     const patch = (payload: unknown, token = access) =>
-      s.request({ method: 'PATCH', url: '/api/account/me/', payload: payload as InjectOptions['payload'], headers: { authorization: `Bearer ${token}` } });
+      s.request({
+        method: 'PATCH',
+        url: '/api/account/me/',
+        payload: payload as InjectOptions['payload'],
+        headers: { authorization: `Bearer ${token}` },
+      });
     before(async () => {
       s = await startServer({ dialect });
       ({ id: aliceId } = await s.user({ username: 'alice', password: PASSWORD, email: 'alice@example.com' }));
@@ -364,8 +394,7 @@ for (const dialect of DIALECTS) {
     let s: TestServer;
     let now = T0;
     const NEW = 'Lantern-Harbour-42';
-    const change = (access: string, payload: unknown) =>
-      s.post('/api/account/password/', payload, { authorization: `Bearer ${access}` });
+    const change = (access: string, payload: unknown) => s.post('/api/account/password/', payload, { authorization: `Bearer ${access}` });
     before(async () => {
       s = await startServer({ dialect, now: () => now });
       await s.user({ username: 'alice', password: PASSWORD, email: 'alice@example.com' });
@@ -449,10 +478,18 @@ for (const dialect of DIALECTS) {
     it('past the account limit, the endpoint answers 429', async () => {
       const { access } = await signIn(s, 'alice');
       for (let i = 0; i < 3; i++) {
-        const r = await s.post('/api/account/password/', { old_password: `guess-${i}-xyz`, new_password: 'Lantern-Harbour-42' }, { authorization: `Bearer ${access}` });
+        const r = await s.post(
+          '/api/account/password/',
+          { old_password: `guess-${i}-xyz`, new_password: 'Lantern-Harbour-42' },
+          { authorization: `Bearer ${access}` },
+        );
         assert.equal(r.statusCode, 400, r.body);
       }
-      const r = await s.post('/api/account/password/', { old_password: PASSWORD, new_password: 'Lantern-Harbour-42' }, { authorization: `Bearer ${access}` });
+      const r = await s.post(
+        '/api/account/password/',
+        { old_password: PASSWORD, new_password: 'Lantern-Harbour-42' },
+        { authorization: `Bearer ${access}` },
+      );
       assert.equal(r.statusCode, 429, r.body);
       assert.ok(r.headers['retry-after']);
     });
@@ -494,7 +531,12 @@ describe('account: authentication and methods (default presets)', () => {
 
   it('authenticates before it reads the body, as DRF does: a bad body without credentials is a 401', async () => {
     for (const payload of ['{"old_password": ', '[]']) {
-      const r = await s.request({ method: 'POST', url: '/api/account/password/', payload, headers: { 'content-type': 'application/json' } });
+      const r = await s.request({
+        method: 'POST',
+        url: '/api/account/password/',
+        payload,
+        headers: { 'content-type': 'application/json' },
+      });
       expectExact(r, 401, { detail: 'Authentication credentials were not provided.' });
     }
     const r = await s.request({ method: 'PATCH', url: '/api/account/me/', payload: 'x', headers: { 'content-type': 'text/plain' } });

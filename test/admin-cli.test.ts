@@ -77,8 +77,7 @@ for (const dialect of ['sqlite'] as DialectName[]) {
     let url: string;
     let env: NodeJS.ProcessEnv;
     let ctx: Awaited<ReturnType<typeof createService>>;
-    const login = (username: string, client: Client): Promise<TokenPair> =>
-      ctx.service.login(username, PASSWORD, 'username', client);
+    const login = (username: string, client: Client): Promise<TokenPair> => ctx.service.login(username, PASSWORD, 'username', client);
 
     before(async () => {
       dir = tempDir('latchkey-admin-cli-');
@@ -126,10 +125,26 @@ for (const dialect of ['sqlite'] as DialectName[]) {
     it('users list --json: every profile, never a password', async () => {
       const out = ok(run(['users', 'list', '--json'], env));
       const users = JSON.parse(out) as Record<string, unknown>[];
-      assert.deepEqual(users.map((u) => u.username), ['alice', 'bob']);
+      assert.deepEqual(
+        users.map((u) => u.username),
+        ['alice', 'bob'],
+      );
       assert.deepEqual(Object.keys(users[0]!), [
-        'id', 'username', 'email', 'phone_number', 'first_name', 'last_name', 'address', 'postal_code',
-        'birthdate', 'profile_image', 'is_active', 'is_staff', 'is_superuser', 'date_joined', 'last_login',
+        'id',
+        'username',
+        'email',
+        'phone_number',
+        'first_name',
+        'last_name',
+        'address',
+        'postal_code',
+        'birthdate',
+        'profile_image',
+        'is_active',
+        'is_staff',
+        'is_superuser',
+        'date_joined',
+        'last_login',
       ]);
       assert.equal(users[1]!.is_staff, true);
       assert.equal(users[1]!.last_login, null);
@@ -207,7 +222,10 @@ for (const dialect of ['sqlite'] as DialectName[]) {
       assert.equal((await ctx.storage.getTokenState(String(claimsOf(pair.refresh).jti)))?.blacklisted, 'revoked');
       assert.deepEqual(await ctx.storage.listSessions({ userId: bob.id }, ctx.service.now()), []);
       const users = JSON.parse(ok(run(['users', 'list', '--json'], env))) as { username: string }[];
-      assert.deepEqual(users.map((u) => u.username), ['alice']);
+      assert.deepEqual(
+        users.map((u) => u.username),
+        ['alice'],
+      );
       assert.match(failureLine(run(['users', 'delete', 'bob', '--yes'], env)), /bob/);
     });
   });

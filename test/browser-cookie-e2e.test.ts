@@ -19,7 +19,15 @@ import { skipUnless, startServer, type TestServer } from './helpers.js';
 const CHROMIUM = '/usr/bin/chromium';
 const SUITE = 'latchkey/client with the refresh cookie in Chromium';
 const skip = skipUnless(fs.existsSync(CHROMIUM) ? false : `${CHROMIUM} is absent (Debian's chromium package; .ci/run installs it)`, SUITE);
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+const ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+];
 const USER = { username: 'browser-user', password: 'pw-browser-123' };
 /** dist/src, where the compiled client lives (this file runs from dist/test). */
 const SRC = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../src');

@@ -71,8 +71,7 @@ async function withStorage<T>(dataDir: string, fn: (s: Storage) => Promise<T>): 
   }
 }
 
-const userNamed = (dataDir: string, username: string) =>
-  withStorage(dataDir, (s) => s.getUserByUsername(username));
+const userNamed = (dataDir: string, username: string) => withStorage(dataDir, (s) => s.getUserByUsername(username));
 
 async function mustUser(dataDir: string, username: string): Promise<UserRecord> {
   const u = await userNamed(dataDir, username);
@@ -147,9 +146,7 @@ describe('cli: migrate and user commands', () => {
 
   for (const phone of ['12345', '+0123456789', '+44 20 7183 8750', '+1415555012345678']) {
     it(`a phone number that is not E.164 (${phone}) exits non-zero with one line about the phone number`, async () => {
-      const line = failureLine(
-        run(['createuser', '--username', 'dave', '--password', 'pw-dave-123', '--phone-number', phone], { env }),
-      );
+      const line = failureLine(run(['createuser', '--username', 'dave', '--password', 'pw-dave-123', '--phone-number', phone], { env }));
       assert.match(line, /phone/i);
       assert.match(line, /E\.164/);
       assert.equal(await userNamed(dir, 'dave'), undefined);
@@ -228,7 +225,7 @@ describe('cli: migrate and user commands', () => {
     assert.equal((await mustUser(dir, 'alice')).is_active, true);
   });
 
-  it('users deactivate revokes the user\'s refresh tokens', async () => {
+  it("users deactivate revokes the user's refresh tokens", async () => {
     const bob = await mustUser(dir, 'bob');
     const jti = 'b'.repeat(32);
     const now = Math.floor(Date.now() / 1000);
@@ -468,134 +465,149 @@ describe('cli: serve', () => {
   });
 
   it('serves real HTTP logins, and the log never holds a password, a token or the key', async () => {
-    await withLog(() => first, async () => {
-      const password = 'S3cret-Login-Pass!';
-      secrets.set('password', password);
-      assertOk(run(['createuser', '--username', 'alice', '--password', password], { env }));
-      const base = first.url;
+    await withLog(
+      () => first,
+      async () => {
+        const password = 'S3cret-Login-Pass!';
+        secrets.set('password', password);
+        assertOk(run(['createuser', '--username', 'alice', '--password', password], { env }));
+        const base = first.url;
 
-      const login = await postJson(base, '/api/token/', { username: 'alice', password });
-      assert.equal(login.status, 200, JSON.stringify(login.body));
-      firstRunAccess = String(login.body.access);
-      firstRunRefresh = String(login.body.refresh);
-      secrets.set('access token', firstRunAccess);
-      secrets.set('refresh token', firstRunRefresh);
+        const login = await postJson(base, '/api/token/', { username: 'alice', password });
+        assert.equal(login.status, 200, JSON.stringify(login.body));
+        firstRunAccess = String(login.body.access);
+        firstRunRefresh = String(login.body.refresh);
+        secrets.set('access token', firstRunAccess);
+        secrets.set('refresh token', firstRunRefresh);
 
-      const wrong = 'Wr0ng-Guess-Passphrase';
-      secrets.set('wrong password', wrong);
-      assert.equal((await postJson(base, '/api/token/', { username: 'alice', password: wrong })).status, 401);
-      assert.equal((await postJson(base, '/api/token/', { username: 'mallory', password: wrong })).status, 401);
+        const wrong = 'Wr0ng-Guess-Passphrase';
+        secrets.set('wrong password', wrong);
+        assert.equal((await postJson(base, '/api/token/', { username: 'alice', password: wrong })).status, 401);
+        assert.equal((await postJson(base, '/api/token/', { username: 'mallory', password: wrong })).status, 401);
 
-      const form = await fetch(new URL('/api/token/', base), {
-        method: 'POST',
-        body: new URLSearchParams({ username: 'alice', password }),
-      });
-      assert.equal(form.status, 200);
-      const formPair = (await form.json()) as { access: string; refresh: string };
-      secrets.set('form access token', formPair.access);
-      secrets.set('form refresh token', formPair.refresh);
+        const form = await fetch(new URL('/api/token/', base), {
+          method: 'POST',
+          body: new URLSearchParams({ username: 'alice', password }),
+        });
+        assert.equal(form.status, 200);
+        const formPair = (await form.json()) as { access: string; refresh: string };
+        secrets.set('form access token', formPair.access);
+        secrets.set('form refresh token', formPair.refresh);
 
-      assert.equal((await postJson(base, '/api/token/verify/', { token: firstRunAccess })).status, 200);
-      const refreshed = await postJson(base, '/api/token/refresh/', { refresh: firstRunRefresh });
-      assert.equal(refreshed.status, 200);
-      for (const t of jwtsIn(refreshed.body)) secrets.set(`refreshed ${t.slice(-8)}`, t);
+        assert.equal((await postJson(base, '/api/token/verify/', { token: firstRunAccess })).status, 200);
+        const refreshed = await postJson(base, '/api/token/refresh/', { refresh: firstRunRefresh });
+        assert.equal(refreshed.status, 200);
+        for (const t of jwtsIn(refreshed.body)) secrets.set(`refreshed ${t.slice(-8)}`, t);
 
-      const me = await fetch(new URL('/api/protected-endpoint/', base), { headers: { authorization: `Bearer ${firstRunAccess}` } });
-      assert.equal(me.status, 200);
-      // A token pasted in a query string, next to a bad header: a logged 401.
-      const pasted = await fetch(new URL(`/api/protected-endpoint/?token=${firstRunAccess}`, base), {
-        headers: { authorization: `Bearer ${formPair.access}x` },
-      });
-      assert.equal(pasted.status, 401);
+        const me = await fetch(new URL('/api/protected-endpoint/', base), { headers: { authorization: `Bearer ${firstRunAccess}` } });
+        assert.equal(me.status, 200);
+        // A token pasted in a query string, next to a bad header: a logged 401.
+        const pasted = await fetch(new URL(`/api/protected-endpoint/?token=${firstRunAccess}`, base), {
+          headers: { authorization: `Bearer ${formPair.access}x` },
+        });
+        assert.equal(pasted.status, 401);
 
-      const regPassword = 'Reg1stered-Pass-Phrase';
-      secrets.set('registration password', regPassword);
-      const reg = await postJson(base, '/api/auth/register/', { username: 'bob', password: regPassword, email: 'bob@example.com' });
-      assert.equal(reg.status, 201, JSON.stringify(reg.body));
-      for (const t of jwtsIn(reg.body)) secrets.set(`registration token ${t.slice(-8)}`, t);
+        const regPassword = 'Reg1stered-Pass-Phrase';
+        secrets.set('registration password', regPassword);
+        const reg = await postJson(base, '/api/auth/register/', { username: 'bob', password: regPassword, email: 'bob@example.com' });
+        assert.equal(reg.status, 201, JSON.stringify(reg.body));
+        for (const t of jwtsIn(reg.body)) secrets.set(`registration token ${t.slice(-8)}`, t);
 
-      assert.equal((await postJson(base, '/api/token/blacklist/', { refresh: formPair.refresh })).status, 200);
-      assert.equal((await postJson(base, '/api/token/blacklist/', { refresh: formPair.refresh })).status, 401);
+        assert.equal((await postJson(base, '/api/token/blacklist/', { refresh: formPair.refresh })).status, 200);
+        assert.equal((await postJson(base, '/api/token/blacklist/', { refresh: formPair.refresh })).status, 401);
 
-      const broken = await fetch(new URL('/api/token/', base), {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: `{"username": "alice", "password": "${password}"`,
-      });
-      assert.equal(broken.status, 400);
+        const broken = await fetch(new URL('/api/token/', base), {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: `{"username": "alice", "password": "${password}"`,
+        });
+        assert.equal(broken.status, 400);
 
-      await sleep(200);
-      const lines = logLines(first.output());
-      assert.ok(lines.some((l) => l.status === 401), 'failed requests are logged (so this check is not vacuous)');
-      assert.ok(lines.some((l) => l.status === 200), 'at debug level, successes are logged too');
-      assert.deepEqual(leaks(first.output(), secrets), []);
-    });
+        await sleep(200);
+        const lines = logLines(first.output());
+        assert.ok(
+          lines.some((l) => l.status === 401),
+          'failed requests are logged (so this check is not vacuous)',
+        );
+        assert.ok(
+          lines.some((l) => l.status === 200),
+          'at debug level, successes are logged too',
+        );
+        assert.deepEqual(leaks(first.output(), secrets), []);
+      },
+    );
   });
 
   it('SIGTERM lets an in-flight login finish, then exits 0 within a few seconds', async () => {
-    await withLog(() => first, async () => {
-      const body = JSON.stringify({ username: 'alice', password: secrets.get('password') });
-      const agent = new http.Agent({ keepAlive: true });
-      const response = new Promise<{ status: number; body: string }>((resolve, reject) => {
-        const req = http.request(
-          new URL('/api/token/', first.url),
-          { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
-          (res) => {
-            let text = '';
-            res.setEncoding('utf8').on('data', (c: string) => (text += c));
-            res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
-          },
-        );
-        req.on('error', reject);
-        // Headers and half the body now; the rest only after SIGTERM. The server
-        // has the request in hand when the signal arrives.
-        req.write(body.slice(0, 10));
-        setTimeout(() => {
-          first.child.kill('SIGTERM');
-          setTimeout(() => req.end(body.slice(10)), 150);
-        }, 200);
-      });
-      const started = Date.now();
-      const res = await response;
-      agent.destroy();
-      assert.equal(res.status, 200, res.body);
-      const pair = JSON.parse(res.body) as { access: string; refresh: string };
-      assert.ok(pair.access && pair.refresh);
-      secrets.set('in-flight access token', pair.access);
-      secrets.set('in-flight refresh token', pair.refresh);
+    await withLog(
+      () => first,
+      async () => {
+        const body = JSON.stringify({ username: 'alice', password: secrets.get('password') });
+        const agent = new http.Agent({ keepAlive: true });
+        const response = new Promise<{ status: number; body: string }>((resolve, reject) => {
+          const req = http.request(
+            new URL('/api/token/', first.url),
+            { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
+            (res) => {
+              let text = '';
+              res.setEncoding('utf8').on('data', (c: string) => (text += c));
+              res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+            },
+          );
+          req.on('error', reject);
+          // Headers and half the body now; the rest only after SIGTERM. The server
+          // has the request in hand when the signal arrives.
+          req.write(body.slice(0, 10));
+          setTimeout(() => {
+            first.child.kill('SIGTERM');
+            setTimeout(() => req.end(body.slice(10)), 150);
+          }, 200);
+        });
+        const started = Date.now();
+        const res = await response;
+        agent.destroy();
+        assert.equal(res.status, 200, res.body);
+        const pair = JSON.parse(res.body) as { access: string; refresh: string };
+        assert.ok(pair.access && pair.refresh);
+        secrets.set('in-flight access token', pair.access);
+        secrets.set('in-flight refresh token', pair.refresh);
 
-      const exited = await Promise.race([first.exit, sleep(8_000).then(() => 'timeout' as const)]);
-      assert.notEqual(exited, 'timeout', `still running 8 s after SIGTERM:\n${first.output()}`);
-      assert.deepEqual(exited, { code: 0, signal: null });
-      assert.ok(Date.now() - started < 5_000, `exited ${Date.now() - started} ms after SIGTERM`);
-      assert.deepEqual(leaks(first.output(), secrets), []);
-    });
+        const exited = await Promise.race([first.exit, sleep(8_000).then(() => 'timeout' as const)]);
+        assert.notEqual(exited, 'timeout', `still running 8 s after SIGTERM:\n${first.output()}`);
+        assert.deepEqual(exited, { code: 0, signal: null });
+        assert.ok(Date.now() - started < 5_000, `exited ${Date.now() - started} ms after SIGTERM`);
+        assert.deepEqual(leaks(first.output(), secrets), []);
+      },
+    );
   });
 
   it('a second start reuses the key: a token from the first run still verifies', async () => {
     let second: Served | undefined;
     const file = path.join(dir, 'signing.key');
     assert.equal(fs.readFileSync(file, 'utf8').trim(), key, 'the key file is unchanged');
-    await withLog(() => second, async () => {
-      second = await startServe(env);
-      assert.equal(fs.readFileSync(file, 'utf8').trim(), key, 'the key file is unchanged');
-      assert.equal(fs.statSync(file).mode & 0o777, 0o600);
-      assert.ok(
-        !logLines(second.output()).some((l) => l.level === 40 && /generated/i.test(String(l.msg))),
-        'no "generated a new key" warning on the second start',
-      );
-      const verified = await postJson(second.url, '/api/token/verify/', { token: firstRunAccess });
-      assert.equal(verified.status, 200, JSON.stringify(verified.body));
-      const forged = await postJson(second.url, '/api/token/verify/', { token: `${firstRunAccess.slice(0, -4)}AAAA` });
-      assert.equal(forged.status, 401, 'a token with another signature does not verify');
-      const inFlight = secrets.get('in-flight refresh token')!;
-      const refreshed = await postJson(second.url, '/api/token/refresh/', { refresh: inFlight });
-      assert.equal(refreshed.status, 200, JSON.stringify(refreshed.body));
+    await withLog(
+      () => second,
+      async () => {
+        second = await startServe(env);
+        assert.equal(fs.readFileSync(file, 'utf8').trim(), key, 'the key file is unchanged');
+        assert.equal(fs.statSync(file).mode & 0o777, 0o600);
+        assert.ok(
+          !logLines(second.output()).some((l) => l.level === 40 && /generated/i.test(String(l.msg))),
+          'no "generated a new key" warning on the second start',
+        );
+        const verified = await postJson(second.url, '/api/token/verify/', { token: firstRunAccess });
+        assert.equal(verified.status, 200, JSON.stringify(verified.body));
+        const forged = await postJson(second.url, '/api/token/verify/', { token: `${firstRunAccess.slice(0, -4)}AAAA` });
+        assert.equal(forged.status, 401, 'a token with another signature does not verify');
+        const inFlight = secrets.get('in-flight refresh token')!;
+        const refreshed = await postJson(second.url, '/api/token/refresh/', { refresh: inFlight });
+        assert.equal(refreshed.status, 200, JSON.stringify(refreshed.body));
 
-      second.child.kill('SIGTERM');
-      const exited = await Promise.race([second.exit, sleep(8_000).then(() => 'timeout' as const)]);
-      assert.deepEqual(exited, { code: 0, signal: null });
-      assert.deepEqual(leaks(second.output(), secrets), []);
-    });
+        second.child.kill('SIGTERM');
+        const exited = await Promise.race([second.exit, sleep(8_000).then(() => 'timeout' as const)]);
+        assert.deepEqual(exited, { code: 0, signal: null });
+        assert.deepEqual(leaks(second.output(), secrets), []);
+      },
+    );
   });
 });

@@ -167,9 +167,7 @@ describe('client: simplejwt', () => {
 
   it('does not loop when the retry is refused as well', async () => {
     const counter = countingFetch((url) =>
-      url.pathname === '/api/protected-endpoint/'
-        ? new Response(JSON.stringify({ detail: 'nope' }), { status: 401 })
-        : undefined,
+      url.pathname === '/api/protected-endpoint/' ? new Response(JSON.stringify({ detail: 'nope' }), { status: 401 }) : undefined,
     );
     const c = createClient({ baseUrl: srv.base, fetch: counter.fetch });
     await c.login({ username: 'alice', password: 'pw-alice-123' });

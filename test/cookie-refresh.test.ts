@@ -71,7 +71,11 @@ describe('refresh cookie on (simplejwt, api-auth, auth-root)', () => {
 
   it('refresh reads the cookie when the body has none, from the server’s own origin or a listed one', async () => {
     const { cookie } = await login();
-    for (const headers of [withCookie(cookie.value, OWN), withCookie(cookie.value, APP), withCookie(cookie.value, null, { referer: `${APP}/page?x=1` })]) {
+    for (const headers of [
+      withCookie(cookie.value, OWN),
+      withCookie(cookie.value, APP),
+      withCookie(cookie.value, null, { referer: `${APP}/page?x=1` }),
+    ]) {
       const res = await s.request({ method: 'POST', url: '/api/token/refresh/', payload: {}, headers });
       assert.equal(res.statusCode, 200, res.body);
       assert.equal(claimsOf((res.json() as { access: string }).access).token_type, 'access');
@@ -85,11 +89,20 @@ describe('refresh cookie on (simplejwt, api-auth, auth-root)', () => {
   it('refuses a cookie-authenticated request from another origin with Django’s CSRF answer', async () => {
     const { cookie } = await login();
     const cases: [Record<string, string>, string][] = [
-      [withCookie(cookie.value, 'http://evil.example'), 'CSRF Failed: Origin checking failed - http://evil.example does not match any trusted origins.'],
+      [
+        withCookie(cookie.value, 'http://evil.example'),
+        'CSRF Failed: Origin checking failed - http://evil.example does not match any trusted origins.',
+      ],
       [withCookie(cookie.value, 'null'), 'CSRF Failed: Origin checking failed - null does not match any trusted origins.'],
-      [withCookie(cookie.value, 'http://localhost:8080'), 'CSRF Failed: Origin checking failed - http://localhost:8080 does not match any trusted origins.'],
+      [
+        withCookie(cookie.value, 'http://localhost:8080'),
+        'CSRF Failed: Origin checking failed - http://localhost:8080 does not match any trusted origins.',
+      ],
       [withCookie(cookie.value, null), 'CSRF Failed: Referer checking failed - no Referer.'],
-      [withCookie(cookie.value, null, { referer: 'http://evil.example/x' }), 'CSRF Failed: Referer checking failed - http://evil.example/x does not match any trusted origins.'],
+      [
+        withCookie(cookie.value, null, { referer: 'http://evil.example/x' }),
+        'CSRF Failed: Referer checking failed - http://evil.example/x does not match any trusted origins.',
+      ],
       [withCookie(cookie.value, null, { referer: 'not a url' }), 'CSRF Failed: Referer checking failed - Referer is malformed.'],
     ];
     for (const [headers, detail] of cases) {
@@ -102,9 +115,16 @@ describe('refresh cookie on (simplejwt, api-auth, auth-root)', () => {
     }
     // In api-auth's envelope on its routes.
     const a = only(await s.post('/api/auth/login/', USER));
-    const res = await s.request({ method: 'POST', url: '/api/auth/refresh/', payload: {}, headers: withCookie(a.value, 'http://evil.example') });
+    const res = await s.request({
+      method: 'POST',
+      url: '/api/auth/refresh/',
+      payload: {},
+      headers: withCookie(a.value, 'http://evil.example'),
+    });
     assert.equal(res.statusCode, 403);
-    assert.deepEqual(res.json(), { error: 'CSRF Failed: Origin checking failed - http://evil.example does not match any trusted origins.' });
+    assert.deepEqual(res.json(), {
+      error: 'CSRF Failed: Origin checking failed - http://evil.example does not match any trusted origins.',
+    });
     // The token refused above still works from a trusted origin: nothing was blacklisted.
     const still = await s.request({ method: 'POST', url: '/api/token/refresh/', payload: {}, headers: withCookie(cookie.value) });
     assert.equal(still.statusCode, 200);
@@ -118,7 +138,12 @@ describe('refresh cookie on (simplejwt, api-auth, auth-root)', () => {
     assert.equal(none.statusCode, 400);
     assert.deepEqual(none.json(), { refresh: ['This field is required.'] });
     // A body token wins over the cookie.
-    const both = await s.request({ method: 'POST', url: '/api/token/refresh/', payload: { refresh: 'garbage' }, headers: withCookie(cookie.value) });
+    const both = await s.request({
+      method: 'POST',
+      url: '/api/token/refresh/',
+      payload: { refresh: 'garbage' },
+      headers: withCookie(cookie.value),
+    });
     assert.equal(both.statusCode, 401);
   });
 
@@ -215,7 +240,12 @@ describe('refresh cookie settings', () => {
       assert.equal(c.secure, undefined);
       assert.equal(c.domain, 'example.com');
       assert.equal(c.httpOnly, true);
-      const r = await s.request({ method: 'POST', url: '/api/auth/refresh/', payload: {}, headers: { cookie: `rt=${c.value}`, origin: OWN } });
+      const r = await s.request({
+        method: 'POST',
+        url: '/api/auth/refresh/',
+        payload: {},
+        headers: { cookie: `rt=${c.value}`, origin: OWN },
+      });
       assert.equal(r.statusCode, 200, r.body);
     } finally {
       await s.close();
@@ -227,7 +257,10 @@ describe('refresh cookie settings', () => {
       () => loadConfig({ LATCHKEY_REFRESH_COOKIE_SAMESITE: 'None', LATCHKEY_REFRESH_COOKIE_SECURE: 'off' }),
       (e: unknown) => e instanceof ConfigError && e.message.startsWith('LATCHKEY_REFRESH_COOKIE_SAMESITE: None requires a Secure cookie'),
     );
-    assert.throws(() => loadConfig({ LATCHKEY_REFRESH_COOKIE_SAMESITE: 'sometimes' }), /LATCHKEY_REFRESH_COOKIE_SAMESITE: must be Strict, Lax or None/);
+    assert.throws(
+      () => loadConfig({ LATCHKEY_REFRESH_COOKIE_SAMESITE: 'sometimes' }),
+      /LATCHKEY_REFRESH_COOKIE_SAMESITE: must be Strict, Lax or None/,
+    );
     assert.throws(() => loadConfig({ LATCHKEY_REFRESH_COOKIE_NAME: 'a b' }), /LATCHKEY_REFRESH_COOKIE_NAME: must be a cookie name/);
     await assert.rejects(
       startServer({ env: { LATCHKEY_PRESETS: 'simplejwt', LATCHKEY_REFRESH_COOKIE: 'phone' } }),

@@ -95,7 +95,11 @@ describe('CORS on for a list of origins', () => {
     // Errors carry them too: a page must read a 401's body and WWW-Authenticate.
     const refused = await s.get('/api/protected-endpoint/', 'not-a-token');
     assert.equal(refused.statusCode, 401);
-    const refusedFromApp = await s.request({ method: 'GET', url: '/api/protected-endpoint/', headers: { origin: APP, authorization: 'Bearer x' } });
+    const refusedFromApp = await s.request({
+      method: 'GET',
+      url: '/api/protected-endpoint/',
+      headers: { origin: APP, authorization: 'Bearer x' },
+    });
     assert.equal(refusedFromApp.statusCode, 401);
     assert.equal(refusedFromApp.headers['access-control-allow-origin'], APP);
 
@@ -130,7 +134,8 @@ describe('CORS settings', () => {
   it('refuses `*` together with the refresh cookie, and anything that is not an exact origin', () => {
     assert.throws(
       () => loadConfig({ LATCHKEY_CORS_ORIGINS: '*', LATCHKEY_REFRESH_COOKIE: 'on' }),
-      (e: unknown) => e instanceof ConfigError && /LATCHKEY_CORS_ORIGINS: `\*` cannot be combined with LATCHKEY_REFRESH_COOKIE/.test(e.message),
+      (e: unknown) =>
+        e instanceof ConfigError && /LATCHKEY_CORS_ORIGINS: `\*` cannot be combined with LATCHKEY_REFRESH_COOKIE/.test(e.message),
     );
     for (const bad of ['https://app.example.com/', 'app.example.com', 'https://app.example.com/path', 'ftp://x.example']) {
       assert.throws(

@@ -45,7 +45,10 @@ function assertOpenApi31(doc: Doc): void {
       assert.ok(Object.keys(op.responses).length > 0, `${method} ${path} has responses`);
       for (const [, name] of path.matchAll(/\{(\w+)\}/g)) {
         const params = (op.parameters ?? []) as { in: string; name: string; required?: boolean }[];
-        assert.ok(params.some((p) => p.in === 'path' && p.name === name && p.required), `${method} ${path}: path parameter ${name}`);
+        assert.ok(
+          params.some((p) => p.in === 'path' && p.name === name && p.required),
+          `${method} ${path}: path parameter ${name}`,
+        );
       }
       for (const [status, res] of Object.entries(op.responses)) {
         assert.match(status, /^([1-5]\d\d|[1-5]XX|default)$/);
@@ -263,7 +266,8 @@ describe('API schema: each preset alone', () => {
           if (op.requestBody) {
             assert.deepEqual(Object.keys(op.requestBody.content).sort(), ['application/json', 'application/x-www-form-urlencoded']);
           }
-          if (['login', 'register', 'refresh', 'verify', 'blacklist'].includes(r.op)) assert.ok(op.requestBody, `${r.method} ${r.url} body`);
+          if (['login', 'register', 'refresh', 'verify', 'blacklist'].includes(r.op))
+            assert.ok(op.requestBody, `${r.method} ${r.url} body`);
           const success = Object.keys(op.responses).filter((status) => /^2/.test(status));
           assert.equal(success.length, 1, `${r.method} ${r.url}: one success response`);
           if (success[0] !== '204') assert.ok(op.responses[success[0]!]!.content?.['application/json']?.schema);
@@ -325,7 +329,10 @@ describe('docs page', () => {
     assert.match(res.body, /"persistAuthorization":\s*true/);
     assert.match(res.body, /validatorUrl: null/);
     // (A comment in it links to a Stack Overflow answer; the code names no host.)
-    const code = res.body.split('\n').filter((line) => !line.trim().startsWith('//')).join('\n');
+    const code = res.body
+      .split('\n')
+      .filter((line) => !line.trim().startsWith('//'))
+      .join('\n');
     assert.doesNotMatch(code, /https?:\/\//);
   });
 

@@ -13,9 +13,7 @@ import type { NewUser } from '../src/storage/types.js';
 import { openStorage, type OpenOptions } from '../src/storage/open.js';
 import { USER_DEFAULTS } from '../src/users/fields.js';
 
-export const FIXTURES = JSON.parse(
-  fs.readFileSync(new URL('../../test/fixtures/simplejwt-interop.json', import.meta.url), 'utf8'),
-) as {
+export const FIXTURES = JSON.parse(fs.readFileSync(new URL('../../test/fixtures/simplejwt-interop.json', import.meta.url), 'utf8')) as {
   signing_key: string;
   tokens: { user_id: number; access: string; refresh: string }[];
   django_password_hashes: { password: string; hasher: string; encoded: string }[];

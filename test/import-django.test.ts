@@ -111,8 +111,17 @@ interface DjangoRow {
 }
 
 const COLUMNS = [
-  'id', 'username', 'password', 'email', 'first_name', 'last_name',
-  'is_active', 'is_staff', 'is_superuser', 'date_joined', 'last_login',
+  'id',
+  'username',
+  'password',
+  'email',
+  'first_name',
+  'last_name',
+  'is_active',
+  'is_staff',
+  'is_superuser',
+  'date_joined',
+  'last_login',
 ] as const;
 
 /** The fixture hashes as users; ids 1, 2 and 42 are the ones the fixture tokens name. */
@@ -140,8 +149,19 @@ function writeDjangoSqlite(file: string, rows: DjangoRow[]): void {
     db.exec(SQLITE_DDL);
     const insert = db.prepare(`INSERT INTO auth_user (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map(() => '?').join(', ')})`);
     for (const r of rows) {
-      insert.run(r.id, r.username, r.password, r.email, r.first_name, r.last_name,
-        r.is_active ? 1 : 0, r.is_staff ? 1 : 0, r.is_superuser ? 1 : 0, r.date_joined, r.last_login);
+      insert.run(
+        r.id,
+        r.username,
+        r.password,
+        r.email,
+        r.first_name,
+        r.last_name,
+        r.is_active ? 1 : 0,
+        r.is_staff ? 1 : 0,
+        r.is_superuser ? 1 : 0,
+        r.date_joined,
+        r.last_login,
+      );
     }
   } finally {
     db.close();
@@ -165,11 +185,19 @@ async function writeDjangoPostgres(rows: DjangoRow[]): Promise<string> {
   try {
     await client.query(POSTGRES_DDL);
     for (const r of rows) {
-      await client.query(
-        `INSERT INTO auth_user (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map((_, i) => `$${i + 1}`).join(', ')})`,
-        [r.id, r.username, r.password, r.email, r.first_name, r.last_name, r.is_active, r.is_staff, r.is_superuser,
-          `${r.date_joined}+00`, r.last_login === null ? null : `${r.last_login}+00`],
-      );
+      await client.query(`INSERT INTO auth_user (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map((_, i) => `$${i + 1}`).join(', ')})`, [
+        r.id,
+        r.username,
+        r.password,
+        r.email,
+        r.first_name,
+        r.last_name,
+        r.is_active,
+        r.is_staff,
+        r.is_superuser,
+        `${r.date_joined}+00`,
+        r.last_login === null ? null : `${r.last_login}+00`,
+      ]);
     }
   } finally {
     await client.end();
@@ -237,7 +265,10 @@ for (const dialect of DIALECTS) {
       });
 
       it('SimpleJWT tokens for users 1, 2 and 42 keep working (access and refresh)', async () => {
-        assert.deepEqual(FIXTURES.tokens.map((t) => t.user_id), [1, 2, 42]);
+        assert.deepEqual(
+          FIXTURES.tokens.map((t) => t.user_id),
+          [1, 2, 42],
+        );
         await assertFixtureTokensWork(s);
       });
 
@@ -315,11 +346,22 @@ describe('import-django: conflicts, odd rows and bad sources', () => {
 
   it('a username or id that latchkey already gives someone else is skipped and reported, and nothing is merged', async () => {
     const skips: ImportSkip[] = [];
-    const r = await importDjango({ from: `sqlite:${file}`, storage: s.storage, now: FIXTURE_NOW, batchSize: 2, onSkip: (k) => skips.push(k) });
+    const r = await importDjango({
+      from: `sqlite:${file}`,
+      storage: s.storage,
+      now: FIXTURE_NOW,
+      batchSize: 2,
+      onSkip: (k) => skips.push(k),
+    });
     assert.deepEqual(r, { created: 7, updated: 0, unchanged: 0, skipped: 4, unsupportedHashes: 1 });
     assert.deepEqual(
       skips.map((k) => [k.id, k.username]),
-      [[0, 'zero'], [1, 'fx1'], [2, 'fx2'], [61, 'file']],
+      [
+        [0, 'zero'],
+        [1, 'fx1'],
+        [2, 'fx2'],
+        [61, 'file'],
+      ],
     );
     assert.match(skips[0]!.reason, /id is not a positive integer/);
     assert.match(skips[1]!.reason, /username is taken in latchkey by user 500/);
@@ -350,7 +392,10 @@ describe('import-django: conflicts, odd rows and bad sources', () => {
     const skips: ImportSkip[] = [];
     const r = await importDjango({ from: `sqlite:${file}`, storage: s.storage, now: FIXTURE_NOW, onSkip: (k) => skips.push(k) });
     assert.deepEqual(r, { created: 0, updated: 0, unchanged: 7, skipped: 4, unsupportedHashes: 1 });
-    assert.deepEqual(skips.map((k) => k.id), [0, 1, 2, 61]);
+    assert.deepEqual(
+      skips.map((k) => k.id),
+      [0, 1, 2, 61],
+    );
   });
 
   it('new ids after an import do not collide with imported ones', async () => {
@@ -471,9 +516,19 @@ describe(PEER_SUITE, { skip: missing }, () => {
         const skips: ImportSkip[] = [];
         const r = await importDjango({ from: `sqlite:${djangoDb}`, storage: s.storage, now: FIXTURE_NOW, onSkip: (k) => skips.push(k) });
         assert.deepEqual(r, { created: 8, updated: 0, unchanged: 0, skipped: 1, unsupportedHashes: 0 });
-        assert.deepEqual(skips.map((k) => [k.id, k.username]), [[7, 'frank']]);
+        assert.deepEqual(
+          skips.map((k) => [k.id, k.username]),
+          [[7, 'frank']],
+        );
         const expected: [number, string][] = [
-          [1, 'alice'], [2, 'bob'], [3, 'carol'], [4, 'dave'], [5, 'erin'], [6, 'fiona'], [8, 'gina'], [42, 'user42'],
+          [1, 'alice'],
+          [2, 'bob'],
+          [3, 'carol'],
+          [4, 'dave'],
+          [5, 'erin'],
+          [6, 'fiona'],
+          [8, 'gina'],
+          [42, 'user42'],
         ];
         for (const [id, username] of expected) assert.equal((await s.storage.getUserById(id))?.username, username, `id ${id}`);
         assert.equal((await s.storage.getUserByUsername('frank'))!.id, frankNative);

@@ -132,9 +132,7 @@ describe('interop: SimpleJWT-minted tokens on latchkey', () => {
       assert.equal(res.statusCode, 401, `${user_id}: ${res.body}`);
       assert.deepEqual(res.json(), {
         ...NOT_VALID_FOR_ANY,
-        messages: [
-          { token_class: 'AccessToken', token_type: 'access', message: 'Token contained no recognizable user identification' },
-        ],
+        messages: [{ token_class: 'AccessToken', token_type: 'access', message: 'Token contained no recognizable user identification' }],
       });
     }
   });

@@ -98,10 +98,19 @@ for (const alg of ['EdDSA', 'ES256', 'RS256'] as const) {
     it('a key published ahead is in the JWKS at once, and signs from its activation time with no reload', async () => {
       const oldKid = headerOf((await login()).access).kid;
       const ahead = 2;
-      const ring = rotateRing({ dataDir: s.dir, algorithm: alg, retention: 86400, now: Math.floor(Date.now() / 1000), publishAhead: ahead });
+      const ring = rotateRing({
+        dataDir: s.dir,
+        algorithm: alg,
+        retention: 86400,
+        now: Math.floor(Date.now() / 1000),
+        publishAhead: ahead,
+      });
       const nextKid = ring.at(-1)!.kid;
       s.keys.reloadIfChanged();
-      assert.ok((await jwksOf()).body.keys.some((k) => k.kid === nextKid), 'the next key is published before it signs');
+      assert.ok(
+        (await jwksOf()).body.keys.some((k) => k.kid === nextKid),
+        'the next key is published before it signs',
+      );
       assert.equal(headerOf((await login()).access).kid, oldKid, 'the old key signs until the activation time');
       const deadline = Date.now() + (ahead + 3) * 1000;
       let kid = oldKid;
@@ -160,7 +169,13 @@ describe('HMAC keys', () => {
   it('`latchkey keys rotate` with EdDSA prints the new kid and keeps the old one', () => {
     const dir = tempDir();
     // No publish-ahead: the new key signs at once (key-rotation.test.ts covers the default).
-    const env = { ...process.env, LATCHKEY_DATA_DIR: dir, LATCHKEY_ALGORITHM: 'EdDSA', LATCHKEY_SIGNING_KEY: '', LATCHKEY_KEY_PUBLISH_AHEAD: '0' };
+    const env = {
+      ...process.env,
+      LATCHKEY_DATA_DIR: dir,
+      LATCHKEY_ALGORITHM: 'EdDSA',
+      LATCHKEY_SIGNING_KEY: '',
+      LATCHKEY_KEY_PUBLISH_AHEAD: '0',
+    };
     for (const older of [0, 1]) {
       const r = spawnSync(process.execPath, [CLI, 'keys', 'rotate'], { env, encoding: 'utf8' });
       assert.equal(r.status, 0, r.stderr);
@@ -184,7 +199,10 @@ describe('HMAC keys', () => {
       assert.equal(r1.status, 0, r1.stderr);
       assert.match(r1.stdout, /published EdDSA key \S+; it signs from \S+Z \(in 600 s\)/);
       const waiting = list();
-      assert.deepEqual(waiting.map((k) => k.state), ['active', 'next']);
+      assert.deepEqual(
+        waiting.map((k) => k.state),
+        ['active', 'next'],
+      );
       assert.ok(Date.parse(waiting[1]!.activates_at) - Date.parse(waiting[0]!.activates_at) >= 599_000);
       // --now replaces the waiting key (it signed nothing) and signs at once.
       const r2 = spawnSync(process.execPath, [CLI, 'keys', 'rotate', '--now'], { env, encoding: 'utf8' });
@@ -193,7 +211,10 @@ describe('HMAC keys', () => {
       assert.match(r2.stdout, /now signing with EdDSA key \S+; 1 older key/);
       assert.match(r2.stderr, /warning: .*verifier .*may refuse new tokens until it .*refetch/i);
       const after = list();
-      assert.deepEqual(after.map((k) => k.state), ['retired', 'active']);
+      assert.deepEqual(
+        after.map((k) => k.state),
+        ['retired', 'active'],
+      );
       assert.equal(after[0]!.kid, waiting[0]!.kid);
       assert.equal(after[0]!.retired_at, after[1]!.activates_at);
       const table = spawnSync(process.execPath, [CLI, 'keys', 'list'], { env, encoding: 'utf8' });

@@ -199,9 +199,7 @@ for (const dialect of DIALECTS) {
         const res = await refresh(s, pair.refresh);
         if (res.statusCode === 200) {
           const next = (res.json() as Pair).refresh;
-          assert.fail(
-            `refresh at +1500 was granted past the family end (+1000); the new refresh token's exp is +${expOf(next) - T0}`,
-          );
+          assert.fail(`refresh at +1500 was granted past the family end (+1000); the new refresh token's exp is +${expOf(next) - T0}`);
         }
         assert.equal(res.statusCode, 401, res.body);
       });

@@ -64,111 +64,115 @@ async function post(base: string, path: string, body: unknown) {
   return { status: res.status, body: (await res.json()) as Record<string, string> };
 }
 
-describe('several instances on one PostgreSQL and one Redis', { skip: !(PG && REDIS) && 'needs TEST_POSTGRES_URL and TEST_REDIS_URL' }, () => {
-  let a: Instance;
-  let b: Instance;
-  let env: NodeJS.ProcessEnv;
-  let databaseUrl: string;
-  const prefix = randomBytes(4).toString('hex');
-  const username = (name: string) => `${name}-${prefix}`;
+describe(
+  'several instances on one PostgreSQL and one Redis',
+  { skip: !(PG && REDIS) && 'needs TEST_POSTGRES_URL and TEST_REDIS_URL' },
+  () => {
+    let a: Instance;
+    let b: Instance;
+    let env: NodeJS.ProcessEnv;
+    let databaseUrl: string;
+    const prefix = randomBytes(4).toString('hex');
+    const username = (name: string) => `${name}-${prefix}`;
 
-  before(async () => {
-    databaseUrl = await freshDatabaseUrl('postgres');
-    env = {
-      ...process.env,
-      LATCHKEY_DATA_DIR: tempDir(),
-      LATCHKEY_DATABASE_URL: databaseUrl,
-      LATCHKEY_REDIS_URL: REDIS,
-      LATCHKEY_SIGNING_KEY: `multi-instance-shared-key-${prefix}-0123456789`,
-      LATCHKEY_ROTATE_REFRESH_TOKENS: 'on',
-      LATCHKEY_THROTTLE_LOGIN_ACCOUNT: '4/60',
-      LATCHKEY_LOG_LEVEL: 'warn',
-    };
-    // The README's order: migrate once, then start the instances.
-    const migrate = spawnSync(process.execPath, [CLI, 'migrate'], { env, encoding: 'utf8' });
-    assert.equal(migrate.status, 0, migrate.stderr);
-    // Users before the instances: spawnSync blocks this process's event loop, and
-    // a keep-alive socket left idle by the readiness probe meanwhile is closed by
-    // the server under it (the next fetch failed).
-    for (const name of ['alice', 'bob', 'carol', 'dave']) {
-      const r = spawnSync(process.execPath, [CLI, 'createuser', '--username', username(name), '--password', `pw-${name}-12345`], {
-        env,
-        encoding: 'utf8',
-      });
+    before(async () => {
+      databaseUrl = await freshDatabaseUrl('postgres');
+      env = {
+        ...process.env,
+        LATCHKEY_DATA_DIR: tempDir(),
+        LATCHKEY_DATABASE_URL: databaseUrl,
+        LATCHKEY_REDIS_URL: REDIS,
+        LATCHKEY_SIGNING_KEY: `multi-instance-shared-key-${prefix}-0123456789`,
+        LATCHKEY_ROTATE_REFRESH_TOKENS: 'on',
+        LATCHKEY_THROTTLE_LOGIN_ACCOUNT: '4/60',
+        LATCHKEY_LOG_LEVEL: 'warn',
+      };
+      // The README's order: migrate once, then start the instances.
+      const migrate = spawnSync(process.execPath, [CLI, 'migrate'], { env, encoding: 'utf8' });
+      assert.equal(migrate.status, 0, migrate.stderr);
+      // Users before the instances: spawnSync blocks this process's event loop, and
+      // a keep-alive socket left idle by the readiness probe meanwhile is closed by
+      // the server under it (the next fetch failed).
+      for (const name of ['alice', 'bob', 'carol', 'dave']) {
+        const r = spawnSync(process.execPath, [CLI, 'createuser', '--username', username(name), '--password', `pw-${name}-12345`], {
+          env,
+          encoding: 'utf8',
+        });
+        assert.equal(r.status, 0, r.stderr);
+      }
+      // Each instance that did start is kept for `after` to stop, even when the other failed.
+      const [sa, sb] = await Promise.allSettled([startInstance(env), startInstance(env)]);
+      if (sa.status === 'fulfilled') a = sa.value;
+      if (sb.status === 'fulfilled') b = sb.value;
+      if (sa.status === 'rejected') throw sa.reason;
+      if (sb.status === 'rejected') throw sb.reason;
+    });
+
+    after(async () => {
+      for (const i of [a, b]) i?.child.kill('SIGTERM');
+      await Promise.all([a, b].map((i) => i && new Promise((r) => (i.child.exitCode !== null ? r(null) : i.child.once('exit', r)))));
+      await dropDatabase(databaseUrl);
+      const redis = new Redis(REDIS!);
+      await redis.flushdb();
+      redis.disconnect();
+    });
+
+    const login = (inst: Instance, name: string) =>
+      post(inst.url, '/api/token/', { username: username(name), password: `pw-${name}-12345` });
+
+    it('a token issued by instance A refreshes on instance B', async () => {
+      const pair = await login(a, 'alice');
+      assert.equal(pair.status, 200);
+      const r = await post(b.url, '/api/token/refresh/', { refresh: pair.body.refresh });
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      assert.ok(r.body.access);
+      const me = await fetch(`${a.url}/api/protected-endpoint/`, { headers: { authorization: `Bearer ${r.body.access}` } });
+      assert.equal(me.status, 200);
+    });
+
+    it('a logout on instance A is refused on instance B', async () => {
+      const pair = await login(a, 'bob');
+      assert.equal((await post(a.url, '/api/auth/logout/', { refresh_token: pair.body.refresh })).status, 200);
+      const r = await post(b.url, '/api/token/refresh/', { refresh: pair.body.refresh });
+      assert.equal(r.status, 401);
+      assert.deepEqual(r.body, { detail: 'Token is blacklisted', code: 'token_not_valid' });
+      const v = await post(b.url, '/api/token/verify/', { token: pair.body.refresh });
+      assert.equal(v.status, 401);
+    });
+
+    it('a rotation race across A and B has exactly one winner', async () => {
+      const pair = await login(b, 'carol');
+      const attempts = Array.from({ length: 20 }, (_, i) =>
+        post(i % 2 ? a.url : b.url, '/api/token/refresh/', { refresh: pair.body.refresh }),
+      );
+      const results = await Promise.all(attempts);
+      assert.equal(results.filter((r) => r.status === 200).length, 1, JSON.stringify(results.map((r) => r.status)));
+      assert.ok(results.every((r) => r.status === 200 || r.status === 401));
+    });
+
+    it('login throttling counts failures on both instances together', async () => {
+      const wrong = (inst: Instance) => post(inst.url, '/api/token/', { username: username('dave'), password: 'wrong-password' });
+      // The limit is 4 failures per account: two on A and two on B use it up.
+      for (const inst of [a, b, a, b]) assert.equal((await wrong(inst)).status, 401);
+      const fifth = await wrong(a);
+      assert.equal(fifth.status, 429);
+      assert.match(fifth.body.detail!, /^Request was throttled\. Expected available in \d+ seconds?\.$/);
+      // And the right password is refused too while the account is blocked, on either instance.
+      assert.equal((await login(b, 'dave')).status, 429);
+    });
+
+    it('deactivating a user through the CLI is honoured by both instances at once', async () => {
+      const pair = await login(a, 'alice');
+      const headers = { authorization: `Bearer ${pair.body.access}` };
+      // Both instances have now seen (and may cache) alice as active.
+      for (const inst of [a, b]) assert.equal((await fetch(`${inst.url}/api/protected-endpoint/`, { headers })).status, 200);
+      const r = spawnSync(process.execPath, [CLI, 'users', 'deactivate', username('alice')], { env, encoding: 'utf8' });
       assert.equal(r.status, 0, r.stderr);
-    }
-    // Each instance that did start is kept for `after` to stop, even when the other failed.
-    const [sa, sb] = await Promise.allSettled([startInstance(env), startInstance(env)]);
-    if (sa.status === 'fulfilled') a = sa.value;
-    if (sb.status === 'fulfilled') b = sb.value;
-    if (sa.status === 'rejected') throw sa.reason;
-    if (sb.status === 'rejected') throw sb.reason;
-  });
-
-  after(async () => {
-    for (const i of [a, b]) i?.child.kill('SIGTERM');
-    await Promise.all([a, b].map((i) => i && new Promise((r) => (i.child.exitCode !== null ? r(null) : i.child.once('exit', r)))));
-    await dropDatabase(databaseUrl);
-    const redis = new Redis(REDIS!);
-    await redis.flushdb();
-    redis.disconnect();
-  });
-
-  const login = (inst: Instance, name: string) =>
-    post(inst.url, '/api/token/', { username: username(name), password: `pw-${name}-12345` });
-
-  it('a token issued by instance A refreshes on instance B', async () => {
-    const pair = await login(a, 'alice');
-    assert.equal(pair.status, 200);
-    const r = await post(b.url, '/api/token/refresh/', { refresh: pair.body.refresh });
-    assert.equal(r.status, 200, JSON.stringify(r.body));
-    assert.ok(r.body.access);
-    const me = await fetch(`${a.url}/api/protected-endpoint/`, { headers: { authorization: `Bearer ${r.body.access}` } });
-    assert.equal(me.status, 200);
-  });
-
-  it('a logout on instance A is refused on instance B', async () => {
-    const pair = await login(a, 'bob');
-    assert.equal((await post(a.url, '/api/auth/logout/', { refresh_token: pair.body.refresh })).status, 200);
-    const r = await post(b.url, '/api/token/refresh/', { refresh: pair.body.refresh });
-    assert.equal(r.status, 401);
-    assert.deepEqual(r.body, { detail: 'Token is blacklisted', code: 'token_not_valid' });
-    const v = await post(b.url, '/api/token/verify/', { token: pair.body.refresh });
-    assert.equal(v.status, 401);
-  });
-
-  it('a rotation race across A and B has exactly one winner', async () => {
-    const pair = await login(b, 'carol');
-    const attempts = Array.from({ length: 20 }, (_, i) =>
-      post(i % 2 ? a.url : b.url, '/api/token/refresh/', { refresh: pair.body.refresh }),
-    );
-    const results = await Promise.all(attempts);
-    assert.equal(results.filter((r) => r.status === 200).length, 1, JSON.stringify(results.map((r) => r.status)));
-    assert.ok(results.every((r) => r.status === 200 || r.status === 401));
-  });
-
-  it('login throttling counts failures on both instances together', async () => {
-    const wrong = (inst: Instance) => post(inst.url, '/api/token/', { username: username('dave'), password: 'wrong-password' });
-    // The limit is 4 failures per account: two on A and two on B use it up.
-    for (const inst of [a, b, a, b]) assert.equal((await wrong(inst)).status, 401);
-    const fifth = await wrong(a);
-    assert.equal(fifth.status, 429);
-    assert.match(fifth.body.detail!, /^Request was throttled\. Expected available in \d+ seconds?\.$/);
-    // And the right password is refused too while the account is blocked, on either instance.
-    assert.equal((await login(b, 'dave')).status, 429);
-  });
-
-  it('deactivating a user through the CLI is honoured by both instances at once', async () => {
-    const pair = await login(a, 'alice');
-    const headers = { authorization: `Bearer ${pair.body.access}` };
-    // Both instances have now seen (and may cache) alice as active.
-    for (const inst of [a, b]) assert.equal((await fetch(`${inst.url}/api/protected-endpoint/`, { headers })).status, 200);
-    const r = spawnSync(process.execPath, [CLI, 'users', 'deactivate', username('alice')], { env, encoding: 'utf8' });
-    assert.equal(r.status, 0, r.stderr);
-    for (const inst of [a, b]) {
-      const me = await fetch(`${inst.url}/api/protected-endpoint/`, { headers });
-      assert.equal(me.status, 401);
-      assert.deepEqual(await me.json(), { detail: 'User is inactive', code: 'user_inactive' });
-    }
-  });
-});
+      for (const inst of [a, b]) {
+        const me = await fetch(`${inst.url}/api/protected-endpoint/`, { headers });
+        assert.equal(me.status, 401);
+        assert.deepEqual(await me.json(), { detail: 'User is inactive', code: 'user_inactive' });
+      }
+    });
+  },
+);

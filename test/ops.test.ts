@@ -168,7 +168,10 @@ describe('ops: /metrics counts', () => {
     assert.equal(value(m, 'latchkey_hash_queue_depth'), 0);
     // prom-client's default process metrics, in this app's own registry.
     assert.ok(value(m, 'process_cpu_user_seconds_total') !== undefined, 'no default metrics');
-    assert.ok(m.some((x) => x.name.startsWith('nodejs_eventloop_lag')), 'no event loop metrics');
+    assert.ok(
+      m.some((x) => x.name.startsWith('nodejs_eventloop_lag')),
+      'no event loop metrics',
+    );
   });
 
   it('shows exactly the logins, refreshes, reuse and requests that happened', async () => {
@@ -205,8 +208,7 @@ describe('ops: /metrics counts', () => {
     assert.equal(value(m, 'latchkey_refresh_reuse_detected_total'), 1);
     assert.equal(value(m, 'latchkey_hash_queue_depth'), 0);
 
-    const requests = (route: string, method: string, status: string) =>
-      value(m, 'latchkey_http_requests_total', { route, method, status });
+    const requests = (route: string, method: string, status: string) => value(m, 'latchkey_http_requests_total', { route, method, status });
     assert.equal(requests('/api/token/', 'POST', '200'), 2);
     assert.equal(requests('/api/token/', 'POST', '401'), 2);
     assert.equal(requests('/api/token/', 'POST', '429'), 1);
@@ -299,7 +301,10 @@ describe('ops: /metrics scraped under load', () => {
             return r.status;
           }),
         );
-        assert.ok(statuses.every((st) => st === 200), `statuses: ${[...new Set(statuses)].join(',')}`);
+        assert.ok(
+          statuses.every((st) => st === 200),
+          `statuses: ${[...new Set(statuses)].join(',')}`,
+        );
       }
     } finally {
       loading = false;
@@ -311,11 +316,11 @@ describe('ops: /metrics scraped under load', () => {
     assert.equal(seen.at(-1), TOTAL);
     for (let i = 1; i < seen.length; i++) assert.ok(seen[i]! >= seen[i - 1]!, `counter went down: ${seen[i - 1]} then ${seen[i]}`);
     assert.ok(seen.length >= 4, `only ${seen.length} scrapes during the load`);
-    assert.ok(seen.some((v) => v > 0 && v < TOTAL), `no scrape landed mid-load: ${seen.join(',')}`);
-    assert.equal(
-      value(final, 'latchkey_http_request_duration_seconds_count', { route: '/api/protected-endpoint/', method: 'GET' }),
-      TOTAL,
+    assert.ok(
+      seen.some((v) => v > 0 && v < TOTAL),
+      `no scrape landed mid-load: ${seen.join(',')}`,
     );
+    assert.equal(value(final, 'latchkey_http_request_duration_seconds_count', { route: '/api/protected-endpoint/', method: 'GET' }), TOTAL);
     const sorted = [...scrapeMs].sort((a, b) => a - b);
     console.log(
       `# ${seen.length} scrapes under load; scrape ms median ${sorted[sorted.length >> 1]!.toFixed(1)}, max ${sorted.at(-1)!.toFixed(1)}`,
@@ -338,59 +343,56 @@ describe('ops: /metrics with serve --workers 2', () => {
         .on('error', reject);
     });
 
-  it(
-    'answers every scrape with the counts of all workers together, whichever worker takes it',
-    async () => {
-      const child = await startChild({ env: { LATCHKEY_WORKERS: '2', LATCHKEY_LOG_LEVEL: 'info' } });
-      // startChild returns once one worker answers; the primary says so when both listen.
-      for (let i = 0; i < 300 && !child.output().includes('latchkey is serving'); i++) await new Promise((ok) => setTimeout(ok, 50));
-      assert.match(child.output(), /latchkey is serving/);
-      // The workers run with the V8 flags that keep their memory down.
-      const workers = fs
-        .readFileSync(`/proc/${child.proc.pid}/task/${child.proc.pid}/children`, 'utf8')
-        .trim()
-        .split(/\s+/);
-      assert.equal(workers.length, 2);
-      for (const pid of workers) {
-        const argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-        for (const flag of MEMORY_FLAGS) assert.ok(argv.includes(flag), `worker ${pid}: ${flag}`);
-      }
-      const count = (text: string) =>
-        value(parseMetrics(text), 'latchkey_http_requests_total', { route: '/api/protected-endpoint/', method: 'GET', status: '401' }) ?? 0;
-      try {
-        // Scraped under load: every scrape 200, and the summed counter never goes down.
-        const N = 400;
-        const seen: number[] = [];
-        let loading = true;
-        const scraper = (async () => {
-          while (loading) {
-            const r = await getFresh(`${child.url}/metrics`);
-            assert.equal(r.status, 200, r.text);
-            seen.push(count(r.text));
-          }
-        })();
-        try {
-          for (let i = 0; i < N; i += 40) {
-            await Promise.all(Array.from({ length: 40 }, () => getFresh(`${child.url}/api/protected-endpoint/`)));
-          }
-        } finally {
-          loading = false;
-          await scraper;
-        }
-        for (let i = 1; i < seen.length; i++) assert.ok(seen[i]! >= seen[i - 1]!, `counter went down: ${seen.join(', ')}`);
-        // Then, at rest, every scrape (round-robin over the workers) reports the same total.
-        const counts: number[] = [];
-        for (let i = 0; i < 6; i++) {
+  it('answers every scrape with the counts of all workers together, whichever worker takes it', async () => {
+    const child = await startChild({ env: { LATCHKEY_WORKERS: '2', LATCHKEY_LOG_LEVEL: 'info' } });
+    // startChild returns once one worker answers; the primary says so when both listen.
+    for (let i = 0; i < 300 && !child.output().includes('latchkey is serving'); i++) await new Promise((ok) => setTimeout(ok, 50));
+    assert.match(child.output(), /latchkey is serving/);
+    // The workers run with the V8 flags that keep their memory down.
+    const workers = fs.readFileSync(`/proc/${child.proc.pid}/task/${child.proc.pid}/children`, 'utf8').trim().split(/\s+/);
+    assert.equal(workers.length, 2);
+    for (const pid of workers) {
+      const argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      for (const flag of MEMORY_FLAGS) assert.ok(argv.includes(flag), `worker ${pid}: ${flag}`);
+    }
+    const count = (text: string) =>
+      value(parseMetrics(text), 'latchkey_http_requests_total', { route: '/api/protected-endpoint/', method: 'GET', status: '401' }) ?? 0;
+    try {
+      // Scraped under load: every scrape 200, and the summed counter never goes down.
+      const N = 400;
+      const seen: number[] = [];
+      let loading = true;
+      const scraper = (async () => {
+        while (loading) {
           const r = await getFresh(`${child.url}/metrics`);
           assert.equal(r.status, 200, r.text);
-          counts.push(count(r.text));
-          assert.ok((value(parseMetrics(r.text), 'latchkey_hash_queue_depth') ?? -1) >= 0);
+          seen.push(count(r.text));
         }
-        // startChild's readiness probes add a few of their own.
-        assert.ok(counts.every((c) => c === counts[0] && c >= N), `scrapes disagree: ${counts.join(', ')}`);
+      })();
+      try {
+        for (let i = 0; i < N; i += 40) {
+          await Promise.all(Array.from({ length: 40 }, () => getFresh(`${child.url}/api/protected-endpoint/`)));
+        }
       } finally {
-        await child.stop();
+        loading = false;
+        await scraper;
       }
-    },
-  );
+      for (let i = 1; i < seen.length; i++) assert.ok(seen[i]! >= seen[i - 1]!, `counter went down: ${seen.join(', ')}`);
+      // Then, at rest, every scrape (round-robin over the workers) reports the same total.
+      const counts: number[] = [];
+      for (let i = 0; i < 6; i++) {
+        const r = await getFresh(`${child.url}/metrics`);
+        assert.equal(r.status, 200, r.text);
+        counts.push(count(r.text));
+        assert.ok((value(parseMetrics(r.text), 'latchkey_hash_queue_depth') ?? -1) >= 0);
+      }
+      // startChild's readiness probes add a few of their own.
+      assert.ok(
+        counts.every((c) => c === counts[0] && c >= N),
+        `scrapes disagree: ${counts.join(', ')}`,
+      );
+    } finally {
+      await child.stop();
+    }
+  });
 });

@@ -109,7 +109,11 @@ describe('request logs', () => {
     // Bodies that fail to parse or validate, with the password inside.
     await send('POST', '/api/token/', { raw: `{"username": "jane", "password": "${PASSWORD}"`, expect: 400 });
     await send('POST', '/api/token/', { json: { username: { password: PASSWORD }, password: [PASSWORD] }, expect: 400 });
-    await send('POST', '/api/token/', { raw: `username=jane&password=${PASSWORD}`, headers: { 'content-type': 'text/plain' }, expect: 415 });
+    await send('POST', '/api/token/', {
+      raw: `username=jane&password=${PASSWORD}`,
+      headers: { 'content-type': 'text/plain' },
+      expect: 415,
+    });
     await send('POST', '/api/token/', { json: { username: 'jane', password: PASSWORD, pad: 'x'.repeat(70_000) }, expect: 413 });
 
     // Refresh, verify, protected: with the tokens in headers, bodies and query strings.
@@ -211,44 +215,43 @@ describe('request logs', () => {
     assert.doesNotMatch(log, /\?/, 'the log contains a query string');
   });
 
-  it(
-    'never contains a token pasted into the URL path',
-    async () => {
-      const c = await startChild({ env: { LATCHKEY_LOG_LEVEL: 'info', LATCHKEY_WORKERS: '1', LATCHKEY_PRESETS: 'simplejwt' } });
-      try {
-        const res = await fetch(`${c.url}/api/token/`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ username: 'nobody', password: PASSWORD }),
-        });
-        assert.equal(res.status, 401);
-        const token = [...secrets].find((s) => s.startsWith('eyJ'))!;
-        assert.equal((await fetch(`${c.url}/api/token/${token}/`)).status, 404);
-        assert.equal((await fetch(`${c.url}/api/protected-endpoint/${token}`)).status, 404);
-        c.proc.kill('SIGTERM');
-        await c.exited;
-        // The three requests are in the log (so the check below searches their lines), their paths without the token.
-        const failures = c
-          .output()
-          .split('\n')
-          .filter((l) => l.trim() !== '')
-          .map((l) => JSON.parse(l) as { msg?: string; status?: number; req?: { method?: string; url?: string } })
-          .filter((r) => r.msg === 'request failed');
-        const has = (method: string, prefix: string, status: number) =>
-          failures.some((r) => r.req?.method === method && r.status === status && String(r.req.url).startsWith(prefix) && !r.req.url!.includes(token));
-        assert.ok(has('POST', '/api/token/', 401), `no line for the failed login:\n${c.output()}`);
-        assert.ok(has('GET', '/api/token/', 404), `no line for GET /api/token/<token>/:\n${c.output()}`);
-        assert.ok(has('GET', '/api/protected-endpoint/', 404), `no line for GET /api/protected-endpoint/<token>:\n${c.output()}`);
-        assert.doesNotMatch(c.output(), /eyJhbGciOi/, `the log contains a token from the path:\n${c.output()}`);
-      } finally {
-        await c.stop();
-      }
-    },
-  );
+  it('never contains a token pasted into the URL path', async () => {
+    const c = await startChild({ env: { LATCHKEY_LOG_LEVEL: 'info', LATCHKEY_WORKERS: '1', LATCHKEY_PRESETS: 'simplejwt' } });
+    try {
+      const res = await fetch(`${c.url}/api/token/`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ username: 'nobody', password: PASSWORD }),
+      });
+      assert.equal(res.status, 401);
+      const token = [...secrets].find((s) => s.startsWith('eyJ'))!;
+      assert.equal((await fetch(`${c.url}/api/token/${token}/`)).status, 404);
+      assert.equal((await fetch(`${c.url}/api/protected-endpoint/${token}`)).status, 404);
+      c.proc.kill('SIGTERM');
+      await c.exited;
+      // The three requests are in the log (so the check below searches their lines), their paths without the token.
+      const failures = c
+        .output()
+        .split('\n')
+        .filter((l) => l.trim() !== '')
+        .map((l) => JSON.parse(l) as { msg?: string; status?: number; req?: { method?: string; url?: string } })
+        .filter((r) => r.msg === 'request failed');
+      const has = (method: string, prefix: string, status: number) =>
+        failures.some(
+          (r) => r.req?.method === method && r.status === status && String(r.req.url).startsWith(prefix) && !r.req.url!.includes(token),
+        );
+      assert.ok(has('POST', '/api/token/', 401), `no line for the failed login:\n${c.output()}`);
+      assert.ok(has('GET', '/api/token/', 404), `no line for GET /api/token/<token>/:\n${c.output()}`);
+      assert.ok(has('GET', '/api/protected-endpoint/', 404), `no line for GET /api/protected-endpoint/<token>:\n${c.output()}`);
+      assert.doesNotMatch(c.output(), /eyJhbGciOi/, `the log contains a token from the path:\n${c.output()}`);
+    } finally {
+      await c.stop();
+    }
+  });
 });
 
 describe('request logs through a logger passed in', () => {
-  it('write method and path only, even from a pino logger without latchkey\'s serializers or redaction', async () => {
+  it("write method and path only, even from a pino logger without latchkey's serializers or redaction", async () => {
     let out = '';
     const sink = new Writable({
       write(chunk: Buffer, _enc, done) {
@@ -267,7 +270,10 @@ describe('request logs through a logger passed in', () => {
         headers: { authorization: secret, cookie: secret },
       });
       assert.equal(failed.statusCode, 401);
-      const lines = out.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+      const lines = out
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
       const line = lines.find((l) => l.msg === 'request failed');
       assert.ok(line, `no failure line in ${out}`);
       assert.deepEqual(line.req, { method: 'GET', url: '/api/protected-endpoint/' });

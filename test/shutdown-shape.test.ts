@@ -90,7 +90,7 @@ async function refusesConnections(port: number): Promise<void> {
 const get = (path: string) => `GET ${path} HTTP/1.1\r\nHost: localhost\r\nConnection: keep-alive\r\n\r\n`;
 
 describe('a request that arrives during shutdown', () => {
-  it('gets 503 in its preset\'s envelope with Retry-After and Connection: close, while the request in flight completes', async () => {
+  it("gets 503 in its preset's envelope with Retry-After and Connection: close, while the request in flight completes", async () => {
     const s = await startServer({ network: true });
     let closing: Promise<void> | undefined;
     const sockets: net.Socket[] = [];

@@ -40,7 +40,9 @@ async function seedExpired(s: KyselyStorage, n: number): Promise<void> {
     await s.db.insertInto('outstanding_tokens').values(rows).execute();
     await s.db
       .insertInto('sessions')
-      .values(rows.map((r) => ({ family_id: r.family_id, user_id: 1, created_at: 1_000, last_used_at: 1_000, user_agent: '', address: '' })))
+      .values(
+        rows.map((r) => ({ family_id: r.family_id, user_id: 1, created_at: 1_000, last_used_at: 1_000, user_agent: '', address: '' })),
+      )
       .execute();
   }
   await s.db
@@ -56,7 +58,14 @@ async function seedExpired(s: KyselyStorage, n: number): Promise<void> {
 }
 
 const count = async (s: KyselyStorage, table: 'outstanding_tokens' | 'blacklisted_tokens' | 'sessions') =>
-  Number((await s.db.selectFrom(table).select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n);
+  Number(
+    (
+      await s.db
+        .selectFrom(table)
+        .select((eb) => eb.fn.countAll().as('n'))
+        .executeTakeFirstOrThrow()
+    ).n,
+  );
 
 for (const { name, dialect, opts } of STORAGE_VARIANTS) {
   describe(`storage writes: ${name}`, () => {
@@ -82,7 +91,10 @@ for (const { name, dialect, opts } of STORAGE_VARIANTS) {
       assert.equal(typeof (results[0] as PromiseFulfilledResult<number>).value, 'number');
       assert.equal(results[1].status, 'rejected', 'a second session for one family is refused');
       assert.deepEqual(
-        results.slice(2, 4).map((r) => (r as PromiseFulfilledResult<boolean>).value).sort(),
+        results
+          .slice(2, 4)
+          .map((r) => (r as PromiseFulfilledResult<boolean>).value)
+          .sort(),
         [false, true],
         'of two rotations of one token, one wins',
       );
@@ -95,7 +107,7 @@ for (const { name, dialect, opts } of STORAGE_VARIANTS) {
       assert.equal((await s.getTokenState(rotated.jti))?.blacklisted, 'rotated');
     });
 
-    it('startSession with lastLogin sets the user\'s last_login in the same commit; without, leaves it', async () => {
+    it("startSession with lastLogin sets the user's last_login in the same commit; without, leaves it", async () => {
       const s = await db.fresh();
       const id = await createUser(s, 'ada');
       await s.startSession(token({ userId: id, createdAt: T + 5 }), meta);
@@ -104,7 +116,7 @@ for (const { name, dialect, opts } of STORAGE_VARIANTS) {
       assert.equal((await s.getUserById(id))?.last_login, T + 7);
     });
 
-    it('flushExpired works in batches: the same storage\'s writes are answered while a long flush runs', async () => {
+    it("flushExpired works in batches: the same storage's writes are answered while a long flush runs", async () => {
       const s = await db.fresh();
       await seedExpired(s, 5_000);
       const live = token();
@@ -116,7 +128,7 @@ for (const { name, dialect, opts } of STORAGE_VARIANTS) {
       assert.equal(written[1], true);
       assert.equal(await flush, 5_000);
       assert.equal(await count(s, 'outstanding_tokens'), 3);
-      assert.equal(await count(s, 'blacklisted_tokens'), 1, 'the expired tokens\' blacklist rows went with them');
+      assert.equal(await count(s, 'blacklisted_tokens'), 1, "the expired tokens' blacklist rows went with them");
       assert.equal(await count(s, 'sessions'), 2, 'the sessions left without a token went');
     });
   });
@@ -136,7 +148,11 @@ describe('storage writes: sqlite (fast path: group commit), several connections 
       const results = await Promise.all(successors.map((next, i) => (i % 2 ? a : b).rotate(old, next, T + 1)));
       assert.equal(results.filter(Boolean).length, 1, JSON.stringify(results));
       const recorded = await Promise.all(successors.map((next) => a.getTokenState(next.jti)));
-      assert.deepEqual(recorded.map((r) => r !== undefined), results, 'only the winner\'s successor is recorded');
+      assert.deepEqual(
+        recorded.map((r) => r !== undefined),
+        results,
+        "only the winner's successor is recorded",
+      );
     }
   });
 
@@ -149,7 +165,9 @@ describe('storage writes: sqlite (fast path: group commit), several connections 
       const id = await s.startSession(t, meta);
       assert.equal((probe.prepare('SELECT id FROM sessions WHERE family_id = ?').get(t.familyId) as { id: number }).id, id);
       assert.equal(await s.blacklist(t, 'logout', T + 1), true);
-      assert.ok(probe.prepare('SELECT 1 FROM blacklisted_tokens b JOIN outstanding_tokens o ON o.id = b.token_id WHERE o.jti = ?').get(t.jti));
+      assert.ok(
+        probe.prepare('SELECT 1 FROM blacklisted_tokens b JOIN outstanding_tokens o ON o.id = b.token_id WHERE o.jti = ?').get(t.jti),
+      );
     } finally {
       probe.close();
     }

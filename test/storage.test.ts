@@ -16,7 +16,6 @@ import { KyselyWrites } from '../src/storage/writes.js';
 import type { OutstandingToken, Storage } from '../src/storage/types.js';
 import { newUser, schemaUrl, STORAGE_VARIANTS, storageTracker } from './helpers.js';
 
-
 const newJti = () => randomBytes(16).toString('hex');
 
 /** An outstanding refresh token; by default the first of its own family. */
@@ -114,9 +113,7 @@ for (const { name, dialect, opts } of STORAGE_VARIANTS) {
         // search_path: the migration bookkeeping must look at its own schema.
         const base = await db.url();
         const [urlA, urlB] =
-          dialect === 'postgres'
-            ? [await schemaUrl(base, 'lk_first'), await schemaUrl(base, 'lk_second')]
-            : [base, await db.url()];
+          dialect === 'postgres' ? [await schemaUrl(base, 'lk_first'), await schemaUrl(base, 'lk_second')] : [base, await db.url()];
         const first = db.open(urlA);
         await first.migrate();
         const second = db.open(urlB);
@@ -372,8 +369,7 @@ for (const { name, dialect, opts } of STORAGE_VARIANTS) {
       it('revokeFamily blacklists every token of one family, returns the count, and leaves other families alone', async () => {
         const s = await db.fresh();
         const f = token();
-        const family = (over: Partial<OutstandingToken> = {}) =>
-          token({ familyId: f.jti, familyIssuedAt: f.familyIssuedAt, ...over });
+        const family = (over: Partial<OutstandingToken> = {}) => token({ familyId: f.jti, familyIssuedAt: f.familyIssuedAt, ...over });
         const f2 = family();
         const f3 = family();
         const g = token();
@@ -443,7 +439,14 @@ for (const { name, dialect, opts } of STORAGE_VARIANTS) {
         assert.equal(await s.blacklist(expiredBlacklisted, 'logout', 900), true);
         assert.equal(await s.blacklist(liveBlacklisted, 'rotated', 900), true);
         const blacklistRows = async () =>
-          Number((await s.db.selectFrom('blacklisted_tokens').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n);
+          Number(
+            (
+              await s.db
+                .selectFrom('blacklisted_tokens')
+                .select((eb) => eb.fn.countAll().as('n'))
+                .executeTakeFirstOrThrow()
+            ).n,
+          );
         assert.equal(await blacklistRows(), 2);
 
         assert.equal(await s.flushExpired(2_000), 2);
@@ -451,7 +454,7 @@ for (const { name, dialect, opts } of STORAGE_VARIANTS) {
         assert.equal(await s.getTokenState(expired.jti), undefined);
         assert.equal((await s.getTokenState(live.jti))?.blacklisted, null);
         assert.equal((await s.getTokenState(liveBlacklisted.jti))?.blacklisted, 'rotated');
-        assert.equal(await blacklistRows(), 1, 'the expired token\'s blacklist row went with it');
+        assert.equal(await blacklistRows(), 1, "the expired token's blacklist row went with it");
 
         assert.equal(await s.flushExpired(2_000), 0);
         assert.equal(await s.flushExpired(5_000), 2);
@@ -529,7 +532,13 @@ for (const { name, dialect, opts } of STORAGE_VARIANTS) {
     const meta = (n: number) => ({ userAgent: `agent ${n}`, address: `10.0.0.${n}` });
     /** The next token of a family, as rotation records it. */
     const successor = (first: OutstandingToken, createdAt: number) =>
-      token({ userId: first.userId, familyId: first.familyId, familyIssuedAt: first.familyIssuedAt, createdAt, expiresAt: createdAt + 86_400 });
+      token({
+        userId: first.userId,
+        familyId: first.familyId,
+        familyIssuedAt: first.familyIssuedAt,
+        createdAt,
+        expiresAt: createdAt + 86_400,
+      });
 
     it('startSession records the first token and opens a session with its client, under an id that is no jti', async () => {
       const s = await db.fresh();
@@ -553,13 +562,25 @@ for (const { name, dialect, opts } of STORAGE_VARIANTS) {
       const ia = await s.startSession(a, meta(1));
       const ib = await s.startSession(b, meta(2));
       const ic = await s.startSession(c, meta(3));
-      assert.deepEqual((await s.listSessions({ userId: 1 }, T + 20)).map((x) => x.id), [ib, ia]);
-      assert.deepEqual((await s.listSessions({ userId: 2 }, T + 20)).map((x) => x.id), [ic]);
-      assert.deepEqual((await s.listSessions({}, T + 20)).map((x) => x.id), [ib, ic, ia]);
+      assert.deepEqual(
+        (await s.listSessions({ userId: 1 }, T + 20)).map((x) => x.id),
+        [ib, ia],
+      );
+      assert.deepEqual(
+        (await s.listSessions({ userId: 2 }, T + 20)).map((x) => x.id),
+        [ic],
+      );
+      assert.deepEqual(
+        (await s.listSessions({}, T + 20)).map((x) => x.id),
+        [ib, ic, ia],
+      );
       assert.deepEqual(await s.listSessions({ userId: 3 }, T + 20), []);
       // A refresh moves a session to the front.
       await s.touchSession(a, T + 30);
-      assert.deepEqual((await s.listSessions({}, T + 40)).map((x) => x.id), [ia, ib, ic]);
+      assert.deepEqual(
+        (await s.listSessions({}, T + 40)).map((x) => x.id),
+        [ia, ib, ic],
+      );
     });
 
     it('a session ends when its every token is blacklisted or expired', async () => {
@@ -577,7 +598,10 @@ for (const { name, dialect, opts } of STORAGE_VARIANTS) {
       await s.blacklist(loggedOut, 'logout', T + 1);
       await s.revokeFamily(revoked.familyId, 'revoked', T + 1);
       assert.deepEqual((await s.listSessions({ userId: 1 }, T + 50)).map((x) => x.id).sort(), [ids.expiring, ids.live].sort());
-      assert.deepEqual((await s.listSessions({ userId: 1 }, T + 100)).map((x) => x.id), [ids.live]);
+      assert.deepEqual(
+        (await s.listSessions({ userId: 1 }, T + 100)).map((x) => x.id),
+        [ids.live],
+      );
       assert.equal(await s.getSession(ids.loggedOut, T + 50), undefined);
       assert.equal(await s.getSession(ids.revoked, T + 50), undefined);
       assert.equal(await s.getSession(ids.expiring, T + 100), undefined);
@@ -595,7 +619,15 @@ for (const { name, dialect, opts } of STORAGE_VARIANTS) {
       assert.equal(await s.rotate(second, third, T + 120), true);
       const [session, ...others] = await s.listSessions({ userId: 1 }, T + 130);
       assert.equal(others.length, 0, 'one session however often it rotates');
-      assert.deepEqual(session, { id, familyId: first.jti, userId: 1, createdAt: T, lastUsedAt: T + 120, userAgent: 'agent 1', address: '10.0.0.1' });
+      assert.deepEqual(session, {
+        id,
+        familyId: first.jti,
+        userId: 1,
+        createdAt: T,
+        lastUsedAt: T + 120,
+        userAgent: 'agent 1',
+        address: '10.0.0.1',
+      });
       assert.equal(await s.revokeFamily(first.familyId, 'logout', T + 130), 1);
       assert.equal((await s.getTokenState(third.jti))?.blacklisted, 'logout');
       assert.deepEqual(await s.listSessions({ userId: 1 }, T + 130), []);
@@ -617,12 +649,15 @@ for (const { name, dialect, opts } of STORAGE_VARIANTS) {
       assert.deepEqual(await s.getTokenState(foreign.jti), { familyId: foreign.jti, familyIssuedAt: T, userId: 4, blacklisted: null });
       const [session] = await s.listSessions({ userId: 4 }, T + 10);
       assert.ok(session);
-      assert.deepEqual({ ...session, id: 0 }, { id: 0, familyId: foreign.jti, userId: 4, createdAt: T, lastUsedAt: T + 5, userAgent: '', address: '' });
+      assert.deepEqual(
+        { ...session, id: 0 },
+        { id: 0, familyId: foreign.jti, userId: 4, createdAt: T, lastUsedAt: T + 5, userAgent: '', address: '' },
+      );
       await s.touchSession(foreign, T + 9);
       assert.deepEqual(await s.listSessions({ userId: 4 }, T + 10), [{ ...session, lastUsedAt: T + 9 }]);
     });
 
-    it('deleteUser deletes the user\'s sessions and keeps their token records', async () => {
+    it("deleteUser deletes the user's sessions and keeps their token records", async () => {
       const s = await db.fresh();
       const u = await s.createUser(newUser());
       const v = await s.createUser(newUser());
@@ -632,7 +667,10 @@ for (const { name, dialect, opts } of STORAGE_VARIANTS) {
       assert.equal(await s.deleteUser(u.id), true);
       assert.deepEqual(await s.listSessions({ userId: u.id }, T), []);
       assert.equal((await s.getTokenState(t.jti))?.userId, u.id);
-      assert.deepEqual((await s.listSessions({}, T)).map((x) => x.id), [kept]);
+      assert.deepEqual(
+        (await s.listSessions({}, T)).map((x) => x.id),
+        [kept],
+      );
     });
 
     it('listUsers returns every user by id', async () => {

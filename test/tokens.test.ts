@@ -148,17 +148,11 @@ describe('checkClaims', () => {
     });
     for (const bad of ['1 OR 1=1', -1, 1.5, null, {}, [1], '', ' 1', '1e3', '-1', '0x10', true, Number.NaN]) {
       it(`${JSON.stringify(bad) ?? String(bad)} is refused`, () => {
-        refused(
-          () => checkClaims(payload({ user_id: bad }), 'access', opts()),
-          'Token contained no recognizable user identification',
-        );
+        refused(() => checkClaims(payload({ user_id: bad }), 'access', opts()), 'Token contained no recognizable user identification');
       });
     }
     it('missing is refused', () => {
-      refused(
-        () => checkClaims(payload({ user_id: undefined }), 'access', opts()),
-        'Token contained no recognizable user identification',
-      );
+      refused(() => checkClaims(payload({ user_id: undefined }), 'access', opts()), 'Token contained no recognizable user identification');
     });
   });
 
@@ -190,12 +184,7 @@ describe('checkClaims', () => {
 const b64 = (v: unknown) => Buffer.from(typeof v === 'string' ? v : JSON.stringify(v), 'utf8').toString('base64url');
 
 /** A compact JWS signed by hand with HMAC. `payloadJson` is sent as is. */
-function forge(
-  header: Record<string, unknown>,
-  payloadJson: string,
-  key: string,
-  hash: 'sha256' | 'sha384' | 'sha512' = 'sha256',
-): string {
+function forge(header: Record<string, unknown>, payloadJson: string, key: string, hash: 'sha256' | 'sha384' | 'sha512' = 'sha256'): string {
   const input = `${b64(header)}.${b64(payloadJson)}`;
   return `${input}.${createHmac(hash, key).update(input).digest('base64url')}`;
 }

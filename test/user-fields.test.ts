@@ -21,10 +21,7 @@ import { DIALECTS, startServer, storageTracker, type DialectName, type TestServe
 // Compile-time: the service's input types name exactly the fields the table lets each caller set.
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 type Assert<T extends true> = T;
-export type ServiceInputsMatchTable = [
-  Assert<Same<keyof ProfileInput, RegisterField>>,
-  Assert<Same<keyof ProfilePatch, PatchField>>,
-];
+export type ServiceInputsMatchTable = [Assert<Same<keyof ProfileInput, RegisterField>>, Assert<Same<keyof ProfilePatch, PatchField>>];
 
 interface Column {
   name: string;
@@ -77,8 +74,8 @@ async function sqliteColumns(url: string): Promise<{ columns: Column[]; unique: 
     const indexes = db.prepare(`SELECT name FROM pragma_index_list('users') WHERE "unique" = 1 AND origin <> 'pk'`).all() as {
       name: string;
     }[];
-    const unique = indexes.flatMap(
-      (i) => (db.prepare('SELECT name FROM pragma_index_info(?)').all(i.name) as { name: string }[]).map((c) => c.name),
+    const unique = indexes.flatMap((i) =>
+      (db.prepare('SELECT name FROM pragma_index_info(?)').all(i.name) as { name: string }[]).map((c) => c.name),
     );
     return { columns, unique };
   } finally {

@@ -147,7 +147,7 @@ describe('latchkey/verify against a running EdDSA latchkey', () => {
     assert.equal(claims.exp, claimsOf(access).exp);
   });
 
-  it("user_id as a string of digits (SimpleJWT 5.5.1+) comes back as a number", async () => {
+  it('user_id as a string of digits (SimpleJWT 5.5.1+) comes back as a number', async () => {
     const claims = await verifier.verify(sign(goodClaims({ user_id: String(userId) })));
     assert.equal(claims.user_id, userId);
     await refused(verifier.verify(sign(goodClaims({ user_id: 'abc' }))), 401, notValid(TOKEN_MESSAGES.noUser));
@@ -420,7 +420,10 @@ describe('latchkey/verify against a running EdDSA latchkey', () => {
 
   it('authenticateRequest answers a fetch Request with { claims } or a ready Response', async () => {
     const { access } = await pair();
-    const ok = await authenticateRequest(verifier, new Request('http://svc.local/orders', { headers: { authorization: `Bearer ${access}` } }));
+    const ok = await authenticateRequest(
+      verifier,
+      new Request('http://svc.local/orders', { headers: { authorization: `Bearer ${access}` } }),
+    );
     assert.ok('claims' in ok && ok.claims);
     assert.equal(ok.claims.user_id, userId);
 

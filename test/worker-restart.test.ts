@@ -29,10 +29,12 @@ async function freePort(): Promise<number> {
 /** GET on a new connection each time (a pooled one may lead to the worker just killed). */
 const statusOf = (url: string) =>
   new Promise<number>((resolve, reject) => {
-    http.get(url, { agent: false }, (res) => {
-      res.resume();
-      resolve(res.statusCode ?? 0);
-    }).on('error', reject);
+    http
+      .get(url, { agent: false }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      })
+      .on('error', reject);
   });
 
 /** The primary's child processes (its workers), from /proc. */
@@ -110,7 +112,10 @@ describe('serve --workers 2: a dead worker is replaced and its death logged', { 
       assert.equal(line.reason, `killed by ${signal}`);
       assert.match(String(line.msg), new RegExp(`worker ${victim} killed by ${signal}; started worker \\d+ in its place`));
       assert.ok(typeof line.replacement === 'number' && now.includes(line.replacement), 'the replacement is running');
-      assert.deepEqual(Object.keys(line).sort(), ['code', 'hostname', 'level', 'msg', 'pid', 'reason', 'replacement', 'signal', 'time'].sort());
+      assert.deepEqual(
+        Object.keys(line).sort(),
+        ['code', 'hostname', 'level', 'msg', 'pid', 'reason', 'replacement', 'signal', 'time'].sort(),
+      );
       assert.equal(now.length, 2, 'two workers again');
 
       // The replacement serves once it has started: then every answer is 200, whichever worker takes it.
@@ -126,4 +131,3 @@ describe('serve --workers 2: a dead worker is replaced and its death logged', { 
     assert.equal(output.includes('worker-restart-test-signing-key'), false);
   });
 });
-

@@ -120,9 +120,7 @@ export function seedDatabase(o: SeedOptions): SeedResult {
       const jti = hex.slice((i - from) * 32, (i - from + 1) * 32);
       const isExpired = random() < o.expiredShare;
       // Expired: ran out up to 30 days ago. Live: runs out within the lifetime.
-      const expiresAt = isExpired
-        ? now - 1 - Math.floor(random() * 30 * 86_400)
-        : now + 1 + Math.floor(random() * o.refreshLifetime);
+      const expiresAt = isExpired ? now - 1 - Math.floor(random() * 30 * 86_400) : now + 1 + Math.floor(random() * o.refreshLifetime);
       const createdAt = expiresAt - o.refreshLifetime;
       if (i % familySize === 0 || family === '') {
         family = jti;

@@ -135,7 +135,9 @@ function drainGate() {
   const answerFor = (route: RouteErrorConfig) => {
     let a = answers.get(route);
     if (a === undefined) {
-      const r = renderError(new ApiError('service_unavailable', undefined, { retryAfter: SHUTDOWN_RETRY_AFTER }), route, { unexpected: () => {} });
+      const r = renderError(new ApiError('service_unavailable', undefined, { retryAfter: SHUTDOWN_RETRY_AFTER }), route, {
+        unexpected: () => {},
+      });
       const body = JSON.stringify(r.body);
       a = {
         body,
@@ -267,7 +269,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   if ((log as Partial<Logger>).isLevelEnabled?.('debug')) {
     app.addHook('onResponse', async (req, reply) => {
       if (reply.statusCode < 400) {
-        log.debug({ reqId: req.id, req: requestLine(req), status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 }, 'request');
+        log.debug(
+          { reqId: req.id, req: requestLine(req), status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 },
+          'request',
+        );
       }
     });
   }

@@ -101,7 +101,9 @@ export function csrfFailure(req: FastifyRequest, trusted: ReadonlySet<string>): 
   const own = ownOrigin(req);
   const origin = req.headers.origin;
   if (origin !== undefined) {
-    return origin === own || trusted.has(origin) ? undefined : `CSRF Failed: Origin checking failed - ${origin} does not match any trusted origins.`;
+    return origin === own || trusted.has(origin)
+      ? undefined
+      : `CSRF Failed: Origin checking failed - ${origin} does not match any trusted origins.`;
   }
   const referer = req.headers.referer;
   if (referer === undefined) return 'CSRF Failed: Referer checking failed - no Referer.';
@@ -111,7 +113,9 @@ export function csrfFailure(req: FastifyRequest, trusted: ReadonlySet<string>): 
   } catch {
     return 'CSRF Failed: Referer checking failed - Referer is malformed.';
   }
-  return from === own || trusted.has(from) ? undefined : `CSRF Failed: Referer checking failed - ${referer} does not match any trusted origins.`;
+  return from === own || trusted.has(from)
+    ? undefined
+    : `CSRF Failed: Referer checking failed - ${referer} does not match any trusted origins.`;
 }
 
 /**
@@ -167,7 +171,8 @@ export async function registerRefreshCookie(app: FastifyInstance, config: Config
     const schema = route.schema as { response?: Record<string, unknown> } | undefined;
     if (schema?.response) route.schema = { ...schema, response: relax(schema.response) as Record<string, unknown> };
     if (c.tokenField) {
-      const before = route.preValidation === undefined ? [] : Array.isArray(route.preValidation) ? route.preValidation : [route.preValidation];
+      const before =
+        route.preValidation === undefined ? [] : Array.isArray(route.preValidation) ? route.preValidation : [route.preValidation];
       route.preValidation = [fromCookie(c.tokenField, c.envelope), ...before];
     }
     const handler = route.handler;

@@ -94,20 +94,16 @@ export async function registerDocs(app: FastifyInstance): Promise<void> {
   // Serialized once, on first use: the document only changes with the routes.
   let json: string | undefined;
   let yaml: string | undefined;
-  app.get(
-    SCHEMA_PATH,
-    { schema: { hide: true } as FastifySchema },
-    async (req, reply) => {
-      // drf-spectacular answers ?format=json (and YAML as `openapi`); JSON is the default here.
-      const format = (req.query as { format?: unknown }).format;
-      if (format === 'yaml' || format === 'openapi') {
-        yaml ??= app.swagger({ yaml: true });
-        return reply.type('application/yaml; charset=utf-8').send(yaml);
-      }
-      json ??= JSON.stringify(app.swagger());
-      return reply.type('application/json; charset=utf-8').send(json);
-    },
-  );
+  app.get(SCHEMA_PATH, { schema: { hide: true } as FastifySchema }, async (req, reply) => {
+    // drf-spectacular answers ?format=json (and YAML as `openapi`); JSON is the default here.
+    const format = (req.query as { format?: unknown }).format;
+    if (format === 'yaml' || format === 'openapi') {
+      yaml ??= app.swagger({ yaml: true });
+      return reply.type('application/yaml; charset=utf-8').send(yaml);
+    }
+    json ??= JSON.stringify(app.swagger());
+    return reply.type('application/json; charset=utf-8').send(json);
+  });
 
   await app.register(swaggerUi, {
     routePrefix: DOCS_PREFIX,

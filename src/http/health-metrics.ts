@@ -263,7 +263,8 @@ export async function registerOps(app: FastifyInstance, deps: OpsDeps, o: OpsOpt
     if (status !== wasStatus) {
       wasStatus = status;
       if (status === 'ok') log.info({ reqId: req.id, database, redis }, 'ready again');
-      else if (status === 'degraded') log.warn({ reqId: req.id, database, redis }, 'degraded: Redis is unreachable; throttling with per-instance counters');
+      else if (status === 'degraded')
+        log.warn({ reqId: req.id, database, redis }, 'degraded: Redis is unreachable; throttling with per-instance counters');
       else log.warn({ reqId: req.id, database, redis }, 'not ready');
     }
     return reply
@@ -284,7 +285,7 @@ export async function registerOps(app: FastifyInstance, deps: OpsDeps, o: OpsOpt
       try {
         return reply.type(register.contentType).send(await gather());
       } catch (err) {
-        log.warn({ reqId: req.id, err: (err as Error).message }, 'could not gather the workers\' metrics');
+        log.warn({ reqId: req.id, err: (err as Error).message }, "could not gather the workers' metrics");
         return reply.code(503).type('text/plain; charset=utf-8').send('metrics unavailable: the workers did not answer in time\n');
       }
     }
@@ -333,7 +334,10 @@ interface OpsMessage {
   metrics?: object[];
 }
 const isOps = (m: unknown): m is OpsMessage =>
-  typeof m === 'object' && m !== null && typeof (m as OpsMessage).type === 'string' && (m as OpsMessage).type.startsWith('latchkey:metrics:');
+  typeof m === 'object' &&
+  m !== null &&
+  typeof (m as OpsMessage).type === 'string' &&
+  (m as OpsMessage).type.startsWith('latchkey:metrics:');
 
 /** In a worker: answers the primary's collection requests, and returns the function /metrics calls. */
 function clusterGatherer(app: FastifyInstance, register: Registry): () => Promise<string> {

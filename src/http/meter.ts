@@ -100,7 +100,10 @@ export class RequestMeter {
    * `first` runs for each request before Fastify sees it.
    */
   serverFactory(first: (req: IncomingMessage) => void) {
-    return (handler: (req: IncomingMessage, res: ServerResponse) => void, opts: FastifyServerOptions & { http?: ServerOptions }): Server => {
+    return (
+      handler: (req: IncomingMessage, res: ServerResponse) => void,
+      opts: FastifyServerOptions & { http?: ServerOptions },
+    ): Server => {
       const server = createServer(opts.http ?? {}, this.listener(handler, first));
       // As Fastify's own getServerInstance sets them.
       if (opts.keepAliveTimeout !== undefined) server.keepAliveTimeout = opts.keepAliveTimeout;

@@ -55,12 +55,7 @@ declare module 'fastify' {
   }
 }
 
-export function mountPresets(
-  app: FastifyInstance,
-  presets: Preset[],
-  service: AuthService,
-  rotateOverride: boolean | undefined,
-): void {
+export function mountPresets(app: FastifyInstance, presets: Preset[], service: AuthService, rotateOverride: boolean | undefined): void {
   const byUrl = new Map<string, { methods: Set<string>; errors: RouteErrorConfig; protected: boolean }>();
   for (const preset of presets) {
     const ctx = { rotate: rotateOverride ?? preset.rotate };

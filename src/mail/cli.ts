@@ -48,7 +48,17 @@ export function registerMailCommands(program: Command, opts: MailCliOptions): Co
           ['id', 'kind', 'to', 'status', 'attempts', 'created_at', 'next_attempt_at', 'sent_at', 'last_error'],
           rows.map((r) => {
             const v = view(r);
-            return [String(v.id), v.kind, v.to, v.status, String(v.attempts), v.created_at, v.next_attempt_at ?? '-', v.sent_at ?? '-', cut(v.last_error ?? '-', 80)];
+            return [
+              String(v.id),
+              v.kind,
+              v.to,
+              v.status,
+              String(v.attempts),
+              v.created_at,
+              v.next_attempt_at ?? '-',
+              v.sent_at ?? '-',
+              cut(v.last_error ?? '-', 80),
+            ];
           }),
         ),
       );

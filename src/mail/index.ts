@@ -8,7 +8,15 @@ import type { Kysely } from 'kysely';
 import addressparser from 'nodemailer/lib/addressparser/index.js';
 import { ConfigError } from '../errors.js';
 import { LINK_KINDS, type MailKind } from './default-templates.js';
-import { buildLink, DEFAULT_LINK_TIMEOUT_SECONDS, encodeUid, LinkTokens, validateUrlTemplate, type LinkPurpose, type LinkUser } from './links.js';
+import {
+  buildLink,
+  DEFAULT_LINK_TIMEOUT_SECONDS,
+  encodeUid,
+  LinkTokens,
+  validateUrlTemplate,
+  type LinkPurpose,
+  type LinkUser,
+} from './links.js';
 import type { MailOutbox, NewMail } from './outbox.js';
 import { DEFAULT_RETRY, MailSender, type MailLogger, type RetryPolicy } from './sender.js';
 import { MailTemplates, type MailContext } from './templates.js';
@@ -150,7 +158,8 @@ export function createMailer(opts: CreateMailerOptions): Mailer {
       );
     }
   }
-  if (templates.overridden.length > 0) log?.info({ templates: templates.overridden }, 'mail templates replaced from LATCHKEY_MAIL_TEMPLATES_DIR');
+  if (templates.overridden.length > 0)
+    log?.info({ templates: templates.overridden }, 'mail templates replaced from LATCHKEY_MAIL_TEMPLATES_DIR');
 
   let sender: MailSender;
   try {
@@ -203,7 +212,8 @@ export function createMailer(opts: CreateMailerOptions): Mailer {
   };
 }
 
-const HOST_RE = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?$/;
+const HOST_RE =
+  /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?$/;
 
 function checkFrom(from: string): void {
   const parsed = addressparser(from, { flatten: true });

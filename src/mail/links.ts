@@ -71,7 +71,13 @@ export class LinkTokens {
     }
     this.timeoutSeconds = timeout;
     this.now = opts.now ?? Date.now;
-    const derive = (salt: string) => opts.secrets.map((secret) => crypto.createHash('sha256').update(salt + secret, 'utf8').digest());
+    const derive = (salt: string) =>
+      opts.secrets.map((secret) =>
+        crypto
+          .createHash('sha256')
+          .update(salt + secret, 'utf8')
+          .digest(),
+      );
     this.keys = {
       activation: derive(SALTS.activation),
       password_reset: derive(SALTS.password_reset),
@@ -116,7 +122,10 @@ export class LinkTokens {
   }
 
   private tokenAt(key: Buffer, purpose: LinkPurpose, user: LinkUser, ts: number): string {
-    const hmac = crypto.createHmac('sha256', key).update(hashValue(purpose, user, ts), 'utf8').digest('hex');
+    const hmac = crypto
+      .createHmac('sha256', key)
+      .update(hashValue(purpose, user, ts), 'utf8')
+      .digest('hex');
     let half = '';
     for (let i = 0; i < hmac.length; i += 2) half += hmac[i];
     return `${ts.toString(36)}-${half}`;

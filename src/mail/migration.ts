@@ -28,11 +28,7 @@ export function mailOutboxMigration(dialect: 'sqlite' | 'postgres'): Migration {
         .addColumn('last_error', 'text')
         .execute();
       // The sender's question: what is due now, in order.
-      await db.schema
-        .createIndex('mail_outbox_due_idx')
-        .on('mail_outbox')
-        .columns(['status', 'next_attempt_at'])
-        .execute();
+      await db.schema.createIndex('mail_outbox_due_idx').on('mail_outbox').columns(['status', 'next_attempt_at']).execute();
     },
     async down(db: Kysely<any>) {
       await db.schema.dropTable('mail_outbox').execute();

@@ -104,7 +104,10 @@ export class KyselyMailOutbox implements MailOutbox {
           // subquery the planner may run it again per row, and with SKIP
           // LOCKED each run can pick other rows (more than `limit` in all).
           await this.db
-            .with((cte) => cte('due').materialized(), () => due.forUpdate().skipLocked())
+            .with(
+              (cte) => cte('due').materialized(),
+              () => due.forUpdate().skipLocked(),
+            )
             .updateTable('mail_outbox')
             .set(set)
             .where('id', 'in', (eb) => eb.selectFrom('due').select('due.id'))
@@ -120,9 +123,7 @@ export class KyselyMailOutbox implements MailOutbox {
             .where('next_attempt_at', '<=', now)
             .returningAll()
             .execute();
-    return rows
-      .map((r) => ({ ...toRecord(r), claim }))
-      .sort((a, b) => a.id - b.id);
+    return rows.map((r) => ({ ...toRecord(r), claim })).sort((a, b) => a.id - b.id);
   }
 
   async markSent(id: number, claim: string, now: number): Promise<boolean> {
@@ -168,20 +169,14 @@ export class KyselyMailOutbox implements MailOutbox {
   }
 
   async retry(target: number | 'failed', now: number): Promise<number> {
-    let q = this.db
-      .updateTable('mail_outbox')
-      .set({ status: 'pending', attempts: 0, next_attempt_at: now, claim: null });
+    let q = this.db.updateTable('mail_outbox').set({ status: 'pending', attempts: 0, next_attempt_at: now, claim: null });
     q = target === 'failed' ? q.where('status', '=', 'failed') : q.where('id', '=', target).where('status', 'in', ['failed', 'pending']);
     const res = await q.executeTakeFirst();
     return Number(res.numUpdatedRows);
   }
 
   async prune(before: number): Promise<number> {
-    const res = await this.db
-      .deleteFrom('mail_outbox')
-      .where('status', '=', 'sent')
-      .where('sent_at', '<', before)
-      .executeTakeFirst();
+    const res = await this.db.deleteFrom('mail_outbox').where('status', '=', 'sent').where('sent_at', '<', before).executeTakeFirst();
     return Number(res.numDeletedRows);
   }
 }

@@ -85,11 +85,18 @@ export class MailSender {
     this.now = opts.now ?? Date.now;
     this.random = opts.random ?? Math.random;
     const p = this.policy;
-    if (!Number.isSafeInteger(p.maxAttempts) || p.maxAttempts < 1) throw new TypeError('mail retry: maxAttempts must be a positive integer');
+    if (!Number.isSafeInteger(p.maxAttempts) || p.maxAttempts < 1)
+      throw new TypeError('mail retry: maxAttempts must be a positive integer');
     if (!(p.backoffMinMs > 0) || !(p.backoffMaxMs >= p.backoffMinMs)) {
       throw new TypeError('mail retry: need 0 < backoffMinMs <= backoffMaxMs');
     }
-    if (!(this.pollMs > 0) || !Number.isSafeInteger(this.batchSize) || this.batchSize < 1 || !Number.isSafeInteger(this.leaseMs) || this.leaseMs < 1) {
+    if (
+      !(this.pollMs > 0) ||
+      !Number.isSafeInteger(this.batchSize) ||
+      this.batchSize < 1 ||
+      !Number.isSafeInteger(this.leaseMs) ||
+      this.leaseMs < 1
+    ) {
       throw new TypeError('mail sender: pollIntervalMs, batchSize and leaseMs must be positive');
     }
   }
@@ -182,7 +189,13 @@ export class MailSender {
       const retryAt = giveUp ? null : this.now() + backoffDelay(mail.attempts, this.policy, this.random);
       if (retryAt !== null) this.nextRetryAt = Math.min(this.nextRetryAt, retryAt);
       const kept = await this.outbox.markFailed(mail.id, mail.claim, error, retryAt);
-      const fields = { mailId: mail.id, kind: mail.kind, attempts: mail.attempts, error, ...(retryAt ? { retryAt: new Date(retryAt).toISOString() } : {}) };
+      const fields = {
+        mailId: mail.id,
+        kind: mail.kind,
+        attempts: mail.attempts,
+        error,
+        ...(retryAt ? { retryAt: new Date(retryAt).toISOString() } : {}),
+      };
       if (giveUp) this.log.error(fields, 'mail not delivered; gave up after the last attempt (latchkey mail retry resends it)');
       else this.log.warn(fields, 'mail not delivered; will retry');
       if (!kept) this.log.warn({ mailId: mail.id }, 'mail claim lost while sending (lease ran out)');

@@ -57,7 +57,9 @@ export class MailTemplates {
       try {
         entries = fs.readdirSync(dir);
       } catch (err) {
-        throw new ConfigError(`LATCHKEY_MAIL_TEMPLATES_DIR: cannot read folder ${dir}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+        throw new ConfigError(
+          `LATCHKEY_MAIL_TEMPLATES_DIR: cannot read folder ${dir}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+        );
       }
       const known = new Map<string, [MailKind, Part]>();
       for (const kind of MAIL_KINDS) for (const part of PARTS) known.set(kind + SUFFIX[part], [kind, part]);

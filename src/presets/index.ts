@@ -13,7 +13,14 @@ export const simplejwt: Preset = {
     { method: 'POST', url: '/api/token/', op: 'login', loginField: 'username', lookup: 'username', summary: 'Obtain a token pair' },
     { method: 'POST', url: '/api/token/refresh/', op: 'refresh', tokenField: 'refresh', summary: 'Refresh an access token' },
     { method: 'POST', url: '/api/token/verify/', op: 'verify', tokenField: 'token', summary: 'Verify a token' },
-    { method: 'POST', url: '/api/token/blacklist/', op: 'blacklist', tokenField: 'refresh', respond: 'empty', summary: 'Blacklist a refresh token' },
+    {
+      method: 'POST',
+      url: '/api/token/blacklist/',
+      op: 'blacklist',
+      tokenField: 'refresh',
+      respond: 'empty',
+      summary: 'Blacklist a refresh token',
+    },
     { method: 'GET', url: '/api/protected-endpoint/', op: 'me', respond: 'message', summary: 'A protected route' },
   ],
 };
@@ -203,9 +210,7 @@ export function selectPresets(names: readonly string[]): Preset[] {
       const key = `${route.method} ${route.url}`;
       const other = owner.get(key);
       if (other) {
-        throw new ConfigError(
-          `LATCHKEY_PRESETS: presets "${other}" and "${preset.id}" both serve ${key}; mount only one of them`,
-        );
+        throw new ConfigError(`LATCHKEY_PRESETS: presets "${other}" and "${preset.id}" both serve ${key}; mount only one of them`);
       }
       owner.set(key, preset.id);
     }

@@ -42,10 +42,7 @@ export class AccountService extends TokenService {
           : opts.phoneLogin && isE164(username)
             ? [FIELD_MESSAGES.usernameIsPhone]
             : usernameErrors(username),
-      password:
-        opts.passwordPolicy === false
-          ? boundsErrors(input.password)
-          : passwordErrors(input.password, attributes),
+      password: opts.passwordPolicy === false ? boundsErrors(input.password) : passwordErrors(input.password, attributes),
       ...this.profileErrors(input, opts.requirePhone ?? false),
     };
     const fields = collect(errors);

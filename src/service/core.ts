@@ -31,18 +31,12 @@ export class ServiceCore {
     this.emit = o.onEvent ?? (() => {});
   }
 
-
   /**
    * A new login: a fresh rotation family whose id is the first refresh token's
    * jti, recorded as a session with the client's address and user agent. With
    * `lastLogin`, the user's last_login is set to now in the same commit.
    */
-  async issuePair(
-    userId: number,
-    now = this.now(),
-    client: Client = LOCAL_CLIENT,
-    opts: { lastLogin?: boolean } = {},
-  ): Promise<TokenPair> {
+  async issuePair(userId: number, now = this.now(), client: Client = LOCAL_CLIENT, opts: { lastLogin?: boolean } = {}): Promise<TokenPair> {
     const refresh = this.tokens.refresh(userId, now, now + this.o.refreshFamilyLifetime);
     await this.storage.startSession(
       outstanding(refresh.claims, { familyId: refresh.claims.jti, familyIssuedAt: now }, now),
@@ -82,20 +76,14 @@ export class ServiceCore {
     await this.storage.revokeUserTokens(userId, 'revoked', now);
     return now;
   }
-
 }
-
 
 export function familyOf(claims: Claims, state: TokenState | undefined) {
   // A token we never recorded (minted by SimpleJWT before a cut-over) starts its own family.
   return { familyId: state?.familyId ?? claims.jti, familyIssuedAt: state?.familyIssuedAt ?? claims.iat };
 }
 
-export function outstanding(
-  claims: Claims,
-  family: { familyId: string; familyIssuedAt: number },
-  now: number,
-): OutstandingToken {
+export function outstanding(claims: Claims, family: { familyId: string; familyIssuedAt: number }, now: number): OutstandingToken {
   return {
     jti: claims.jti,
     userId: claims.user_id,

@@ -34,12 +34,7 @@ export class TokenService extends ServiceCore {
    * password does, and an inactive user is refused only after the hash, so
    * neither timing nor answer tells which accounts exist.
    */
-  async authenticateCredentials(
-    login: string,
-    password: string,
-    lookup: Lookup,
-    client: Client = LOCAL_CLIENT,
-  ): Promise<UserRecord> {
+  async authenticateCredentials(login: string, password: string, lookup: Lookup, client: Client = LOCAL_CLIENT): Promise<UserRecord> {
     // One key per account whatever the spelling, so case or width variants don't reset the count.
     const account = normalizeUsername(login).toLowerCase();
     try {
@@ -118,7 +113,6 @@ export class TokenService extends ServiceCore {
     }
     return state ? { claims, user, state } : { claims, user };
   }
-
 
   /** SimpleJWT's refresh: a new access token, and with rotation a new refresh token too. */
   async refresh(raw: string, opts: { rotate: boolean }, client: Client = LOCAL_CLIENT): Promise<{ access: string; refresh?: string }> {

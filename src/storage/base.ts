@@ -60,7 +60,8 @@ const USER_CACHE_TTL_MS = 2_000;
 const FLUSH_BATCH = 2_000;
 
 /** pg's own errors when a connection dies or never comes; they carry no code. */
-const PG_CONNECTION_LOST = /Connection terminated|not queryable|connection error|timeout exceeded when trying to connect|Client was closed/i;
+const PG_CONNECTION_LOST =
+  /Connection terminated|not queryable|connection error|timeout exceeded when trying to connect|Client was closed/i;
 
 /** Errors that mean "the database is not there", as opposed to a bug or a constraint. */
 function isUnavailable(err: unknown): boolean {
@@ -222,7 +223,11 @@ export abstract class KyselyStorage implements Storage {
 
   ping(): Promise<void> {
     return this.guard(async () => {
-      await this.db.selectFrom('latchkey_migrations' as never).select((eb) => eb.lit(1).as('one')).limit(1).execute();
+      await this.db
+        .selectFrom('latchkey_migrations' as never)
+        .select((eb) => eb.lit(1).as('one'))
+        .limit(1)
+        .execute();
     });
   }
 
@@ -285,7 +290,9 @@ export abstract class KyselyStorage implements Storage {
   /** A user by one of its unique columns. */
   private findUser(key: UserKey, value: string | number): Promise<UserRecord | undefined> {
     return this.guard(async () => {
-      const r = this.hot ? this.hot.user[key].get<Selectable<UsersTable>>({ value }) : await userQuery(this.db, key, value).executeTakeFirst();
+      const r = this.hot
+        ? this.hot.user[key].get<Selectable<UsersTable>>({ value })
+        : await userQuery(this.db, key, value).executeTakeFirst();
       return r && toUser(r);
     });
   }

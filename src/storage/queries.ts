@@ -80,12 +80,7 @@ export const setLastLogin = (db: Kysely<Database>, p: LastLoginParams) =>
 
 /** The oldest `limit` tokens that expired before `now`: one batch of a flush. */
 const expiredBatch = (db: Kysely<Database>, p: FlushParams) =>
-  db
-    .selectFrom('outstanding_tokens')
-    .where('expires_at', '<', p.now)
-    .orderBy('expires_at')
-    .orderBy('id')
-    .limit(p.limit);
+  db.selectFrom('outstanding_tokens').where('expires_at', '<', p.now).orderBy('expires_at').orderBy('id').limit(p.limit);
 
 /**
  * The sessions a flush batch leaves without a token: found from the batch's

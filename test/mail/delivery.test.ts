@@ -51,7 +51,10 @@ describe('mail delivery over SMTP', () => {
     const [m] = await smtp.waitFor(1);
     assert.equal(m!.subject, 'Choose a new password for Example');
     assert.equal(m!.from!.value[0]!.address, 'accounts@example.com');
-    assert.deepEqual((Array.isArray(m!.to) ? m!.to : [m!.to!]).flatMap((a) => a.value.map((v) => v.address)), ['ana@example.com']);
+    assert.deepEqual(
+      (Array.isArray(m!.to) ? m!.to : [m!.to!]).flatMap((a) => a.value.map((v) => v.address)),
+      ['ana@example.com'],
+    );
     assert.equal(m!.messageId, `<latchkey.${(await db.outbox().get(id!))!.createdAt}.${id}@example.com>`);
     const link = linkIn(m!.text!);
     const match = /^https:\/\/app\.example\.com:8080\/#\/password\/reset\/confirm\/([^/]+)\/([^/]+)$/.exec(link);
@@ -76,11 +79,15 @@ describe('mail delivery over SMTP', () => {
     await smtp.stop();
     const id = await mailer.queue('password_reset', ana, { host: 'app.example.com' });
     assert.ok(id);
-    const failing = await eventually(async () => {
-      const m = await db.outbox().get(id);
-      // Two attempts made and failed: waiting for the third.
-      return m && m.attempts >= 2 && m.status === 'pending' ? m : undefined;
-    }, 10_000, 'two failed attempts');
+    const failing = await eventually(
+      async () => {
+        const m = await db.outbox().get(id);
+        // Two attempts made and failed: waiting for the third.
+        return m && m.attempts >= 2 && m.status === 'pending' ? m : undefined;
+      },
+      10_000,
+      'two failed attempts',
+    );
     assert.match(failing.lastError!, /ECONNREFUSED|ECONNECTION/);
     assert.ok(log.lines.some((l) => l.level === 'warn' && l.msg.includes('will retry')));
     await smtp.start();
@@ -88,10 +95,14 @@ describe('mail delivery over SMTP', () => {
     const [m] = await smtp.waitFor(1);
     const token = /\/#\/password\/reset\/confirm\/[^/]+\/(\S+)/.exec(m!.text!)![1]!;
     assert.equal(mailer.links.check('password_reset', ana, token), 'ok');
-    const sent = await eventually(async () => {
-      const r = await db.outbox().get(id);
-      return r?.status === 'sent' ? r : undefined;
-    }, 5000, 'sent');
+    const sent = await eventually(
+      async () => {
+        const r = await db.outbox().get(id);
+        return r?.status === 'sent' ? r : undefined;
+      },
+      5000,
+      'sent',
+    );
     assert.equal(smtp.received.length, 1, 'delivered once');
     assert.ok(sent.attempts >= 3);
     assert.ok(!log.text().includes(token), 'no link token in the log');
@@ -106,18 +117,31 @@ describe('mail delivery over SMTP', () => {
     const log = memoryLogger();
     const pass = 'wr0ng p@ss/wörd';
     const url = `smtp://mailer:${encodeURIComponent(pass)}@127.0.0.1:${smtp.port}`;
-    const mailer = createMailer({ settings: settings({ smtpUrl: url, retry: { maxAttempts: 3, backoffMinMs: 20, backoffMaxMs: 50 } }), outbox: db.outbox(), logger: log });
+    const mailer = createMailer({
+      settings: settings({ smtpUrl: url, retry: { maxAttempts: 3, backoffMinMs: 20, backoffMaxMs: 50 } }),
+      outbox: db.outbox(),
+      logger: log,
+    });
     assert.equal(mailer.transport, `smtp://127.0.0.1:${smtp.port}`);
     mailer.start();
     t.after(() => mailer.stop());
     const id = (await mailer.queue('activation', { ...ana, is_active: false }))!;
-    const failed = await eventually(async () => {
-      const m = await db.outbox().get(id);
-      return m?.status === 'failed' ? m : undefined;
-    }, 10_000, 'failed');
+    const failed = await eventually(
+      async () => {
+        const m = await db.outbox().get(id);
+        return m?.status === 'failed' ? m : undefined;
+      },
+      10_000,
+      'failed',
+    );
     assert.equal(failed.attempts, 3);
     assert.match(failed.lastError!, /EAUTH 535/);
-    const secretForms = [pass, encodeURIComponent(pass), Buffer.from(pass).toString('base64'), Buffer.from(`\u0000mailer\u0000${pass}`).toString('base64')];
+    const secretForms = [
+      pass,
+      encodeURIComponent(pass),
+      Buffer.from(pass).toString('base64'),
+      Buffer.from(`\u0000mailer\u0000${pass}`).toString('base64'),
+    ];
     for (const s of secretForms) {
       assert.ok(!failed.lastError!.includes(s), 'stored error has no password');
       assert.ok(!log.text().includes(s), 'log has no password');
@@ -167,10 +191,18 @@ describe('mail delivery over SMTP', () => {
       const db = await openTestDb(dialect);
       t.after(() => db.close());
       const senders = [db.outbox(db.db), db.outbox(db.connect())].map(
-        (outbox) => new MailSender({ outbox, transport: smtpTransport(`smtp://127.0.0.1:${smtp.port}`), from: 'a@example.com', batchSize: 2, pollIntervalMs: 20 }),
+        (outbox) =>
+          new MailSender({
+            outbox,
+            transport: smtpTransport(`smtp://127.0.0.1:${smtp.port}`),
+            from: 'a@example.com',
+            batchSize: 2,
+            pollIntervalMs: 20,
+          }),
       );
       const n = 30;
-      for (let i = 0; i < n; i++) await db.outbox().enqueue({ kind: 'confirmation', to: `u${i}@example.com`, subject: `mail ${i}`, text: 't', html: 'h' });
+      for (let i = 0; i < n; i++)
+        await db.outbox().enqueue({ kind: 'confirmation', to: `u${i}@example.com`, subject: `mail ${i}`, text: 't', html: 'h' });
       for (const s of senders) s.start();
       try {
         await smtp.waitFor(n);
@@ -194,15 +226,21 @@ describe('the .eml fallback', () => {
     const dir = path.join(tempDir(), 'data', 'mail');
     const log = memoryLogger();
     const mailer = createMailer({ settings: settings({ mailDir: dir }), outbox: db.outbox(), logger: log });
-    assert.ok(log.lines.some((l) => l.level === 'warn' && l.msg.includes('LATCHKEY_SMTP_URL is not set') && JSON.stringify(l.obj).includes(dir)));
+    assert.ok(
+      log.lines.some((l) => l.level === 'warn' && l.msg.includes('LATCHKEY_SMTP_URL is not set') && JSON.stringify(l.obj).includes(dir)),
+    );
     assert.equal(mailer.transport, `files:${dir}`);
     mailer.start();
     t.after(() => mailer.stop());
     const id = (await mailer.queue('activation', { ...ana, is_active: false }, { host: 'localhost:3000' }))!;
-    const files = await eventually(async () => {
-      const f = fs.existsSync(dir) ? fs.readdirSync(dir).filter((n) => n.endsWith('.eml')) : [];
-      return f.length > 0 ? f : undefined;
-    }, 5000, 'an .eml file');
+    const files = await eventually(
+      async () => {
+        const f = fs.existsSync(dir) ? fs.readdirSync(dir).filter((n) => n.endsWith('.eml')) : [];
+        return f.length > 0 ? f : undefined;
+      },
+      5000,
+      'an .eml file',
+    );
     await eventually(async () => (await db.outbox().get(id))?.status === 'sent', 5000, 'sent');
     assert.deepEqual(fs.readdirSync(dir), files, 'only the finished file, no temporary one');
     assert.equal(files.length, 1);

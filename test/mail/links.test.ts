@@ -48,10 +48,38 @@ describe('link tokens', () => {
   it('refuses hostile uids without throwing', () => {
     const b = (s: string) => Buffer.from(s, 'utf8').toString('base64url');
     const hostile: unknown[] = [
-      '', '!!!', 'NDI!', 'N DI', 'NDI\u0000', '\u0000', 'ＮＤＩ', '😀', 'NDI/', 'NDI+', 'N', 'NDI===',
-      'A'.repeat(100_000), b('1e3'), b('-1'), b('0x10'), b(' 1'), b('1 '), b('9'.repeat(17)), b('99999999999999999'),
-      b('１２'), b('4\u00002'), b('NaN'), b('Infinity'), b(''), 'NDJ', // NDJ: "42" with stray low bits
-      42, null, undefined, {}, ['NDI'], { toString: () => 'NDI' },
+      '',
+      '!!!',
+      'NDI!',
+      'N DI',
+      'NDI\u0000',
+      '\u0000',
+      'ＮＤＩ',
+      '😀',
+      'NDI/',
+      'NDI+',
+      'N',
+      'NDI===',
+      'A'.repeat(100_000),
+      b('1e3'),
+      b('-1'),
+      b('0x10'),
+      b(' 1'),
+      b('1 '),
+      b('9'.repeat(17)),
+      b('99999999999999999'),
+      b('１２'),
+      b('4\u00002'),
+      b('NaN'),
+      b('Infinity'),
+      b(''),
+      'NDJ', // NDJ: "42" with stray low bits
+      42,
+      null,
+      undefined,
+      {},
+      ['NDI'],
+      { toString: () => 'NDI' },
     ];
     for (const uid of hostile) assert.equal(decodeUid(uid), undefined, `uid ${JSON.stringify(String(uid)).slice(0, 40)}`);
   });
@@ -66,7 +94,19 @@ describe('link tokens', () => {
       assert.equal(tokens.check(purpose, { ...u, id: 43 }, t), 'invalid');
       const last = t.at(-1) === '0' ? '1' : '0';
       assert.equal(tokens.check(purpose, u, t.slice(0, -1) + last), 'invalid');
-      for (const bad of ['', '-', t + 'x', t.toUpperCase(), `${t}-x`, 'zzzzzzzzzzzzzz-' + t.split('-')[1], `-${t}`, 'x'.repeat(10_000), 7, null, undefined]) {
+      for (const bad of [
+        '',
+        '-',
+        t + 'x',
+        t.toUpperCase(),
+        `${t}-x`,
+        'zzzzzzzzzzzzzz-' + t.split('-')[1],
+        `-${t}`,
+        'x'.repeat(10_000),
+        7,
+        null,
+        undefined,
+      ]) {
         assert.equal(tokens.check(purpose, u, bad), 'invalid', String(bad).slice(0, 30));
       }
     }
@@ -134,7 +174,10 @@ describe('link tokens', () => {
     const rotated = new LinkTokens({ secrets: ['new-secret-0123456789', 'old-secret-0123456789'] });
     assert.equal(rotated.check('password_reset', u, old), 'ok');
     assert.equal(new LinkTokens({ secrets: ['new-secret-0123456789'] }).check('password_reset', u, old), 'invalid');
-    assert.equal(new LinkTokens({ secrets: ['old-secret-0123456789'] }).check('password_reset', u, rotated.make('password_reset', u)), 'invalid');
+    assert.equal(
+      new LinkTokens({ secrets: ['old-secret-0123456789'] }).check('password_reset', u, rotated.make('password_reset', u)),
+      'invalid',
+    );
   });
 
   it('decides through crypto.timingSafeEqual', (t) => {
@@ -156,12 +199,21 @@ describe('link tokens', () => {
   });
 
   it('builds links from the templates', () => {
-    const { url, link } = buildLink('#/password/reset/confirm/{uid}/{token}', 'NDI', 'abc-123', { protocol: 'https', domain: 'app.example.com' });
+    const { url, link } = buildLink('#/password/reset/confirm/{uid}/{token}', 'NDI', 'abc-123', {
+      protocol: 'https',
+      domain: 'app.example.com',
+    });
     assert.equal(url, '#/password/reset/confirm/NDI/abc-123');
     assert.equal(link, 'https://app.example.com/#/password/reset/confirm/NDI/abc-123');
     validateUrlTemplate('LATCHKEY_ACTIVATION_URL', 'activate?u={uid}&t={token}');
-    assert.throws(() => validateUrlTemplate('LATCHKEY_ACTIVATION_URL', '#/activate/{uid}'), (e: Error) => e instanceof ConfigError && /LATCHKEY_ACTIVATION_URL.*\{token\}/.test(e.message));
-    assert.throws(() => validateUrlTemplate('LATCHKEY_ACTIVATION_URL', '#/{uid}/{token}/{user}'), (e: Error) => e instanceof ConfigError && /\{user\}/.test(e.message));
+    assert.throws(
+      () => validateUrlTemplate('LATCHKEY_ACTIVATION_URL', '#/activate/{uid}'),
+      (e: Error) => e instanceof ConfigError && /LATCHKEY_ACTIVATION_URL.*\{token\}/.test(e.message),
+    );
+    assert.throws(
+      () => validateUrlTemplate('LATCHKEY_ACTIVATION_URL', '#/{uid}/{token}/{user}'),
+      (e: Error) => e instanceof ConfigError && /\{user\}/.test(e.message),
+    );
   });
 
   it('refuses a missing secret or a bad timeout', () => {

@@ -17,8 +17,16 @@ for (const dialect of DIALECTS) {
         const id = await outbox.enqueue(mail(1));
         const [row] = await outbox.list();
         assert.deepEqual(row, {
-          id, kind: 'password_reset', to: 'u1@example.com', subject: 's1', status: 'pending', attempts: 0,
-          createdAt: 1_000_000, nextAttemptAt: 1_000_000, sentAt: null, lastError: null,
+          id,
+          kind: 'password_reset',
+          to: 'u1@example.com',
+          subject: 's1',
+          status: 'pending',
+          attempts: 0,
+          createdAt: 1_000_000,
+          nextAttemptAt: 1_000_000,
+          sentAt: null,
+          lastError: null,
         });
         assert.equal((await outbox.claimDue(999_999, 10, 1000)).length, 0, 'not due before its time');
         const [c] = await outbox.claimDue(1_000_000, 10, 1000);
@@ -73,11 +81,17 @@ for (const dialect of DIALECTS) {
         const outbox = t.outbox(t.db, () => 0);
         const ids = [await outbox.enqueue(mail(1)), await outbox.enqueue(mail(2)), await outbox.enqueue(mail(3))];
         for (const c of await outbox.claimDue(0, 10, 100)) await outbox.markFailed(c.id, c.claim, '535 Invalid login', null);
-        assert.deepEqual((await outbox.list({ status: 'failed' })).map((m) => m.id), [...ids].reverse());
+        assert.deepEqual(
+          (await outbox.list({ status: 'failed' })).map((m) => m.id),
+          [...ids].reverse(),
+        );
         assert.equal((await outbox.claimDue(10 ** 12, 10, 100)).length, 0, 'failed mails are not retried by themselves');
         assert.equal(await outbox.retry(ids[0]!, 500), 1);
         const again = await outbox.get(ids[0]!);
-        assert.deepEqual([again!.status, again!.attempts, again!.nextAttemptAt, again!.lastError], ['pending', 0, 500, '535 Invalid login']);
+        assert.deepEqual(
+          [again!.status, again!.attempts, again!.nextAttemptAt, again!.lastError],
+          ['pending', 0, 500, '535 Invalid login'],
+        );
         assert.equal(await outbox.retry('failed', 600), 2);
         assert.equal((await outbox.list({ status: 'failed' })).length, 0);
         assert.equal((await outbox.claimDue(600, 10, 100)).length, 3);
@@ -102,7 +116,10 @@ for (const dialect of DIALECTS) {
         await t.db.transaction().execute(async (trx) => {
           await outbox.enqueue(mail(2), trx);
         });
-        assert.deepEqual((await outbox.list()).map((m) => m.to), ['u2@example.com']);
+        assert.deepEqual(
+          (await outbox.list()).map((m) => m.to),
+          ['u2@example.com'],
+        );
         await assert.rejects(outbox.enqueue({ ...mail(3), to: 'a@example.com, b@example.com' }), /one address/);
       } finally {
         await t.close();
@@ -152,8 +169,14 @@ for (const dialect of DIALECTS) {
         const run = async (...args: string[]) => {
           const lines: string[] = [];
           const errors: string[] = [];
-          const program = new Command('latchkey').exitOverride().configureOutput({ writeErr: (s) => void errors.push(s), writeOut: (s) => void lines.push(s) });
-          registerMailCommands(program, { withOutbox: (fn) => fn(outbox), out: (l) => void lines.push(l), now: () => Date.UTC(2025, 0, 3) });
+          const program = new Command('latchkey')
+            .exitOverride()
+            .configureOutput({ writeErr: (s) => void errors.push(s), writeOut: (s) => void lines.push(s) });
+          registerMailCommands(program, {
+            withOutbox: (fn) => fn(outbox),
+            out: (l) => void lines.push(l),
+            now: () => Date.UTC(2025, 0, 3),
+          });
           let code = 0;
           try {
             await program.parseAsync(['node', 'latchkey', 'mail', ...args]);
@@ -165,12 +188,20 @@ for (const dialect of DIALECTS) {
         let r = await run('list');
         assert.equal(r.code, 0);
         assert.match(r.out, /^id\s+kind\s+to\s+status\s+attempts/);
-        assert.match(r.out, new RegExp(`\\n${id1}\\s+password_reset\\s+u1@example.com\\s+failed\\s+1\\s+2025-01-02T00:00:00.000Z\\s+-\\s+-\\s+EAUTH 535 Invalid login`));
+        assert.match(
+          r.out,
+          new RegExp(
+            `\\n${id1}\\s+password_reset\\s+u1@example.com\\s+failed\\s+1\\s+2025-01-02T00:00:00.000Z\\s+-\\s+-\\s+EAUTH 535 Invalid login`,
+          ),
+        );
         assert.ok(r.out.includes('evil\\u{1b}[31m@example.com'), 'control characters are shown escaped');
         assert.ok(!r.out.includes('t1') && !r.out.includes('<p>1</p>'), 'no bodies');
         r = await run('list', '--status', 'failed', '--json');
         const rows = JSON.parse(r.out) as Array<{ id: number; status: string; text?: string }>;
-        assert.deepEqual(rows.map((x) => [x.id, x.status]), [[id1, 'failed']]);
+        assert.deepEqual(
+          rows.map((x) => [x.id, x.status]),
+          [[id1, 'failed']],
+        );
         assert.equal(rows[0]!.text, undefined);
         r = await run('list', '--status', 'bogus');
         assert.equal(r.code, 1);

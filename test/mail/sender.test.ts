@@ -10,13 +10,34 @@ import { eventually, openTestDb, smtpServer, tempDir } from './helpers.js';
 
 describe('mail sender', () => {
   it('backs off exponentially from 30 s to 1 h, with jitter of up to half', () => {
-    assert.equal(backoffDelay(1, DEFAULT_RETRY, () => 0), 15_000);
-    assert.equal(backoffDelay(1, DEFAULT_RETRY, () => 1 - 1e-12), 30_000);
-    assert.equal(backoffDelay(2, DEFAULT_RETRY, () => 1 - 1e-12), 60_000);
-    assert.equal(backoffDelay(5, DEFAULT_RETRY, () => 1 - 1e-12), 480_000);
-    assert.equal(backoffDelay(8, DEFAULT_RETRY, () => 1 - 1e-12), 3_600_000);
-    assert.equal(backoffDelay(1000, DEFAULT_RETRY, () => 1 - 1e-12), 3_600_000);
-    assert.equal(backoffDelay(1000, DEFAULT_RETRY, () => 0), 1_800_000);
+    assert.equal(
+      backoffDelay(1, DEFAULT_RETRY, () => 0),
+      15_000,
+    );
+    assert.equal(
+      backoffDelay(1, DEFAULT_RETRY, () => 1 - 1e-12),
+      30_000,
+    );
+    assert.equal(
+      backoffDelay(2, DEFAULT_RETRY, () => 1 - 1e-12),
+      60_000,
+    );
+    assert.equal(
+      backoffDelay(5, DEFAULT_RETRY, () => 1 - 1e-12),
+      480_000,
+    );
+    assert.equal(
+      backoffDelay(8, DEFAULT_RETRY, () => 1 - 1e-12),
+      3_600_000,
+    );
+    assert.equal(
+      backoffDelay(1000, DEFAULT_RETRY, () => 1 - 1e-12),
+      3_600_000,
+    );
+    assert.equal(
+      backoffDelay(1000, DEFAULT_RETRY, () => 0),
+      1_800_000,
+    );
   });
 
   it('wakes at once for a mail queued in this process, without waiting for the poll', async (t) => {
@@ -33,7 +54,14 @@ describe('mail sender', () => {
     t.after(() => mailer.stop());
     // Let the sender's first (empty) round pass: it then sleeps for the hour-long poll.
     await new Promise((r) => setTimeout(r, 200));
-    await mailer.queue('confirmation', { id: 1, username: 'bo', email: 'bo@example.com', password: 'p', last_login: null, is_active: true });
+    await mailer.queue('confirmation', {
+      id: 1,
+      username: 'bo',
+      email: 'bo@example.com',
+      password: 'p',
+      last_login: null,
+      is_active: true,
+    });
     const [m] = await smtp.waitFor(1, 15_000);
     assert.match(m!.subject!, /Your localhost account is ready/);
   });
@@ -83,7 +111,8 @@ describe('mail sender', () => {
     const flaky = new Proxy(outbox, {
       get(target, prop, receiver) {
         const v = Reflect.get(target, prop, receiver);
-        if (prop === 'claimDue') return (...a: Parameters<typeof outbox.claimDue>) => (down ? Promise.reject(new Error('SQLITE_BUSY')) : target.claimDue(...a));
+        if (prop === 'claimDue')
+          return (...a: Parameters<typeof outbox.claimDue>) => (down ? Promise.reject(new Error('SQLITE_BUSY')) : target.claimDue(...a));
         return typeof v === 'function' ? v.bind(target) : v;
       },
     });
@@ -116,7 +145,10 @@ describe('link secret', () => {
       assert.deepEqual(loadLinkSecrets({ dataDir: dir }), [a]);
       const set = 's'.repeat(40);
       assert.deepEqual(loadLinkSecrets({ dataDir: dir, secretKey: set, fallbacks: [a] }), [set, a]);
-      assert.throws(() => loadLinkSecrets({ dataDir: dir, secretKey: 'short' }), (e: Error) => e instanceof ConfigError && /LATCHKEY_SECRET_KEY: needs at least 32 bytes/.test(e.message));
+      assert.throws(
+        () => loadLinkSecrets({ dataDir: dir, secretKey: 'short' }),
+        (e: Error) => e instanceof ConfigError && /LATCHKEY_SECRET_KEY: needs at least 32 bytes/.test(e.message),
+      );
       assert.throws(() => loadLinkSecrets({ dataDir: dir, fallbacks: ['short'] }), /LATCHKEY_SECRET_KEY_FALLBACKS/);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });

@@ -80,11 +80,18 @@ describe('mail templates', () => {
         const file = path.join(dir, name);
         if (body === '\u00ff') fs.writeFileSync(file, Buffer.from([0xc3, 0x28]));
         else fs.writeFileSync(file, body);
-        assert.throws(() => MailTemplates.load(dir), (e: Error) => e instanceof ConfigError && re.test(e.message) && e.message.includes(file), name);
+        assert.throws(
+          () => MailTemplates.load(dir),
+          (e: Error) => e instanceof ConfigError && re.test(e.message) && e.message.includes(file),
+          name,
+        );
       } finally {
         fs.rmSync(dir, { recursive: true, force: true });
       }
     }
-    assert.throws(() => MailTemplates.load('/nonexistent/latchkey-templates'), (e: Error) => e instanceof ConfigError && /LATCHKEY_MAIL_TEMPLATES_DIR.*ENOENT/.test(e.message));
+    assert.throws(
+      () => MailTemplates.load('/nonexistent/latchkey-templates'),
+      (e: Error) => e instanceof ConfigError && /LATCHKEY_MAIL_TEMPLATES_DIR.*ENOENT/.test(e.message),
+    );
   });
 });

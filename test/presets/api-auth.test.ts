@@ -3,15 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { claimsOf, startServer, type TestServer } from '../helpers.js';
-import {
-  expectAccessOnly,
-  expectErrorEnvelope,
-  expectExact,
-  expectPair,
-  expectToken,
-  FORM,
-  form,
-} from './expect.js';
+import { expectAccessOnly, expectErrorEnvelope, expectExact, expectPair, expectToken, FORM, form } from './expect.js';
 
 const REGISTER = '/api/auth/register/';
 const LOGIN = '/api/auth/login/';
@@ -144,10 +136,7 @@ describe('preset api-auth (document 004)', () => {
         expectErrorEnvelope(await s.post(REGISTER, { username: 'bademail', password: 'zq-93-lorikeet', email: 'nope' }), 400),
         /email/i,
       );
-      assert.match(
-        expectErrorEnvelope(await s.post(REGISTER, { username: 'has space', password: 'zq-94-lorikeet' }), 400),
-        /username/i,
-      );
+      assert.match(expectErrorEnvelope(await s.post(REGISTER, { username: 'has space', password: 'zq-94-lorikeet' }), 400), /username/i);
       assert.equal(await s.storage.getUserByUsername('bademail'), undefined);
     });
 
@@ -266,7 +255,7 @@ describe('preset api-auth (document 004)', () => {
     });
   });
 
-  it('does not mount the other presets\' routes', async () => {
+  it("does not mount the other presets' routes", async () => {
     expectExact(await s.post('/api/token/', { username: 'alice', password: 'alice-pw-123' }), 404, { detail: 'Not found.' });
     assert.equal(claimsOf(expectPair(await login(), aliceId).access).user_id, aliceId);
   });

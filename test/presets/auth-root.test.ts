@@ -24,10 +24,7 @@ describe('preset auth-root (document 001)', () => {
   const refused = async (refresh: string) => {
     const b = expect401(await s.post(REFRESH, { refresh }));
     assert.equal(b.code, 'token_not_valid');
-    assert.ok(
-      b.detail === 'Token is blacklisted' || b.detail === 'Token is invalid or expired',
-      `unexpected detail ${String(b.detail)}`,
-    );
+    assert.ok(b.detail === 'Token is blacklisted' || b.detail === 'Token is invalid or expired', `unexpected detail ${String(b.detail)}`);
     assert.deepEqual(Object.keys(b).sort(), ['code', 'detail']);
   };
 

@@ -50,14 +50,17 @@ interface PeerCase {
   steps: PeerStep[];
 }
 
-const FIXTURE = JSON.parse(
-  fs.readFileSync(new URL('../../../test/fixtures/djoser-peer.json', import.meta.url), 'utf8'),
-) as { host: string; setup: { staff_user: { username: string; password: string; email: string } }; cases: PeerCase[] };
+const FIXTURE = JSON.parse(fs.readFileSync(new URL('../../../test/fixtures/djoser-peer.json', import.meta.url), 'utf8')) as {
+  host: string;
+  setup: { staff_user: { username: string; password: string; email: string } };
+  cases: PeerCase[];
+};
 
 const HOST = FIXTURE.host;
 const FROM = 'webmaster@localhost';
 const JWT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
-const LINK = /(https?):\/\/([^/\s"'<>]+)\/#\/(activate|password\/reset\/confirm|username\/reset\/confirm)\/([A-Za-z0-9_-]+)\/([A-Za-z0-9_.-]+)/;
+const LINK =
+  /(https?):\/\/([^/\s"'<>]+)\/#\/(activate|password\/reset\/confirm|username\/reset\/confirm)\/([A-Za-z0-9_-]+)\/([A-Za-z0-9_.-]+)/;
 /** Cases whose JSON `detail` carries Python's own json error text: matched by its prefix. */
 const PYTHON_JSON_ERROR = /^JSON parse error - .+/;
 
@@ -257,7 +260,12 @@ async function waitForMail(inbox: Received[], seen: number, count: number, at: s
   const deadline = Date.now() + 20_000;
   while (inbox.length < seen + count) {
     if (Date.now() > deadline) {
-      assert.fail(`${at}: expected ${count} mail(s), got ${inbox.length - seen}: ${inbox.slice(seen).map((m) => m.to.join(',')).join('; ')}`);
+      assert.fail(
+        `${at}: expected ${count} mail(s), got ${inbox.length - seen}: ${inbox
+          .slice(seen)
+          .map((m) => m.to.join(','))
+          .join('; ')}`,
+      );
     }
     await new Promise((r) => setTimeout(r, 20));
   }
@@ -267,7 +275,11 @@ const settle = () => new Promise((r) => setTimeout(r, 100));
 
 /** Checks latchkey's mails for one step against the peer's and captures their uid/token variables. */
 function checkMails(expected: PeerMail[], got: Received[], at: string): void {
-  assert.equal(got.length, expected.length, `${at}: mails sent to ${JSON.stringify(got.map((m) => m.to))}, peer sent ${JSON.stringify(expected.map((m) => m.to))}`);
+  assert.equal(
+    got.length,
+    expected.length,
+    `${at}: mails sent to ${JSON.stringify(got.map((m) => m.to))}, peer sent ${JSON.stringify(expected.map((m) => m.to))}`,
+  );
   const pool = [...got];
   for (const want of expected) {
     const kind = want.link ? /#\/(.+)\/\{\{/.exec(want.link)![1]! : null;
@@ -276,11 +288,29 @@ function checkMails(expected: PeerMail[], got: Received[], at: string): void {
       const link = m.parts.map((p) => LINK.exec(p.text)).find(Boolean);
       return kind === null ? !link : link?.[3] === kind;
     });
-    assert.ok(index >= 0, `${at}: no mail to ${want.to} ${kind ? `with a ${kind} link` : 'without a one-time link'}; got ${pool.map((m) => `${m.to} ${m.parts.map((p) => p.text).join(' ').slice(0, 200)}`).join(' | ')}`);
+    assert.ok(
+      index >= 0,
+      `${at}: no mail to ${want.to} ${kind ? `with a ${kind} link` : 'without a one-time link'}; got ${pool
+        .map(
+          (m) =>
+            `${m.to} ${m.parts
+              .map((p) => p.text)
+              .join(' ')
+              .slice(0, 200)}`,
+        )
+        .join(' | ')}`,
+    );
     const mail = pool.splice(index, 1)[0]!;
     assert.equal(mail.from, FROM, `${at}: envelope sender`);
-    assert.ok(mail.parts.some((p) => p.type === 'text/plain'), `${at}: a text/plain part`);
-    if (want.html_alternative) assert.ok(mail.parts.some((p) => p.type === 'text/html'), `${at}: a text/html alternative`);
+    assert.ok(
+      mail.parts.some((p) => p.type === 'text/plain'),
+      `${at}: a text/plain part`,
+    );
+    if (want.html_alternative)
+      assert.ok(
+        mail.parts.some((p) => p.type === 'text/html'),
+        `${at}: a text/html alternative`,
+      );
     if (!kind) continue;
     const text = mail.parts.find((p) => p.type === 'text/plain' && LINK.test(p.text))!;
     const [, protocol, host, , uid, token] = LINK.exec(text.text)!;
@@ -339,7 +369,10 @@ describe('preset djoser: replay of the real djoser 2.1.0 + SimpleJWT 5.2.2 answe
         const res = await request(injectOptions(step));
         if (c.divergent && step.response.status === 500) {
           // A peer bug (djoser #716 and the like): latchkey answers as a user would expect instead.
-          assert.ok(c.divergent.status?.includes(res.statusCode), `${at}: ${res.statusCode} ${res.body}; wanted one of ${c.divergent.status}`);
+          assert.ok(
+            c.divergent.status?.includes(res.statusCode),
+            `${at}: ${res.statusCode} ${res.body}; wanted one of ${c.divergent.status}`,
+          );
           await settle();
           await settle();
           const email = step.request.body && 'json' in step.request.body ? (step.request.body.json as { email?: string }).email : undefined;

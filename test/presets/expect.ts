@@ -40,11 +40,7 @@ export function expectErrorEnvelope(res: LightMyRequestResponse, status: number)
 const JWT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 
 /** A 200 body that is exactly {refresh, access}, both JWTs of the right type for `userId`. */
-export function expectPair(
-  res: LightMyRequestResponse,
-  userId: number,
-  status = 200,
-): { refresh: string; access: string } {
+export function expectPair(res: LightMyRequestResponse, userId: number, status = 200): { refresh: string; access: string } {
   assert.equal(res.statusCode, status, `status ${res.statusCode}, body ${res.body}`);
   const b = body(res);
   assert.deepEqual(Object.keys(b).sort(), ['access', 'refresh']);

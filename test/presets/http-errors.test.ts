@@ -186,7 +186,11 @@ describe('HTTP errors: body limit', () => {
   });
 
   it('still answers a body under the limit', async () => {
-    const res = await s.post('/api/token/', JSON.stringify({ username: 'alice', password: 'x'.repeat(900), pad: 'y'.repeat(900) }), JSON_CT);
+    const res = await s.post(
+      '/api/token/',
+      JSON.stringify({ username: 'alice', password: 'x'.repeat(900), pad: 'y'.repeat(900) }),
+      JSON_CT,
+    );
     expectExact(res, 401, { detail: 'No active account found with the given credentials' });
   });
 
@@ -233,8 +237,14 @@ describe('LATCHKEY_PRESETS at startup', () => {
       selectPresets(['simplejwt', 'api-auth', 'auth-root']).map((p) => p.id),
       ['simplejwt', 'api-auth', 'auth-root'],
     );
-    assert.deepEqual(selectPresets(['phone', 'api-auth', 'auth-root']).map((p) => p.id), ['phone', 'api-auth', 'auth-root']);
-    assert.deepEqual(selectPresets(['users', 'api-auth', 'auth-root']).map((p) => p.id), ['users', 'api-auth', 'auth-root']);
+    assert.deepEqual(
+      selectPresets(['phone', 'api-auth', 'auth-root']).map((p) => p.id),
+      ['phone', 'api-auth', 'auth-root'],
+    );
+    assert.deepEqual(
+      selectPresets(['users', 'api-auth', 'auth-root']).map((p) => p.id),
+      ['users', 'api-auth', 'auth-root'],
+    );
   });
 
   it('refuses an unknown preset, listing the known ones', async () => {

@@ -4,15 +4,7 @@ import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { claimsOf, headerOf, startServer, TEST_KEY, type TestServer } from '../helpers.js';
-import {
-  expect401,
-  expectAccessOnly,
-  expectExact,
-  expectPair,
-  FORM,
-  form,
-  WWW_AUTHENTICATE,
-} from './expect.js';
+import { expect401, expectAccessOnly, expectExact, expectPair, FORM, form, WWW_AUTHENTICATE } from './expect.js';
 
 const PROTECTED = '/api/protected-endpoint/';
 const GREETING = { message: 'You have accessed a protected route!' };
@@ -53,9 +45,13 @@ describe('preset simplejwt (document 003)', () => {
 
   describe('POST /api/token/ (obtain pair)', () => {
     it('answers the document example with 200 {access, refresh}', async () => {
-      const res = await s.post('/api/token/', { username: 'testuser', password: 'testpassword' }, {
-        'content-type': 'application/json',
-      });
+      const res = await s.post(
+        '/api/token/',
+        { username: 'testuser', password: 'testpassword' },
+        {
+          'content-type': 'application/json',
+        },
+      );
       expectPair(res, testuserId);
     });
 
@@ -340,7 +336,7 @@ describe('preset simplejwt (document 003)', () => {
     });
   });
 
-  describe("DRF CharField semantics where the document is silent (SPEC §1)", () => {
+  describe('DRF CharField semantics where the document is silent (SPEC §1)', () => {
     it('coerces a numeric username to a string, as DRF CharField does', async () => {
       const { id } = await s.user({ username: '12345', password: 'numeric-name-pw' });
       expectPair(await s.post('/api/token/', { username: 12345, password: 'numeric-name-pw' }), id);

@@ -42,7 +42,8 @@ describe('preset users (document 002)', () => {
   const refusedRegistration = async (body: Record<string, string>, reason: RegExp, nameTaken = false) => {
     const error = expectErrorEnvelope(await s.post(REGISTER, body), 400);
     assert.match(error, reason, `${JSON.stringify(body)} -> ${error}`);
-    if (body.username && !nameTaken) assert.equal(await s.storage.getUserByUsername(body.username), undefined, `${body.username} was created`);
+    if (body.username && !nameTaken)
+      assert.equal(await s.storage.getUserByUsername(body.username), undefined, `${body.username} was created`);
   };
 
   before(async () => {
@@ -131,7 +132,10 @@ describe('preset users (document 002)', () => {
     });
 
     it('refuses a weak password', async () => {
-      await refusedRegistration(registration({ username: 'weakling', phone_number: '+919800000007', password: 'password123' }), /too common/);
+      await refusedRegistration(
+        registration({ username: 'weakling', phone_number: '+919800000007', password: 'password123' }),
+        /too common/,
+      );
     });
 
     it('answers GET with 405 in the error envelope', async () => {
@@ -167,7 +171,10 @@ describe('preset users (document 002)', () => {
 
     it("does not let a username equal to another user's phone number take over that phone's login", async () => {
       // '+919876543210' is a valid Django username (letters, digits, @/./+/-/_) and ravi's phone number.
-      const res = await s.post(REGISTER, registration({ username: '+919876543210', phone_number: '+919800000008', password: 'squatter-pw-5521' }));
+      const res = await s.post(
+        REGISTER,
+        registration({ username: '+919876543210', phone_number: '+919800000008', password: 'squatter-pw-5521' }),
+      );
       if (res.statusCode === 201) {
         const squatterId = (res.json() as { id: number }).id;
         expectPair(await s.post(LOGIN, { login: '+919876543210', password: 'mango-lassi-2291' }), raviId);

@@ -42,7 +42,8 @@ describe('address spoofing: no trusted proxy', () => {
   });
 
   it('IPv6 clients rotating addresses inside their /64 count as one address', async () => {
-    const host = () => [randomInt(0x10000), randomInt(0x10000), randomInt(0x10000), randomInt(0x10000)].map((n) => n.toString(16)).join(':');
+    const host = () =>
+      [randomInt(0x10000), randomInt(0x10000), randomInt(0x10000), randomInt(0x10000)].map((n) => n.toString(16)).join(':');
     for (let i = 0; i < 5; i++) {
       const r = await attempt(s, `2001:db8:aa:bb:${host()}`, undefined);
       assert.equal(r.statusCode, 401, r.body);
@@ -124,14 +125,22 @@ describe('address spoofing over a real socket (latchkey serve)', () => {
 
   it('with LATCHKEY_TRUST_PROXY=127.0.0.1, the forwarded address over TCP is the one counted', async () => {
     for (let i = 0; i < 8; i++) {
-      const r = await postJson(`${proxied.url}${LOGIN}`, { username: `nobody${i}`, password: 'x-wrong' }, { 'x-forwarded-for': `198.51.100.${i + 1}` });
+      const r = await postJson(
+        `${proxied.url}${LOGIN}`,
+        { username: `nobody${i}`, password: 'x-wrong' },
+        { 'x-forwarded-for': `198.51.100.${i + 1}` },
+      );
       assert.equal(r.status, 401, r.text);
     }
     for (let i = 0; i < 5; i++) {
       const r = await postJson(`${proxied.url}${LOGIN}`, { username: 'nobody', password: 'x-wrong' }, { 'x-forwarded-for': '192.0.2.200' });
       assert.equal(r.status, 401, r.text);
     }
-    const blocked = await postJson(`${proxied.url}${LOGIN}`, { username: 'alice', password: PASSWORD }, { 'x-forwarded-for': '192.0.2.200' });
+    const blocked = await postJson(
+      `${proxied.url}${LOGIN}`,
+      { username: 'alice', password: PASSWORD },
+      { 'x-forwarded-for': '192.0.2.200' },
+    );
     assertThrottled({ statusCode: blocked.status, headers: Object.fromEntries(blocked.headers), body: blocked.text }, 'forwarded client');
     const ok = await postJson(`${proxied.url}${LOGIN}`, { username: 'alice', password: PASSWORD }, { 'x-forwarded-for': '192.0.2.201' });
     assert.equal(ok.status, 200, ok.text);

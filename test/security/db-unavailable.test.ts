@@ -148,9 +148,23 @@ describe('database unavailable: PostgreSQL unreachable under latchkey serve', { 
     // Five clients keep verifying and refreshing; the database vanishes while they do.
     const client = async (n: number) => {
       for (let i = 0; Date.now() - started < 1500; i++) {
-        const [label, path, body] = (n + i) % 2 ? (['verify', '/api/token/verify/', { token: access }] as const) : (['refresh', '/api/token/refresh/', { refresh }] as const);
-        const r = await postJson(`${url}${path}`, body).catch((err: Error) => ({ status: 0, headers: new Headers(), text: `no answer: ${err.message}`, json: {} }));
-        answers.push({ label: `${label} (client ${n}, #${i})`, status: r.status, retry: r.headers.get('retry-after'), text: r.text, at: Date.now() });
+        const [label, path, body] =
+          (n + i) % 2
+            ? (['verify', '/api/token/verify/', { token: access }] as const)
+            : (['refresh', '/api/token/refresh/', { refresh }] as const);
+        const r = await postJson(`${url}${path}`, body).catch((err: Error) => ({
+          status: 0,
+          headers: new Headers(),
+          text: `no answer: ${err.message}`,
+          json: {},
+        }));
+        answers.push({
+          label: `${label} (client ${n}, #${i})`,
+          status: r.status,
+          retry: r.headers.get('retry-after'),
+          text: r.text,
+          at: Date.now(),
+        });
       }
     };
     const cut = (async () => {
@@ -202,10 +216,22 @@ describe('database unavailable: PostgreSQL backends terminated', { skip: PG ? fa
           s.post('/api/token/verify/', { token: tokens.live.access }),
         ]);
         const [revRefresh, revVerify, liveRefresh, liveVerify] = answers;
-        assert.ok([401, 503].includes(revRefresh!.statusCode), `round ${round}: logged-out refresh got ${revRefresh!.statusCode} ${revRefresh!.body}`);
-        assert.ok([401, 503].includes(revVerify!.statusCode), `round ${round}: logged-out verify got ${revVerify!.statusCode} ${revVerify!.body}`);
-        assert.ok([200, 503].includes(liveRefresh!.statusCode), `round ${round}: live refresh got ${liveRefresh!.statusCode} ${liveRefresh!.body}`);
-        assert.ok([200, 503].includes(liveVerify!.statusCode), `round ${round}: live verify got ${liveVerify!.statusCode} ${liveVerify!.body}`);
+        assert.ok(
+          [401, 503].includes(revRefresh!.statusCode),
+          `round ${round}: logged-out refresh got ${revRefresh!.statusCode} ${revRefresh!.body}`,
+        );
+        assert.ok(
+          [401, 503].includes(revVerify!.statusCode),
+          `round ${round}: logged-out verify got ${revVerify!.statusCode} ${revVerify!.body}`,
+        );
+        assert.ok(
+          [200, 503].includes(liveRefresh!.statusCode),
+          `round ${round}: live refresh got ${liveRefresh!.statusCode} ${liveRefresh!.body}`,
+        );
+        assert.ok(
+          [200, 503].includes(liveVerify!.statusCode),
+          `round ${round}: live verify got ${liveVerify!.statusCode} ${liveVerify!.body}`,
+        );
         for (const r of answers) if (r.statusCode === 503) assertUnavailable(r, `round ${round}`);
       }
     } finally {

@@ -24,8 +24,7 @@ function assertSameCost(t: { diagnostic(m: string): void }, what: [string, strin
   const m = median(ratios);
   const ratio = Math.max(m, 1 / m);
   const summary =
-    `median ${what[0]} ${median(a).toFixed(2)} ms, ${what[1]} ${median(b).toFixed(2)} ms, ` +
-    `median ratio of the pairs ${m.toFixed(3)}`;
+    `median ${what[0]} ${median(a).toFixed(2)} ms, ${what[1]} ${median(b).toFixed(2)} ms, ` + `median ratio of the pairs ${m.toFixed(3)}`;
   t.diagnostic(summary);
   assert.ok(ratio <= 1.2, `${summary}: more than 20% apart`);
 }

@@ -136,7 +136,10 @@ describe('hash load: 200 concurrent logins (default hasher limits)', () => {
       storm = await burstWithReader(
         s,
         access,
-        (i) => (i % 3 === 0 ? { username: 'alice', password: PASSWORD } : { username: i % 3 === 1 ? 'alice' : `ghost${i}`, password: 'wrong-guess' }),
+        (i) =>
+          i % 3 === 0
+            ? { username: 'alice', password: PASSWORD }
+            : { username: i % 3 === 1 ? 'alice' : `ghost${i}`, password: 'wrong-guess' },
         s.config.hashQueueTimeoutMs + 10_000,
       );
     } finally {
@@ -171,7 +174,10 @@ describe('hash load: 200 concurrent logins (default hasher limits)', () => {
       storm.loopMaxMs < 8 * control.loopMaxMs,
       `the event loop stalled for ${storm.loopMaxMs.toFixed(0)} ms in the storm, against ${control.loopMaxMs.toFixed(0)} ms in the same burst without hashing`,
     );
-    assert.ok(storm.rssPeak - storm.rssBefore < 512 * 2 ** 20, `rss grew by ${((storm.rssPeak - storm.rssBefore) / 2 ** 20).toFixed(0)} MiB`);
+    assert.ok(
+      storm.rssPeak - storm.rssBefore < 512 * 2 ** 20,
+      `rss grew by ${((storm.rssPeak - storm.rssBefore) / 2 ** 20).toFixed(0)} MiB`,
+    );
     assert.ok((counts[200] ?? 0) >= 1, 'no login at all succeeded during the storm');
   });
 });
@@ -204,7 +210,11 @@ describe('hash load: a small queue refuses the excess at once', () => {
       results = await Promise.all(
         Array.from({ length: 60 }, async (_, i) => {
           const t0 = performance.now();
-          const r = await within(s.post('/api/token/', { username: i % 2 ? 'alice' : `ghost${i}`, password: 'wrong-guess' }), 10_000, `login ${i}`);
+          const r = await within(
+            s.post('/api/token/', { username: i % 2 ? 'alice' : `ghost${i}`, password: 'wrong-guess' }),
+            10_000,
+            `login ${i}`,
+          );
           (r.statusCode === 503 ? refused : answered).push(performance.now() - t0);
           return r;
         }),
@@ -217,7 +227,10 @@ describe('hash load: a small queue refuses the excess at once', () => {
     assert.ok((counts[503] ?? 0) >= 50, `expected most of 60 logins refused with 503, got ${JSON.stringify(counts)}`);
     assert.ok((counts[401] ?? 0) >= 1, `no login was hashed and answered at all: ${JSON.stringify(counts)}`);
     assert.ok(maxDepth <= 5, `hasher depth reached ${maxDepth}, above concurrency 1 + queue 4`);
-    assert.ok(tracker.max <= 1, `${tracker.max} argon2 hashes were in flight at once (started by the queue, not yet finished) with LATCHKEY_HASH_CONCURRENCY=1`);
+    assert.ok(
+      tracker.max <= 1,
+      `${tracker.max} argon2 hashes were in flight at once (started by the queue, not yet finished) with LATCHKEY_HASH_CONCURRENCY=1`,
+    );
     assert.ok(tracker.started <= 5 + 1, `${tracker.started} hashes were computed for ${60 - (counts[503] ?? 0)} answered logins`);
     // Refused ones are refused at once, not after waiting for the queue timeout
     // (5 s): sooner than the logins let into the queue are answered (one to
@@ -266,7 +279,8 @@ describe('hash load: concurrent registrations', () => {
     // Created once: one 201, the others told the name is taken (or, under load,
     // refused as busy); and the database holds the name exactly when one won.
     assert.ok(samenameWins <= 1, `the duplicate username was created ${samenameWins} times`);
-    if (samenameTaken > 0) assert.equal(samenameWins, 1, `${samenameTaken} registrations were told "samename" is taken, but none created it`);
+    if (samenameTaken > 0)
+      assert.equal(samenameWins, 1, `${samenameTaken} registrations were told "samename" is taken, but none created it`);
     assert.equal(
       (await s.storage.getUserByUsername('samename')) !== undefined,
       samenameWins === 1,
@@ -312,7 +326,11 @@ describe('hash load: queued logins wait no longer than LATCHKEY_HASH_QUEUE_TIMEO
     try {
       results = await Promise.all(
         Array.from({ length: 100 }, async (_, i) => {
-          const r = await within(s.post('/api/token/', { username: 'alice', password: i === 0 ? PASSWORD : 'wrong-guess' }), 15_000, `login ${i}`);
+          const r = await within(
+            s.post('/api/token/', { username: 'alice', password: i === 0 ? PASSWORD : 'wrong-guess' }),
+            15_000,
+            `login ${i}`,
+          );
           (r.statusCode === 503 ? refusedAt : verdictAt).push(performance.now() - started);
           return r;
         }),
@@ -344,7 +362,10 @@ describe('hash load: queued logins wait no longer than LATCHKEY_HASH_QUEUE_TIMEO
       `the last waiter was refused at ${lastRefusal.toFixed(0)} ms, the last login answered at ${lastVerdict.toFixed(0)} ms ` +
         `(one login alone takes ${loginAlone.toFixed(0)} ms)`,
     );
-    assert.ok(tracker.max <= 1, `${tracker.max} argon2 hashes were in flight at once (started by the queue, not yet finished) with LATCHKEY_HASH_CONCURRENCY=1`);
+    assert.ok(
+      tracker.max <= 1,
+      `${tracker.max} argon2 hashes were in flight at once (started by the queue, not yet finished) with LATCHKEY_HASH_CONCURRENCY=1`,
+    );
     assert.ok(
       tracker.started <= answered + 1,
       `${tracker.started} argon2 hashes were started but only ${answered} logins were answered with a verdict: ` +

@@ -40,14 +40,22 @@ describe('input limits (in process)', () => {
 
   it('an oversized form body is refused with 413 and a DRF body', async () => {
     const payload = `username=alice&password=${'x'.repeat(70 * 1024)}`;
-    await bad({ method: 'POST', url: '/api/token/', payload, headers: { 'content-type': 'application/x-www-form-urlencoded' } }, 'big form', 413);
+    await bad(
+      { method: 'POST', url: '/api/token/', payload, headers: { 'content-type': 'application/x-www-form-urlencoded' } },
+      'big form',
+      413,
+    );
   });
 
   it('deeply nested JSON is refused with 400 before parsing, quickly', async () => {
     for (const depth of [33, 1000, 30_000]) {
       const payload = `{"username":${'['.repeat(depth)}${']'.repeat(depth)},"password":"x"}`;
       const t = performance.now();
-      const r = await bad({ method: 'POST', url: '/api/token/', payload, headers: { 'content-type': 'application/json' } }, `depth ${depth}`, 400);
+      const r = await bad(
+        { method: 'POST', url: '/api/token/', payload, headers: { 'content-type': 'application/json' } },
+        `depth ${depth}`,
+        400,
+      );
       const ms = performance.now() - t;
       assert.match(String((r.json() as { detail: string }).detail), /^JSON parse error/);
       assert.ok(ms < 500, `depth ${depth} took ${ms.toFixed(0)} ms`);
@@ -86,7 +94,12 @@ describe('input limits (in process)', () => {
     const payload =
       `username=protouser3&password=${encodeURIComponent(PASSWORD)}` +
       '&__proto__[polluted]=yes&__proto__.is_staff=1&constructor[prototype][polluted]=yes&is_staff=1&is_superuser=1';
-    const r = await s.request({ method: 'POST', url: '/auth/register', payload, headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    const r = await s.request({
+      method: 'POST',
+      url: '/auth/register',
+      payload,
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    });
     assert.ok(r.statusCode < 500, `${r.statusCode} ${r.body}`);
     assert.equal(({} as Record<string, unknown>).polluted, undefined, 'Object.prototype was polluted');
     const u = await s.storage.getUserByUsername('protouser3');
@@ -121,14 +134,29 @@ describe('input limits (in process)', () => {
       ['huge number', json('{"username":1e999999,"password":1e999999}')],
       ['lone surrogate', json('{"username":"\\ud800","password":"\\udfff","refresh":"\\ud800","token":"\\udc00"}')],
       ['NUL bytes', json('{"username":"a\\u0000b","password":"p\\u0000","refresh":"r\\u0000","token":"t\\u0000"}')],
-      ['invalid UTF-8', { payload: Buffer.from([0x7b, 0x22, 0x75, 0x22, 0x3a, 0x22, 0xff, 0xfe, 0xc3, 0x28, 0x22, 0x7d]), headers: { 'content-type': 'application/json' } }],
-      ['UTF-16 JSON', { payload: Buffer.from('{"username":"alice"}', 'utf16le'), headers: { 'content-type': 'application/json; charset=utf-16' } }],
+      [
+        'invalid UTF-8',
+        {
+          payload: Buffer.from([0x7b, 0x22, 0x75, 0x22, 0x3a, 0x22, 0xff, 0xfe, 0xc3, 0x28, 0x22, 0x7d]),
+          headers: { 'content-type': 'application/json' },
+        },
+      ],
+      [
+        'UTF-16 JSON',
+        { payload: Buffer.from('{"username":"alice"}', 'utf16le'), headers: { 'content-type': 'application/json; charset=utf-16' } },
+      ],
       ['text/plain', json('username=alice', 'text/plain')],
       ['XML', json('<login><username>alice</username></login>', 'application/xml')],
-      ['multipart', json('--x\r\nContent-Disposition: form-data; name="username"\r\n\r\nalice\r\n--x--\r\n', 'multipart/form-data; boundary=x')],
+      [
+        'multipart',
+        json('--x\r\nContent-Disposition: form-data; name="username"\r\n\r\nalice\r\n--x--\r\n', 'multipart/form-data; boundary=x'),
+      ],
       ['bogus content type', json('{}', 'application/json; charset=utf-8; boundary=";;;"')],
       ['garbage content type', json('{}', '!!!/???')],
-      ['repeated form keys', json('username=a&username=b&password=p&password=q&refresh=r&refresh=s&token=t&token=u', 'application/x-www-form-urlencoded')],
+      [
+        'repeated form keys',
+        json('username=a&username=b&password=p&password=q&refresh=r&refresh=s&token=t&token=u', 'application/x-www-form-urlencoded'),
+      ],
       ['form bracket keys', json('username[]=a&password[x]=p&refresh[]=r&token[]=t', 'application/x-www-form-urlencoded')],
       ['broken percent-encoding', json('username=%E0%A4%A&password=%ZZ&refresh=%&token=%FF', 'application/x-www-form-urlencoded')],
       ['over-long username', json(JSON.stringify({ username: 'u'.repeat(10_000), password: 'p' }))],
@@ -139,9 +167,7 @@ describe('input limits (in process)', () => {
     const failures: string[] = [];
     for (const url of urls) {
       for (const [label, opts] of cases) {
-        await bad({ method: 'POST', url, ...opts } as InjectOptions, `${label} @ ${url}`).catch((err: Error) =>
-          failures.push(err.message),
-        );
+        await bad({ method: 'POST', url, ...opts } as InjectOptions, `${label} @ ${url}`).catch((err: Error) => failures.push(err.message));
       }
     }
     assert.deepEqual(failures, []);

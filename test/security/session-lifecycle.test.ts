@@ -170,8 +170,7 @@ describe('session lifecycle: the CLI (latchkey changepassword, latchkey users de
   });
   after(() => s?.close());
 
-  const cli = (args: string[], stdin?: string) =>
-    runCli(args, childEnv(s.dir, { LATCHKEY_DATABASE_URL: s.config.databaseUrl }), stdin);
+  const cli = (args: string[], stdin?: string) => runCli(args, childEnv(s.dir, { LATCHKEY_DATABASE_URL: s.config.databaseUrl }), stdin);
 
   it('latchkey changepassword USERNAME revokes refresh tokens issued before it', async () => {
     await s.user({ username: 'clipw', password: PASSWORD });

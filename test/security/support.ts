@@ -53,7 +53,9 @@ export function forge(opts: {
   if (opts.signature !== undefined) return `${input}.${opts.signature}`;
   const alg = opts.hmac ?? (['HS256', 'HS384', 'HS512'].includes(String(header.alg)) ? (header.alg as string) : 'HS256');
   const hash = { HS256: 'sha256', HS384: 'sha384', HS512: 'sha512' }[alg as 'HS256']!;
-  const sig = createHmac(hash, opts.key ?? TEST_KEY).update(input).digest('base64url');
+  const sig = createHmac(hash, opts.key ?? TEST_KEY)
+    .update(input)
+    .digest('base64url');
   return `${input}.${sig}`;
 }
 
@@ -80,7 +82,10 @@ export function claims(
 
 /** A JSON body DRF could have written: `{"detail": "..."}` (maybe with code/messages) or field errors. */
 export function assertDrfBody(body: unknown, context = ''): void {
-  assert.ok(body !== null && typeof body === 'object' && !Array.isArray(body), `${context}: body is not a JSON object: ${JSON.stringify(body)}`);
+  assert.ok(
+    body !== null && typeof body === 'object' && !Array.isArray(body),
+    `${context}: body is not a JSON object: ${JSON.stringify(body)}`,
+  );
   const o = body as Record<string, unknown>;
   if ('detail' in o) {
     assert.equal(typeof o.detail, 'string', `${context}: detail is not a string: ${JSON.stringify(body)}`);
@@ -115,7 +120,10 @@ export function assertThrottled(res: { statusCode: number; headers: Record<strin
   const m = THROTTLED.exec(String(body.detail));
   assert.ok(m, `${context}: not DRF's throttled message: ${res.body}`);
   const retryAfter = Number(res.headers['retry-after']);
-  assert.ok(Number.isInteger(retryAfter) && retryAfter >= 1, `${context}: Retry-After missing or bad: ${String(res.headers['retry-after'])}`);
+  assert.ok(
+    Number.isInteger(retryAfter) && retryAfter >= 1,
+    `${context}: Retry-After missing or bad: ${String(res.headers['retry-after'])}`,
+  );
   assert.equal(Number(m[1]), retryAfter, `${context}: detail and Retry-After disagree`);
   return retryAfter;
 }

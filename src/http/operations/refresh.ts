@@ -5,6 +5,8 @@ export const refresh: OperationDef<'refresh'> = {
   protected: false,
   body: (r) => object({ [r.tokenField]: str() }, [r.tokenField]),
   response: () => ({ type: 'object', properties: { access: { type: 'string' }, refresh: { type: 'string' } }, required: ['access'] }),
-  handler: (r, service, { rotate }) => (req) =>
-    service.refresh((req.body as Body)[r.tokenField]!, { rotate }, { address: req.ip }),
+  handler:
+    (r, service, { rotate }) =>
+    (req) =>
+      service.refresh((req.body as Body)[r.tokenField]!, { rotate }, { address: req.ip }),
 };
