@@ -251,11 +251,11 @@ async function openPostgresSource(url: string): Promise<Source> {
 function toDjangoUser(r: Record<string, unknown>, dateJoined: number | null, lastLogin: number | null): DjangoUser {
   return {
     id: Number(r.id), // BigAutoField comes back from pg as a string
-    username: String(r.username ?? ''),
-    password: String(r.password ?? ''),
-    email: String(r.email ?? ''),
-    first_name: String(r.first_name ?? ''),
-    last_name: String(r.last_name ?? ''),
+    username: text(r.username),
+    password: text(r.password),
+    email: text(r.email),
+    first_name: text(r.first_name),
+    last_name: text(r.last_name),
     // SQLite stores Django's booleans as 0/1; PostgreSQL returns booleans.
     is_active: Boolean(r.is_active),
     is_staff: Boolean(r.is_staff),
@@ -264,6 +264,9 @@ function toDjangoUser(r: Record<string, unknown>, dateJoined: number | null, las
     last_login: lastLogin,
   };
 }
+
+/** A text column's value; NULL as ''. (SQLite may hand back a number for a value that looks like one.) */
+const text = (v: unknown): string => (typeof v === 'string' ? v : typeof v === 'number' || typeof v === 'bigint' ? String(v) : '');
 
 const epoch = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
 

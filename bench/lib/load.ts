@@ -109,7 +109,8 @@ export async function runLoad(spec: LoadSpec, serverPid: number | undefined): Pr
         },
         ...(spec.overallRate ? { overallRate: spec.overallRate } : {}),
       };
-      const instance = autocannon(opts, (err: unknown, res: autocannon.Result) => (err ? reject(err) : resolve(res)));
+      // autocannon calls back with an Error or null (its types say `any`).
+      const instance = autocannon(opts, (err: Error | null, res: autocannon.Result) => (err ? reject(err) : resolve(res)));
       instance.on('response', (_client: unknown, status: number, _bytes: number, ms: number) => {
         if (status >= 200 && status < 300) latencies.push(ms);
       });
@@ -160,7 +161,7 @@ export function startBackground(spec: Omit<LoadSpec, 'duration'>): { stop(): Pro
         ...(spec.headers ? { headers: spec.headers } : {}),
         ...(spec.body !== undefined ? { body: spec.body } : {}),
       },
-      (err: unknown, res: autocannon.Result) => (err ? reject(err) : resolve(res)),
+      (err: Error | null, res: autocannon.Result) => (err ? reject(err) : resolve(res)),
     );
   });
   return {

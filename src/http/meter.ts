@@ -87,7 +87,7 @@ export class RequestMeter {
   record(route: MeteredRoute, method: string, status: number, seconds: number): void {
     if (this.newSeries === undefined) return;
     let statuses = route.byMethod.get(method);
-    if (statuses === undefined) route.byMethod.set(method, (statuses = new Map()));
+    if (statuses === undefined) route.byMethod.set(method, (statuses = new Map<number, Series>()));
     let s = statuses.get(status);
     if (s === undefined) statuses.set(status, (s = this.newSeries(route.url, method, status)));
     s.count++;

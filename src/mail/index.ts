@@ -4,7 +4,7 @@
 // a mail (with a fresh one-time link for the link kinds) and records it in the
 // outbox, in the caller's transaction if given. A MailSender delivers it.
 import path from 'node:path';
-import type { Kysely } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import addressparser from 'nodemailer/lib/addressparser/index.js';
 import { ConfigError } from '../errors.js';
 import { LINK_KINDS, type MailKind } from './default-templates.js';
@@ -92,7 +92,7 @@ export interface Mailer {
    * notifies itself. Returns the mail's id, or null when the user has no email
    * address (nothing to send).
    */
-  queue(kind: MailKind, user: MailUser, origin?: RequestOrigin, trx?: Kysely<any>): Promise<number | null>;
+  queue<DB>(kind: MailKind, user: MailUser, origin?: RequestOrigin, trx?: Kysely<DB> | Transaction<DB>): Promise<number | null>;
   /**
    * Renders a mail of `kind` for `user` without recording it (the link kinds
    * get a fresh one-time link), or null when the user has no email address.

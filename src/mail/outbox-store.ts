@@ -8,7 +8,7 @@
 // without waiting on each other; a row another claimer updated meanwhile is
 // re-checked against the WHERE clause and skipped.
 import { randomUUID } from 'node:crypto';
-import { sql, type Kysely, type Selectable } from 'kysely';
+import { sql, type Kysely, type Selectable, type Transaction } from 'kysely';
 import {
   MAX_ERROR_LENGTH,
   type ClaimedMail,
@@ -44,20 +44,26 @@ const SUMMARY_COLUMNS = [
   'last_error',
 ] as const;
 
-export class KyselyMailOutbox implements MailOutbox {
+/**
+ * The mail_outbox table lives in the caller's database, whose table types need
+ * not list it: this retypes a handle on that database to just this table.
+ */
+const mailDb = <DB>(db: Kysely<DB>): Kysely<MailDb> => db as unknown as Kysely<MailDb>;
+
+export class KyselyMailOutbox<DB = MailDb> implements MailOutbox {
   private readonly db: Kysely<MailDb>;
   private readonly dialect: 'sqlite' | 'postgres';
   private readonly now: () => number;
 
-  constructor(db: Kysely<any>, opts: KyselyMailOutboxOptions) {
-    this.db = db as Kysely<MailDb>;
+  constructor(db: Kysely<DB>, opts: KyselyMailOutboxOptions) {
+    this.db = mailDb(db);
     this.dialect = opts.dialect;
     this.now = opts.now ?? Date.now;
   }
 
-  async enqueue(mail: NewMail, trx?: Kysely<any>): Promise<number> {
+  async enqueue<T>(mail: NewMail, trx?: Kysely<T> | Transaction<T>): Promise<number> {
     checkNewMail(mail);
-    const db = (trx ?? this.db) as Kysely<MailDb>;
+    const db = trx === undefined ? this.db : mailDb(trx);
     const now = this.now();
     const row = await db
       .insertInto('mail_outbox')

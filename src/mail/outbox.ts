@@ -5,7 +5,7 @@
 // until an operator retries it (`latchkey mail retry`).
 //
 // Times are milliseconds since the epoch.
-import type { Kysely } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 
 /**
  * pending: waiting for its next attempt (next_attempt_at).
@@ -62,10 +62,11 @@ export interface MailListFilter {
 export interface MailOutbox {
   /**
    * Records a mail, due at once. With `trx` (a Kysely transaction of the same
-   * database), the row commits or rolls back with the caller's change.
-   * Returns the mail's id.
+   * database, whatever its table types), the row commits or rolls back with
+   * the caller's change. Returns the mail's id. (Transaction<DB> is a
+   * Kysely<DB>; it is named so that TypeScript infers DB from a transaction.)
    */
-  enqueue(mail: NewMail, trx?: Kysely<any>): Promise<number>;
+  enqueue<DB>(mail: NewMail, trx?: Kysely<DB> | Transaction<DB>): Promise<number>;
   /**
    * Claims up to `limit` mails that are due at `now` (pending and due, or
    * sending with a lease that ran out), counts an attempt on each and leases

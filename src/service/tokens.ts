@@ -191,12 +191,12 @@ export class TokenService extends ServiceCore {
     // The usual "Bearer <token>" first, without taking the header apart: a
     // token that verifies has no whitespace in it (fast-jwt takes only
     // base64url segments), so the header had exactly SimpleJWT's two parts.
-    let failure: unknown;
+    let failure: { err: unknown } | undefined;
     if (header.startsWith('Bearer ') && header.length > 7) {
       try {
         return this.tokens.check(header.slice(7), 'access', this.now());
       } catch (err) {
-        failure = err;
+        failure = { err };
       }
     }
     // SimpleJWT splits the header as bytes: on ASCII whitespace only.
@@ -204,7 +204,7 @@ export class TokenService extends ServiceCore {
     if (parsed.kind === 'none') return undefined;
     if (parsed.kind === 'malformed') throw new ApiError('bad_authorization_header');
     try {
-      if (failure !== undefined && parsed.token === header.slice(7)) throw failure;
+      if (failure !== undefined && parsed.token === header.slice(7)) throw failure.err;
       return this.tokens.check(parsed.token, 'access', this.now());
     } catch (err) {
       throw toApiError(err, 'header') ?? err;

@@ -48,9 +48,9 @@ export interface HotReads {
  */
 export type ChangeFeed = (listener: {
   /** A user (or, without an id, any user) changed. */
-  changed(id?: number): void;
+  changed(this: void, id?: number): void;
   /** Whether the feed is following changes now: the cache is used only while it is. */
-  live(on: boolean): void;
+  live(this: void, on: boolean): void;
 }) => () => void;
 
 /** Cached user reads live at most this long, whatever the feed says. */
@@ -78,7 +78,8 @@ function uniqueField(err: unknown): 'username' | 'phone_number' | undefined {
   const e = err as { code?: unknown; message?: unknown; constraint?: unknown } | null;
   const unique = e?.code === '23505' || (typeof e?.code === 'string' && e.code.startsWith('SQLITE_CONSTRAINT'));
   if (!unique) return undefined;
-  const text = `${String(e?.constraint ?? '')} ${String(e?.message ?? '')}`;
+  const str = (v: unknown) => (typeof v === 'string' ? v : '');
+  const text = `${str(e?.constraint)} ${str(e?.message)}`;
   if (text.includes('phone_number')) return 'phone_number';
   if (text.includes('username')) return 'username';
   return undefined;

@@ -8,7 +8,8 @@ import { PostgresStorage } from './storage.js';
 const pgTypes = {
   getTypeParser(oid: number, format?: 'text' | 'binary') {
     if (oid === 20) return (v: string) => Number.parseInt(v, 10);
-    return pg.types.getTypeParser(oid, format as 'text');
+    // pg-types declares the parser it returns as `any`; a text parser takes the column's text.
+    return pg.types.getTypeParser(oid, format as 'text') as (v: string) => unknown;
   },
 };
 
