@@ -202,9 +202,11 @@ for (const dialect of ['sqlite'] as DialectName[]) {
     it('a user agent cannot drive the terminal: control characters are shown escaped', async () => {
       await login('bob', { address: '127.0.0.1', userAgent: 'evil\u001b[2J\u009b31m\u202eagent' });
       const table = ok(run(['sessions', 'list', '--user', 'bob'], env));
+      // eslint-disable-next-line no-control-regex -- raw control characters in the output are what this looks for
       assert.ok(!/[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202e]/.test(table), JSON.stringify(table));
       assert.match(table, /evil\\u\{1b\}\[2J\\u\{9b\}31m\\u\{202e\}agent/);
       const json = ok(run(['sessions', 'list', '--user', 'bob', '--json'], env));
+      // eslint-disable-next-line no-control-regex -- raw control characters in the output are what this looks for
       assert.ok(!/[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202e]/.test(json), JSON.stringify(json));
       assert.equal((JSON.parse(json) as { user_agent: string }[])[0]?.user_agent, 'evil\u001b[2J\u009b31m\u202eagent', 'the JSON is exact');
     });

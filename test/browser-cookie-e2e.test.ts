@@ -14,6 +14,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { LatchkeyClient } from '../src/client/index.js';
 import { skipUnless, startServer, type TestServer } from './helpers.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -39,6 +40,11 @@ const PAGE = `<!doctype html><meta charset="utf-8"><title>front-end</title>
   window.lk = createClient({ baseUrl, refreshCookie: true });
   window.ready = true;
 </script>`;
+
+/** What the page puts on window: its client (for the callbacks run in the page by page.evaluate). */
+interface PageWindow {
+  lk: LatchkeyClient;
+}
 
 /** A static front-end: the page, and the client's modules (nothing else). */
 function frontEnd(): http.Server {
@@ -112,10 +118,10 @@ describe(SUITE, { skip, timeout: 90_000 }, () => {
     const page = await open(originA);
     try {
       const afterLogin = await page.evaluate(async (user) => {
-        const lk = (window as any).lk;
+        const lk = (window as unknown as PageWindow).lk;
         await lk.login(user);
         const t = await lk.getTokens();
-        return { access: typeof t.access, refresh: t.refresh, readable: document.cookie };
+        return { access: typeof t!.access, refresh: t!.refresh, readable: document.cookie };
       }, USER);
       assert.deepEqual(afterLogin, { access: 'string', refresh: '', readable: '' });
       const [cookie, ...more] = await refreshCookies();
@@ -129,11 +135,11 @@ describe(SUITE, { skip, timeout: 90_000 }, () => {
       await page.reload();
       await page.waitForFunction(() => (window as unknown as { ready?: boolean }).ready === true);
       const afterReload = await page.evaluate(async () => {
-        const lk = (window as any).lk;
+        const lk = (window as unknown as PageWindow).lk;
         const before = await lk.getTokens();
         const t = await lk.refresh();
         const res = await lk.fetch('/api/protected-endpoint/');
-        return { before, refresh: t.refresh, status: res.status, body: await res.json() };
+        return { before, refresh: t.refresh, status: res.status, body: (await res.json()) as unknown };
       });
       assert.deepEqual(afterReload, {
         before: null,
@@ -143,7 +149,7 @@ describe(SUITE, { skip, timeout: 90_000 }, () => {
       });
 
       const afterLogout = await page.evaluate(async () => {
-        const lk = (window as any).lk;
+        const lk = (window as unknown as PageWindow).lk;
         await lk.logout();
         try {
           await lk.refresh();
@@ -163,12 +169,12 @@ describe(SUITE, { skip, timeout: 90_000 }, () => {
     const pageA = await open(originA);
     const pageB = await open(originB);
     try {
-      await pageA.evaluate((user) => (window as any).lk.login(user), USER);
+      await pageA.evaluate((user) => (window as unknown as PageWindow).lk.login(user), USER);
       assert.equal((await refreshCookies()).length, 1);
 
       const login = await pageB.evaluate(async (user) => {
         try {
-          await (window as any).lk.login(user);
+          await (window as unknown as PageWindow).lk.login(user);
           return 'logged in';
         } catch (e) {
           return `${(e as Error).name}: ${(e as Error).message}`;
@@ -177,7 +183,7 @@ describe(SUITE, { skip, timeout: 90_000 }, () => {
       assert.match(login, /^TypeError: Failed to fetch/);
       const refresh = await pageB.evaluate(async () => {
         try {
-          await (window as any).lk.refresh();
+          await (window as unknown as PageWindow).lk.refresh();
           return 'refreshed';
         } catch (e) {
           return (e as Error).name;
@@ -204,7 +210,7 @@ describe(SUITE, { skip, timeout: 90_000 }, () => {
 
       // The page on the listed origin still refreshes: nothing was spent.
       const status = await pageA.evaluate(async () => {
-        const lk = (window as any).lk;
+        const lk = (window as unknown as PageWindow).lk;
         await lk.refresh();
         return (await lk.fetch('/api/protected-endpoint/')).status;
       });

@@ -539,7 +539,7 @@ describe('client: offline pieces', () => {
     const c = createClient({
       baseUrl: 'https://example.com/auth-svc/',
       fetch: async (input) => {
-        seen.push(String(input));
+        seen.push(input instanceof Request ? input.url : String(input));
         return new Response(JSON.stringify({ refresh: 'r', access: 'a' }));
       },
     });

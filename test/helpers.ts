@@ -123,14 +123,15 @@ async function overNetwork(base: string, o: InjectOptions): Promise<LightMyReque
       if (!headers.has('content-type')) headers.set('content-type', 'application/json');
     }
   }
-  const res = await fetch(`${base}${String(o.url)}`, { method: o.method ?? 'GET', headers, ...(body !== undefined ? { body } : {}) });
+  if (typeof o.url !== 'string') throw new TypeError('a request over the network takes its url as a string');
+  const res = await fetch(`${base}${o.url}`, { method: o.method ?? 'GET', headers, ...(body !== undefined ? { body } : {}) });
   const text = await res.text();
   return {
     statusCode: res.status,
     headers: Object.fromEntries(res.headers),
     body: text,
     payload: text,
-    json: () => JSON.parse(text),
+    json: () => JSON.parse(text) as unknown,
   } as unknown as LightMyRequestResponse;
 }
 

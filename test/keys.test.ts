@@ -71,7 +71,7 @@ for (const alg of ['EdDSA', 'ES256', 'RS256'] as const) {
     it('refuses a token naming a key it does not have', async () => {
       const { access } = await login();
       const [h, p, sig] = access.split('.');
-      const header = { ...JSON.parse(Buffer.from(h!, 'base64url').toString()), kid: 'not-one-of-ours' };
+      const header = { ...(JSON.parse(Buffer.from(h!, 'base64url').toString()) as Record<string, unknown>), kid: 'not-one-of-ours' };
       const forged = `${Buffer.from(JSON.stringify(header)).toString('base64url')}.${p}.${sig}`;
       const res = await s.post('/api/token/verify/', { token: forged });
       assert.equal(res.statusCode, 401);

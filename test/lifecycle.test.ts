@@ -27,7 +27,7 @@ interface Harness {
   s: TestServer;
   clock: { t: number };
   userId: number;
-  login(password?: string): Promise<Pair>;
+  login(this: void, password?: string): Promise<Pair>;
 }
 
 const jtiOf = (token: string) => String(claimsOf(token).jti);

@@ -13,6 +13,12 @@ import { startChild } from './security/support.js';
 
 const PASSWORD = 'correct-horse-battery-1';
 
+/** A token pair, as /api/token/ and /api/token/refresh/ answer it. */
+interface Pair {
+  access: string;
+  refresh: string;
+}
+
 /** One sample of a Prometheus text exposition: name, labels, value. */
 interface Sample {
   name: string;
@@ -185,16 +191,16 @@ describe('ops: /metrics counts', () => {
     for (let i = 0; i < 2; i++) assert.equal((await login('mallory', `guess-${i}`)).statusCode, 401);
     assert.equal((await login('mallory', 'guess-2')).statusCode, 429); // the account limit is 2/60
 
-    const r1 = await refresh(first.json().refresh as string);
+    const r1 = await refresh((first.json() as Pair).refresh);
     assert.equal(r1.statusCode, 200, r1.body);
-    const r2 = await refresh(r1.json().refresh as string);
+    const r2 = await refresh((r1.json() as Pair).refresh);
     assert.equal(r2.statusCode, 200, r2.body);
-    const reused = await refresh(r1.json().refresh as string); // rotated out: reuse
+    const reused = await refresh((r1.json() as Pair).refresh); // rotated out: reuse
     assert.equal(reused.statusCode, 401, reused.body);
-    const r3 = await refresh(second.json().refresh as string);
+    const r3 = await refresh((second.json() as Pair).refresh);
     assert.equal(r3.statusCode, 200, r3.body);
 
-    assert.equal((await s.get('/api/protected-endpoint/', r3.json().access as string)).statusCode, 200);
+    assert.equal((await s.get('/api/protected-endpoint/', (r3.json() as Pair).access)).statusCode, 200);
     assert.equal((await s.get('/api/protected-endpoint/')).statusCode, 401);
     assert.equal((await s.get('/no/such/path?token=abc')).statusCode, 404);
     assert.equal((await s.get('/healthz')).statusCode, 200);

@@ -158,7 +158,7 @@ describe('request logs', () => {
   const records = () => lines().map((l) => JSON.parse(l) as Record<string, unknown>);
   /** Lines about one request: any with a request, a status or a request id, or a message about "request ...". */
   const requestRecords = () =>
-    records().filter((r) => 'req' in r || 'status' in r || 'reqId' in r || /^request\b/i.test(String(r.msg ?? '')));
+    records().filter((r) => 'req' in r || 'status' in r || 'reqId' in r || (typeof r.msg === 'string' && /^request\b/i.test(r.msg)));
 
   it('writes JSON lines only', () => {
     assert.ok(lines().length > sent.length, `only ${lines().length} lines for ${sent.length} requests:\n${log}`);

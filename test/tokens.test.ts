@@ -147,7 +147,7 @@ describe('checkClaims', () => {
       assert.equal(typeof c.user_id, 'number');
     });
     for (const bad of ['1 OR 1=1', -1, 1.5, null, {}, [1], '', ' 1', '1e3', '-1', '0x10', true, Number.NaN]) {
-      it(`${JSON.stringify(bad) ?? String(bad)} is refused`, () => {
+      it(`${JSON.stringify(bad)} is refused`, () => {
         refused(() => checkClaims(payload({ user_id: bad }), 'access', opts()), 'Token contained no recognizable user identification');
       });
     }

@@ -11,6 +11,7 @@ import { simpleParser, type ParsedMail } from 'mailparser';
 import pg from 'pg';
 import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
 import { KyselyMailOutbox } from '../../src/mail/outbox-store.js';
+import type { MailOutboxTable } from '../../src/mail/outbox.js';
 import { mailOutboxMigration } from '../../src/mail/migration.js';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -20,19 +21,24 @@ export function tempDir(prefix = 'latchkey-mail-'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 }
 
+/** The test database: just the table the mail migration makes. */
+export interface MailDb {
+  mail_outbox: MailOutboxTable;
+}
+
 export interface TestDb {
   dialect: Dialect;
   /** Opens another connection (another "instance") to the same database. */
-  connect(): Kysely<any>;
-  db: Kysely<any>;
-  outbox(db?: Kysely<any>, now?: () => number): KyselyMailOutbox;
+  connect(): Kysely<MailDb>;
+  db: Kysely<MailDb>;
+  outbox(db?: Kysely<MailDb>, now?: () => number): KyselyMailOutbox;
   close(): Promise<void>;
 }
 
 /** A database with the mail_outbox table made by the exported migration. */
 export async function openTestDb(dialect: Dialect): Promise<TestDb> {
-  const opened: Kysely<any>[] = [];
-  let connect: () => Kysely<any>;
+  const opened: Kysely<MailDb>[] = [];
+  let connect: () => Kysely<MailDb>;
   let cleanup: () => Promise<void>;
   if (dialect === 'sqlite') {
     const dir = tempDir();
@@ -41,7 +47,7 @@ export async function openTestDb(dialect: Dialect): Promise<TestDb> {
       const conn = new SQLite(file);
       conn.pragma('journal_mode = WAL');
       conn.pragma('busy_timeout = 5000');
-      const k = new Kysely<any>({ dialect: new SqliteDialect({ database: conn }) });
+      const k = new Kysely<MailDb>({ dialect: new SqliteDialect({ database: conn }) });
       opened.push(k);
       return k;
     };
@@ -55,7 +61,7 @@ export async function openTestDb(dialect: Dialect): Promise<TestDb> {
     connect = () => {
       const pool = new pg.Pool({ connectionString: process.env.TEST_POSTGRES_URL!, max: 4, options: `-c search_path=${schema}` });
       pool.on('error', () => {});
-      const k = new Kysely<any>({ dialect: new PostgresDialect({ pool }) });
+      const k = new Kysely<MailDb>({ dialect: new PostgresDialect({ pool }) });
       opened.push(k);
       return k;
     };

@@ -110,10 +110,10 @@ describe('mail sender', () => {
     let down = true;
     const flaky = new Proxy(outbox, {
       get(target, prop, receiver) {
-        const v = Reflect.get(target, prop, receiver);
+        const v: unknown = Reflect.get(target, prop, receiver);
         if (prop === 'claimDue')
           return (...a: Parameters<typeof outbox.claimDue>) => (down ? Promise.reject(new Error('SQLITE_BUSY')) : target.claimDue(...a));
-        return typeof v === 'function' ? v.bind(target) : v;
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
       },
     });
     const warnings: string[] = [];

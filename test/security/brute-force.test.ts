@@ -105,10 +105,10 @@ describe('brute force: a blocked login costs no password hash', () => {
     for (let i = 0; i < 2; i++) assert.equal((await login(s, 'alice', `guess-${i}`, '198.51.100.1')).statusCode, 401);
     const h = s.service.hasher;
     let hashes = 0;
-    const { verify, verifyDummy, hash } = h;
-    h.verify = (...a) => (hashes++, verify.apply(h, a));
-    h.verifyDummy = (...a) => (hashes++, verifyDummy.apply(h, a));
-    h.hash = (...a) => (hashes++, hash.apply(h, a));
+    const [verify, verifyDummy, hash] = [h.verify.bind(h), h.verifyDummy.bind(h), h.hash.bind(h)];
+    h.verify = (...a) => (hashes++, verify(...a));
+    h.verifyDummy = (...a) => (hashes++, verifyDummy(...a));
+    h.hash = (...a) => (hashes++, hash(...a));
     try {
       for (let i = 0; i < 20; i++) {
         assertThrottled(await login(s, 'alice', i % 2 ? PASSWORD : `guess-${i}`, `198.51.100.${10 + i}`), `blocked attempt ${i}`);

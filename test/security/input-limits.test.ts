@@ -198,7 +198,7 @@ describe('input limits (in process)', () => {
   });
 
   it('unknown paths, wrong methods and path tricks get DRF-shaped 404/405, never 5xx', async () => {
-    const reqs: InjectOptions[] = [
+    const reqs: (InjectOptions & { url: string })[] = [
       { method: 'GET', url: '/api/token/' },
       { method: 'DELETE', url: '/api/token/refresh/' },
       { method: 'PUT', url: '/api/token/verify/' },
@@ -212,7 +212,7 @@ describe('input limits (in process)', () => {
     ];
     const failures: string[] = [];
     for (const opts of reqs) {
-      await bad(opts, `${opts.method} ${String(opts.url).slice(0, 60)}`).catch((err: Error) => failures.push(err.message));
+      await bad(opts, `${opts.method} ${opts.url.slice(0, 60)}`).catch((err: Error) => failures.push(err.message));
     }
     assert.deepEqual(failures, []);
   });

@@ -39,10 +39,10 @@ describe('password policy', () => {
   async function hashesDuring(fn: () => Promise<void>): Promise<number> {
     const h = s.service.hasher;
     let count = 0;
-    const { hash, verify, verifyDummy } = h;
-    h.hash = (...a) => (count++, hash.apply(h, a));
-    h.verify = (...a) => (count++, verify.apply(h, a));
-    h.verifyDummy = (...a) => (count++, verifyDummy.apply(h, a));
+    const [hash, verify, verifyDummy] = [h.hash.bind(h), h.verify.bind(h), h.verifyDummy.bind(h)];
+    h.hash = (...a) => (count++, hash(...a));
+    h.verify = (...a) => (count++, verify(...a));
+    h.verifyDummy = (...a) => (count++, verifyDummy(...a));
     try {
       await fn();
     } finally {

@@ -105,7 +105,7 @@ for (const dialect of DIALECTS) {
         const r = await refreshWith(s, refresh);
         assert.equal(r.statusCode, 200, `rotation at +${at}: ${r.body}`);
         refresh = (r.json() as { refresh: string }).refresh;
-        const exp = JSON.parse(Buffer.from(refresh.split('.')[1]!, 'base64url').toString()).exp as number;
+        const { exp } = JSON.parse(Buffer.from(refresh.split('.')[1]!, 'base64url').toString()) as { exp: number };
         assert.ok(exp <= start + 100, `rotation at +${at} issued a token expiring at +${exp - start}`);
       }
       now = start + 101;
@@ -152,7 +152,7 @@ for (const dialect of DIALECTS) {
       const out = await s.post('/api/token/blacklist/', { refresh: pair.refresh });
       assert.equal(out.statusCode, 200, out.body);
       assert.ok(await s.storage.deleteUser(id));
-      const jti = JSON.parse(Buffer.from(pair.refresh.split('.')[1]!, 'base64url').toString()).jti as string;
+      const { jti } = JSON.parse(Buffer.from(pair.refresh.split('.')[1]!, 'base64url').toString()) as { jti: string };
       const state = await s.storage.getTokenState(jti);
       assert.ok(state?.blacklisted, `blacklist record gone after deleting the user: ${JSON.stringify(state)}`);
       await s.user({ username: 'impostor', password: PASSWORD, id });
