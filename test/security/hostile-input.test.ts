@@ -354,6 +354,17 @@ for (const dialect of DATABASES) {
       assert.match((res.json() as { detail: string }).detail, /^JSON parse error - /);
     });
 
+    it('a NUL or an undecodable byte in a path parameter: 404, as a URL that names no session', async () => {
+      for (const id of ['%00', '1%00', '%ED%A0%80', '%FF']) {
+        const res = await s.request({
+          method: 'DELETE',
+          url: `/api/account/sessions/${id}/`,
+          headers: { authorization: `Bearer ${access}` },
+        });
+        expect(res, 404, { detail: 'Not found.' });
+      }
+    });
+
     it('two Authorization headers over a real socket: 401 bad_authorization_header, whichever comes first', async () => {
       await s.app.listen({ host: '127.0.0.1', port: 0 });
       const { port } = s.app.server.address() as AddressInfo;
