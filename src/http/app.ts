@@ -22,6 +22,7 @@ import { registerCors } from './cors.js';
 import { registerDocs } from './docs.js';
 import { RequestMeter } from './meter.js';
 import { OPS_ROUTES, registerOps, type OpsDeps } from './health-metrics.js';
+import { registerInputChecks } from './input.js';
 import { registerParsers } from './parsers.js';
 import { renderError, type RouteErrorConfig } from './render.js';
 import { mountPresets } from './routes.js';
@@ -241,6 +242,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // Both off by default, when they register nothing (see cors.ts, cookies.ts).
   await registerCors(app, config);
   await registerRefreshCookie(app, config, deps.presets);
+  // NUL, lone surrogates: refused in every body schema mounted below (see input.ts).
+  registerInputChecks(app);
 
   /** One line per failed request, the security-relevant ones: no body, no headers, no query. */
   const logFailure = (req: FastifyRequest, status: number) => {

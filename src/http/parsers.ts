@@ -1,4 +1,4 @@
-// Request body parsers, as DRF's: JSON and form-encoded. An empty body is an
+// Request body parsers, as DRF's: JSON (in UTF-8, strictly) and form-encoded. An empty body is an
 // empty object (DRF then reports the missing fields). `__proto__` and
 // `constructor.prototype` keys are dropped, and nesting is bounded before
 // parsing so a deeply nested body is refused cheaply.
@@ -6,6 +6,9 @@ import type { FastifyInstance } from 'fastify';
 import formbody from '@fastify/formbody';
 import sjson from 'secure-json-parse';
 import { ApiError } from '../errors.js';
+
+/** UTF-8 as DRF's JSON parser reads it: an invalid byte sequence is a parse error, not U+FFFD. */
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** Deepest nesting of arrays and objects accepted in a JSON body. */
 export const MAX_JSON_DEPTH = 32;
@@ -33,9 +36,14 @@ export async function registerParsers(app: FastifyInstance, bodyLimit: number): 
   app.addContentTypeParser(
     // application/json and any +json type, with or without parameters.
     /^application\/([\w.-]+\+)?json(\s*;.*)?$/i,
-    { parseAs: 'string', bodyLimit },
-    (_req, text, done) => {
-      const body = text as string;
+    { parseAs: 'buffer', bodyLimit },
+    (_req, raw, done) => {
+      let body: string;
+      try {
+        body = utf8.decode(raw as Buffer);
+      } catch {
+        return done(new ApiError('parse_error', 'JSON parse error - the body is not valid UTF-8'));
+      }
       if (body.trim() === '') return done(null, {});
       if (exceedsDepth(body, MAX_JSON_DEPTH)) {
         return done(new ApiError('parse_error', `JSON parse error - nesting deeper than ${MAX_JSON_DEPTH} levels`));

@@ -3,6 +3,7 @@
 import type { FastifyError } from 'fastify';
 import { ApiError, ERRORS, FIELD_MESSAGES, toApiError, type FieldErrors } from '../errors.js';
 import type { Envelope, ErrorOverrides } from '../presets/types.js';
+import { textPatternErrors } from './input.js';
 import { WWW_AUTHENTICATE } from '../wire.js';
 
 /** A request body that failed its route's schema, translated to DRF's field errors. */
@@ -69,7 +70,7 @@ export function translateValidation(errors: AjvError[], body: unknown): RequestV
         add(field, FIELD_MESSAGES.maxLength(Number(e.params.limit)));
         break;
       default:
-        add(field, 'Invalid value.');
+        for (const m of textPatternErrors(e, value) ?? ['Invalid value.']) add(field, m);
     }
   }
   return new RequestValidationError(fields, missing);

@@ -6,6 +6,7 @@ import { ApiError } from '../errors.js';
 import type { Operation, Preset } from '../presets/types.js';
 import type { AuthService } from '../service.js';
 import type { UserAuth } from '../storage/types.js';
+import { authorizationOf } from './input.js';
 import { OPERATIONS, type Handler, type OperationDef, type OpName } from './operations/index.js';
 import { normalizeBody } from './operations/shared.js';
 import type { RouteErrorConfig } from './render.js';
@@ -27,7 +28,7 @@ function signedIn(user: UserAuth | undefined): UserAuth {
  */
 function authenticateFirst(service: AuthService) {
   return async (req: FastifyRequest) => {
-    callers.set(req, signedIn(await service.authenticate(req.headers.authorization)));
+    callers.set(req, signedIn(await service.authenticate(authorizationOf(req))));
   };
 }
 
@@ -40,7 +41,7 @@ function routeHandler(isProtected: boolean, method: Operation['method'], service
   if (method === 'GET') {
     // Without a single await when the caller's user is cached, as it is on the hot path.
     return (req: FastifyRequest) => {
-      const user = service.authenticateNow(req.headers.authorization);
+      const user = service.authenticateNow(authorizationOf(req));
       return user instanceof Promise ? user.then((u) => handle(req, signedIn(u))) : handle(req, signedIn(user));
     };
   }
@@ -108,7 +109,7 @@ export function mountPresets(app: FastifyInstance, presets: Preset[], service: A
       handler: async (req, reply) => {
         // DRF authenticates before it looks for a method handler: on a
         // protected path, a client without credentials hears 401, not 405.
-        if (isProtected && !(await service.authenticate(req.headers.authorization))) {
+        if (isProtected && !(await service.authenticate(authorizationOf(req)))) {
           throw new ApiError('not_authenticated');
         }
         reply.header('allow', allow);
