@@ -155,7 +155,7 @@ for (const { name, dialect, opts } of STORAGE_VARIANTS) {
         const input = newUser({ phone_number: '+14155550101', is_staff: true, date_joined: 1_700_000_123 });
         const u = await s.createUser(input);
         assert.ok(Number.isInteger(u.id) && u.id > 0, `id ${String(u.id)}`);
-        assert.deepEqual(u, { ...input, id: u.id, last_login: null, tokens_valid_after: null });
+        assert.deepEqual(u, { ...input, id: u.id, last_login: null, tokens_valid_after: null, tokens_revoked_ms: null });
         assert.equal(typeof u.is_active, 'boolean');
         assert.equal(typeof u.is_staff, 'boolean');
         assert.equal(typeof u.is_superuser, 'boolean');
@@ -227,6 +227,7 @@ for (const { name, dialect, opts } of STORAGE_VARIANTS) {
           is_staff: true,
           last_login: 1_700_000_500,
           tokens_valid_after: 1_700_000_400,
+          tokens_revoked_ms: 1_700_000_400_123,
           phone_number: '+33142685300',
         });
         assert.deepEqual(updated, {
@@ -236,6 +237,7 @@ for (const { name, dialect, opts } of STORAGE_VARIANTS) {
           is_staff: true,
           last_login: 1_700_000_500,
           tokens_valid_after: 1_700_000_400,
+          tokens_revoked_ms: 1_700_000_400_123,
           phone_number: '+33142685300',
         });
         assert.deepEqual(await s.getUserById(u.id), updated);

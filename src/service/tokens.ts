@@ -4,7 +4,7 @@ import { LRUCache } from 'lru-cache';
 import { ApiError, toApiError } from '../errors.js';
 import { codePoints, MAX_PASSWORD_LENGTH } from '../passwords.js';
 import type { TokenState, UserAuth, UserRecord } from '../storage/types.js';
-import { TOKEN_MESSAGES, type Claims, type TokenType } from '../tokens.js';
+import { mintClock, TOKEN_MESSAGES, type Claims, type TokenType } from '../tokens.js';
 import { parseAuthorization } from '../wire.js';
 import { isE164, normalizeUsername } from '../validation.js';
 import { familyOf, outstanding, ServiceCore } from './core.js';
@@ -74,8 +74,11 @@ export class TokenService extends ServiceCore {
   }
 
   async login(login: string, password: string, lookup: Lookup, client: Client = LOCAL_CLIENT): Promise<TokenPair> {
+    // The tokens' mint time is now, before the user is read: a password
+    // change that commits after this read refuses them (core.ts, revokeAll).
+    const mintedAt = mintClock();
     const user = await this.authenticateCredentials(login, password, lookup, client);
-    return this.issuePair(user.id, this.now(), client, { lastLogin: true });
+    return this.issuePair(user.id, this.now(), client, { lastLogin: true, mintedAt });
   }
 
   // ---- tokens ------------------------------------------------------------
@@ -117,13 +120,14 @@ export class TokenService extends ServiceCore {
   /** SimpleJWT's refresh: a new access token, and with rotation a new refresh token too. */
   async refresh(raw: string, opts: { rotate: boolean }, client: Client = LOCAL_CLIENT): Promise<{ access: string; refresh?: string }> {
     await this.throttle.hit('refresh', client.address);
+    const mintedAt = mintClock(); // before the reads, as a login's (see login)
     const { claims, user, state } = await this.checkToken(raw, 'refresh', 'revoke-family');
     const now = this.now();
     const family = familyOf(claims, state);
     const familyEnd = family.familyIssuedAt + this.o.refreshFamilyLifetime;
     // A login's family has an absolute end that neither rotation nor a long-lived token passes.
     if (familyEnd <= now) throw new ApiError('token_not_valid', TOKEN_MESSAGES.invalid);
-    const access = this.tokens.access(user.id, now).token;
+    const access = this.tokens.access(user.id, now, mintedAt).token;
     if (!opts.rotate) {
       // The session's last use, to the minute: a write (and an fsync) on every
       // refresh cost ten times the rest of it. A token never recorded here is
@@ -137,7 +141,7 @@ export class TokenService extends ServiceCore {
       return { access };
     }
 
-    const next = this.tokens.refresh(user.id, now, familyEnd);
+    const next = this.tokens.refresh(user.id, now, familyEnd, mintedAt);
     const won = await this.storage.rotate(outstanding(claims, family, now), outstanding(next.claims, family, now), now);
     if (!won) {
       // Another request consumed this token first: that is reuse too.

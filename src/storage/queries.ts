@@ -113,7 +113,7 @@ export const userQuery = (db: Kysely<Database>, key: UserKey, value: string | nu
 
 /** The columns of a UserAuth: the read behind every authenticated request. */
 export const userAuthQuery = (db: Kysely<Database>, id: number) =>
-  db.selectFrom('users').select(['id', 'username', 'is_active', 'tokens_valid_after']).where('id', '=', id);
+  db.selectFrom('users').select(['id', 'username', 'is_active', 'tokens_valid_after', 'tokens_revoked_ms']).where('id', '=', id);
 
 /** A refresh token's family, user and blacklist reason: the read behind every refresh. */
 export const tokenStateQuery = (db: Kysely<Database>, jti: string) =>

@@ -7,9 +7,9 @@ import type { MailOutbox, NewMail } from '../mail/outbox.js';
 export type UserRecord = UserColumns;
 
 /** What authenticating a token needs of its user: the few columns read on every request. */
-export type UserAuth = Pick<UserRecord, 'id' | 'username' | 'is_active' | 'tokens_valid_after'>;
+export type UserAuth = Pick<UserRecord, 'id' | 'username' | 'is_active' | 'tokens_valid_after' | 'tokens_revoked_ms'>;
 
-export type NewUser = Omit<UserRecord, 'id' | 'last_login' | 'tokens_valid_after'> & { id?: number };
+export type NewUser = Omit<UserRecord, 'id' | 'last_login' | 'tokens_valid_after' | 'tokens_revoked_ms'> & { id?: number };
 
 export type UserPatch = Partial<Omit<UserRecord, 'id'>>;
 
