@@ -7,7 +7,7 @@ import { Migrator, sql, type Kysely, type MigrationResult, type Selectable } fro
 import { LRUCache } from 'lru-cache';
 import { StorageUnavailableError, UniqueViolationError } from '../errors.js';
 import { migrations, type Dialect } from './migrations.js';
-import { liveSessions, recordToken, revokeWhere, tokenStateQuery, userAuthQuery, userQuery } from './queries.js';
+import { liveSessions, recordToken, revokeWhere, successorQuery, tokenStateQuery, userAuthQuery, userQuery } from './queries.js';
 import { toRow, toSession, toUser, type Database, type TokenStateRow, type UserAuthRow, type UserKey, type UsersTable } from './schema.js';
 import type {
   BlacklistReason,
@@ -21,6 +21,7 @@ import type {
   UserPatch,
   UserRecord,
   MailFor,
+  Successor,
 } from './types.js';
 import { KyselyMailOutbox } from '../mail/outbox-store.js';
 import type { MailOutbox } from '../mail/outbox.js';
@@ -364,8 +365,15 @@ export abstract class KyselyStorage implements Storage {
     return this.guard(() => this.writes.blacklist(t, reason, at));
   }
 
-  rotate(old: OutstandingToken, next: OutstandingToken, at: number): Promise<boolean> {
-    return this.guard(() => this.writes.rotate(old, next, at));
+  rotate(old: OutstandingToken, next: OutstandingToken, at: number, successor?: Successor): Promise<boolean> {
+    return this.guard(() => this.writes.rotate(old, next, at, successor));
+  }
+
+  getSuccessor(jti: string): Promise<(Successor & { rotatedAt: number }) | undefined> {
+    return this.guard(async () => {
+      const r = await successorQuery(this.db, jti).executeTakeFirst();
+      return r && { jti: r.successor_jti, sealed: r.sealed, rotatedAt: r.rotated_at };
+    });
   }
 
   startSession(t: OutstandingToken, meta: SessionMeta, opts: { lastLogin?: boolean } = {}): Promise<number> {
