@@ -72,8 +72,8 @@ export class SqliteWrites implements Writes {
   private readonly flushTokens: Prepared<FlushParams>;
   private readonly successor: Prepared<SuccessorParams>;
 
-  constructor(sqlite: SQLiteDatabase, db: Kysely<Database>) {
-    this.commits = new GroupCommit(sqlite);
+  constructor(sqlite: SQLiteDatabase, db: Kysely<Database>, fault?: () => Error | undefined) {
+    this.commits = new GroupCommit(sqlite, fault);
     this.record = prepare(sqlite, (p: OutstandingToken) => recordToken(db, p));
     this.consumeOne = prepare(sqlite, (p: ConsumeParams) => blacklistToken(db, p));
     this.use = prepare(sqlite, (p: OutstandingToken & { at: number }) => noteUse(db, p));
