@@ -49,9 +49,9 @@ export interface HotReads {
  */
 export type ChangeFeed = (listener: {
   /** A user (or, without an id, any user) changed. */
-  changed(id?: number): void;
+  changed: (id?: number) => void;
   /** Whether the feed is following changes now: the cache is used only while it is. */
-  live(on: boolean): void;
+  live: (on: boolean) => void;
 }) => () => void;
 
 /** Cached user reads live at most this long, whatever the feed says. */
@@ -81,7 +81,7 @@ function uniqueField(err: unknown): 'username' | 'phone_number' | undefined {
   const e = err as { code?: unknown; message?: unknown; constraint?: unknown } | null;
   const unique = e?.code === '23505' || (typeof e?.code === 'string' && e.code.startsWith('SQLITE_CONSTRAINT'));
   if (!unique) return undefined;
-  const text = `${String(e?.constraint ?? '')} ${String(e?.message ?? '')}`;
+  const text = [e?.constraint, e?.message].filter((v) => typeof v === 'string').join(' ');
   if (text.includes('phone_number')) return 'phone_number';
   if (text.includes('username')) return 'username';
   return undefined;
