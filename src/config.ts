@@ -126,6 +126,13 @@ export const SETTINGS = [
     shown: 'per preset (`auth-root` on, others off)',
     meaning: '`on`/`off`: rotate refresh tokens on every refresh',
   }),
+  setting({
+    env: 'LATCHKEY_ROTATION_REUSE_INTERVAL',
+    key: 'rotationReuseInterval',
+    schema: int(0, 3600, 'must be a whole number of seconds from 0 to 3600').default(10),
+    meaning:
+      'seconds after a rotation in which the rotated refresh token, presented again, gets the same new pair back instead of revoking its family (a retry after a lost response); 0 turns it off',
+  }),
   setting({ env: 'LATCHKEY_ISSUER', key: 'issuer', schema: z.string().min(1).optional(), meaning: 'add and require `iss`' }),
   setting({ env: 'LATCHKEY_AUDIENCE', key: 'audience', schema: z.string().min(1).optional(), meaning: 'add and require `aud`' }),
   setting({

@@ -102,6 +102,7 @@ export async function createService(config: Config, opts: CreateOptions & { mail
       for (const listener of listeners) listener(event);
     },
     refreshFamilyLifetime: config.refreshFamilyLifetime,
+    rotationReuseInterval: config.rotationReuseInterval,
     mailer,
     throttle: config.loginThrottle ? createThrottle(config.limits, { mode: opts.throttleMode, redis }) : NO_THROTTLE,
     ...(opts.now ? { now: opts.now } : {}),

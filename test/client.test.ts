@@ -26,7 +26,7 @@ interface Served {
 async function serve(presets: string): Promise<Served> {
   const shift = { seconds: 0 };
   const s = await startServer({
-    env: { LATCHKEY_PRESETS: presets },
+    env: { LATCHKEY_PRESETS: presets, LATCHKEY_ROTATION_REUSE_INTERVAL: '0' }, // reuse revokes at once: no retry grace
     now: () => Math.floor(Date.now() / 1000) + shift.seconds,
   });
   const base = await s.app.listen({ port: 0, host: '127.0.0.1' });

@@ -110,6 +110,8 @@ export interface ServerOptions {
    * app.inject(): what the request metrics count (inject never reaches the server).
    */
   network?: boolean;
+  /** How to open the storage (a STORAGE_VARIANTS row's options); by default as `serve` does. */
+  storage?: OpenOptions;
 }
 
 /** An inject()-like request over a real socket: status, headers and body, as LightMyRequestResponse has them. */
@@ -147,7 +149,11 @@ export async function startServer(opts: ServerOptions = {}): Promise<TestServer>
     ...opts.env,
   };
   const config = loadConfig(env);
-  const lk = await createLatchkey(config, { logger: false, ...(opts.now ? { now: opts.now } : {}) });
+  const lk = await createLatchkey(config, {
+    logger: false,
+    ...(opts.now ? { now: opts.now } : {}),
+    ...(opts.storage ? { storage: openStorage(config.databaseUrl, opts.storage) } : {}),
+  });
   let request = (o: InjectOptions) => lk.app.inject(o);
   if (opts.network) {
     await lk.app.listen({ host: '127.0.0.1', port: 0 });

@@ -212,7 +212,7 @@ describe('interop: a server on a different key refuses the fixtures', () => {
 describe('interop: a SimpleJWT refresh token under rotation (cut-over)', () => {
   let s: TestServer;
   before(async () => {
-    s = await startServer({ now: frozen, env: { LATCHKEY_ROTATE_REFRESH_TOKENS: 'on' } });
+    s = await startServer({ now: frozen, env: { LATCHKEY_ROTATE_REFRESH_TOKENS: 'on', LATCHKEY_ROTATION_REUSE_INTERVAL: '0' } });
     await withUsers(s, USER_IDS);
   });
   after(() => s.close());

@@ -109,7 +109,7 @@ for (const dialect of DIALECTS) {
     });
 
     describe('rotation (LATCHKEY_ROTATE_REFRESH_TOKENS=on)', () => {
-      const ROTATE = { LATCHKEY_ROTATE_REFRESH_TOKENS: 'on' };
+      const ROTATE = { LATCHKEY_ROTATE_REFRESH_TOKENS: 'on', LATCHKEY_ROTATION_REUSE_INTERVAL: '0' }; // reuse revokes at once: no retry grace
 
       it('rotates: a new refresh token, and the old one blacklisted', async (t) => {
         const { s, login } = await setup(t, ROTATE);

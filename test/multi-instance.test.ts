@@ -84,6 +84,7 @@ describe(
         LATCHKEY_REDIS_URL: REDIS,
         LATCHKEY_SIGNING_KEY: `multi-instance-shared-key-${prefix}-0123456789`,
         LATCHKEY_ROTATE_REFRESH_TOKENS: 'on',
+        LATCHKEY_ROTATION_REUSE_INTERVAL: '0', // reuse revokes at once: no retry grace
         LATCHKEY_THROTTLE_LOGIN_ACCOUNT: '4/60',
         LATCHKEY_LOG_LEVEL: 'warn',
       };

@@ -160,6 +160,7 @@ describe('ops: /metrics counts', () => {
         LATCHKEY_LOGIN_THROTTLE: 'on',
         LATCHKEY_THROTTLE_LOGIN_ACCOUNT: '2/60',
         LATCHKEY_ROTATE_REFRESH_TOKENS: 'on',
+        LATCHKEY_ROTATION_REUSE_INTERVAL: '0', // reuse revokes at once: no retry grace
       },
     });
     await s.user({ username: 'alice', password: PASSWORD });

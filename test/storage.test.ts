@@ -72,6 +72,7 @@ function everyCall(s: Storage): Record<string, () => Promise<unknown>> {
     listSessions: () => s.listSessions({}, 1_700_000_100),
     getSession: () => s.getSession(1, 1_700_000_100),
     getTokenState: () => s.getTokenState(t.jti),
+    getSuccessor: () => s.getSuccessor(t.jti),
     blacklist: () => s.blacklist(t, 'logout', 1_700_000_100),
     revokeFamily: () => s.revokeFamily(t.familyId, 'reuse', 1_700_000_100),
     revokeUserTokens: () => s.revokeUserTokens(1, 'revoked', 1_700_000_100),
@@ -155,7 +156,7 @@ for (const { name, dialect, opts } of STORAGE_VARIANTS) {
         const input = newUser({ phone_number: '+14155550101', is_staff: true, date_joined: 1_700_000_123 });
         const u = await s.createUser(input);
         assert.ok(Number.isInteger(u.id) && u.id > 0, `id ${String(u.id)}`);
-        assert.deepEqual(u, { ...input, id: u.id, last_login: null, tokens_valid_after: null });
+        assert.deepEqual(u, { ...input, id: u.id, last_login: null, tokens_valid_after: null, tokens_revoked_ms: null });
         assert.equal(typeof u.is_active, 'boolean');
         assert.equal(typeof u.is_staff, 'boolean');
         assert.equal(typeof u.is_superuser, 'boolean');
@@ -227,6 +228,7 @@ for (const { name, dialect, opts } of STORAGE_VARIANTS) {
           is_staff: true,
           last_login: 1_700_000_500,
           tokens_valid_after: 1_700_000_400,
+          tokens_revoked_ms: 1_700_000_400_123,
           phone_number: '+33142685300',
         });
         assert.deepEqual(updated, {
@@ -236,6 +238,7 @@ for (const { name, dialect, opts } of STORAGE_VARIANTS) {
           is_staff: true,
           last_login: 1_700_000_500,
           tokens_valid_after: 1_700_000_400,
+          tokens_revoked_ms: 1_700_000_400_123,
           phone_number: '+33142685300',
         });
         assert.deepEqual(await s.getUserById(u.id), updated);
@@ -364,6 +367,23 @@ for (const { name, dialect, opts } of STORAGE_VARIANTS) {
         const winner = recorded[results.indexOf(true)]!;
         assert.equal(winner.familyId, old.familyId);
         assert.equal(winner.blacklisted, null);
+      });
+
+      it("rotate keeps the winner's successor for the rotated token; losers keep nothing; a flush takes it with the token", async () => {
+        const s = await db.fresh({ poolSize: 10 });
+        const old = token({ expiresAt: 1_700_000_500 });
+        await s.recordOutstanding(old);
+        assert.equal(await s.getSuccessor(old.jti), undefined, 'nothing before a rotation');
+        const successors = Array.from({ length: 10 }, () => token({ familyId: old.familyId, familyIssuedAt: old.familyIssuedAt }));
+        const results = await Promise.all(
+          successors.map((next, i) => s.rotate(old, next, 1_700_000_100, { jti: next.jti, sealed: `sealed-${i}` })),
+        );
+        const i = results.indexOf(true);
+        assert.equal(results.filter(Boolean).length, 1);
+        assert.deepEqual(await s.getSuccessor(old.jti), { jti: successors[i]!.jti, sealed: `sealed-${i}`, rotatedAt: 1_700_000_100 });
+        assert.equal(await s.getSuccessor(successors[i]!.jti), undefined, 'the successor has none of its own yet');
+        assert.equal(await s.flushExpired(1_700_000_600), 1);
+        assert.equal(await s.getSuccessor(old.jti), undefined, 'gone with the rotated token');
       });
 
       it('revokeFamily blacklists every token of one family, returns the count, and leaves other families alone', async () => {

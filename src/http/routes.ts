@@ -33,7 +33,7 @@ function authenticateFirst(service: AuthService) {
 }
 
 /** Stands in for the caller on public routes, which never read it. */
-const NOBODY: UserAuth = Object.freeze({ id: 0, username: '', is_active: false, tokens_valid_after: null });
+const NOBODY: UserAuth = Object.freeze({ id: 0, username: '', is_active: false, tokens_valid_after: null, tokens_revoked_ms: null });
 
 /** The handler Fastify runs: authenticates the caller if the route is protected, then does the work. */
 function routeHandler(isProtected: boolean, method: Operation['method'], service: AuthService, handle: Handler) {

@@ -197,9 +197,7 @@ export class AccountService extends TokenService {
    * tokens issued before now are refused at once (as after a password change).
    */
   async logoutAll(userId: number): Promise<void> {
-    const now = this.now();
-    await this.storage.updateUser(userId, { tokens_valid_after: now });
-    await this.storage.revokeUserTokens(userId, 'logout', now);
+    await this.revokeAll(userId, {}, 'logout');
   }
 
   // ---- account administration (the CLI) ------------------------------------
@@ -222,9 +220,8 @@ export class AccountService extends TokenService {
 
   /** Activates or deactivates a user; deactivating revokes every refresh token. */
   async setActive(userId: number, active: boolean): Promise<void> {
-    const now = this.now();
-    await this.storage.updateUser(userId, active ? { is_active: true } : { is_active: false, tokens_valid_after: now });
-    if (!active) await this.storage.revokeUserTokens(userId, 'revoked', now);
+    if (active) await this.storage.updateUser(userId, { is_active: true });
+    else await this.revokeAll(userId, { is_active: false }, 'revoked');
   }
 
   flushExpired(): Promise<number> {

@@ -2,8 +2,8 @@
 // issuing a token pair, and the checks of a token's user.
 import { ApiError, toApiError } from '../errors.js';
 import type { PasswordHasher } from '../passwords.js';
-import type { OutstandingToken, SessionMeta, Storage, TokenState, UserAuth } from '../storage/types.js';
-import { TOKEN_MESSAGES, type Claims, type TokenFactory } from '../tokens.js';
+import type { BlacklistReason, OutstandingToken, SessionMeta, Storage, TokenState, UserAuth, UserPatch } from '../storage/types.js';
+import { mintClock, mintClockPast, mintedMs, TOKEN_MESSAGES, type Claims, type TokenFactory } from '../tokens.js';
 import { NO_THROTTLE, type Throttle } from '../throttle.js';
 import { LOCAL_CLIENT, type AuthEvent, type Client, type ServiceOptions, type TokenPair } from './types.js';
 
@@ -36,14 +36,19 @@ export class ServiceCore {
    * jti, recorded as a session with the client's address and user agent. With
    * `lastLogin`, the user's last_login is set to now in the same commit.
    */
-  async issuePair(userId: number, now = this.now(), client: Client = LOCAL_CLIENT, opts: { lastLogin?: boolean } = {}): Promise<TokenPair> {
-    const refresh = this.tokens.refresh(userId, now, now + this.o.refreshFamilyLifetime);
+  async issuePair(
+    userId: number,
+    now = this.now(),
+    client: Client = LOCAL_CLIENT,
+    opts: { lastLogin?: boolean; mintedAt?: number } = {},
+  ): Promise<TokenPair> {
+    const refresh = this.tokens.refresh(userId, now, now + this.o.refreshFamilyLifetime, opts.mintedAt);
     await this.storage.startSession(
       outstanding(refresh.claims, { familyId: refresh.claims.jti, familyIssuedAt: now }, now),
       sessionMeta(client),
-      opts,
+      opts.lastLogin ? { lastLogin: true } : {},
     );
-    return { refresh: refresh.token, access: this.tokens.access(userId, now).token };
+    return { refresh: refresh.token, access: this.tokens.access(userId, now, opts.mintedAt).token };
   }
 
   protected async hashOrBusy(password: string): Promise<string> {
@@ -62,20 +67,52 @@ export class ServiceCore {
   protected checkUser(user: UserAuth | undefined, claims: Claims): UserAuth {
     if (!user) throw new ApiError('user_not_found');
     if (!user.is_active) throw new ApiError('user_inactive');
-    if (user.tokens_valid_after !== null && claims.iat < user.tokens_valid_after) {
-      throw new ApiError('token_not_valid', TOKEN_MESSAGES.blacklisted);
-    }
+    if (revokedFor(user, claims)) throw new ApiError('token_not_valid', TOKEN_MESSAGES.blacklisted);
     return user;
+  }
+
+  /**
+   * Refuses every token of the user minted up to now, and every refresh token
+   * recorded for them: a password change, a logout everywhere, a
+   * deactivation. `patch` is written with the revocation time, in the same
+   * commit, so the revocation is never lost; then every recorded refresh
+   * token is blacklisted; then the revocation time moves to after both
+   * commits. That last step refuses the tokens of a login or refresh that read
+   * the user or the blacklist before the change committed (a login racing a
+   * password change with the old password) and minted just after it: their
+   * jti carries the instant before that read (TokenService). Resolves once
+   * the mint clock has passed the revocation, so a pair issued next works.
+   */
+  protected async revokeAll(userId: number, patch: UserPatch, reason: BlacklistReason): Promise<number> {
+    const now = this.now();
+    await this.storage.updateUser(userId, { ...patch, tokens_valid_after: now, tokens_revoked_ms: mintClock() });
+    await this.storage.revokeUserTokens(userId, reason, now);
+    const sealed = mintClock();
+    await this.storage.updateUser(userId, { tokens_revoked_ms: sealed });
+    await mintClockPast(sealed);
+    return now;
   }
 
   /** Hashes and stores a password, revoking every earlier token; returns the time it took effect. */
   protected async storePassword(userId: number, password: string): Promise<number> {
     const encoded = await this.hashOrBusy(password);
-    const now = this.now();
-    await this.storage.updateUser(userId, { password: encoded, tokens_valid_after: now });
-    await this.storage.revokeUserTokens(userId, 'revoked', now);
-    return now;
+    return this.revokeAll(userId, { password: encoded }, 'revoked');
   }
+}
+
+/**
+ * Whether a revocation of the user covers the token. A token latchkey minted
+ * carries its mint time to the millisecond in its jti (tokens.ts), and is
+ * refused if minted at or before the revocation's millisecond. Any other token
+ * has only its iat, in seconds: it is refused if minted in the revocation's
+ * second or before, since it cannot be told apart from one minted just before.
+ */
+export function revokedFor(user: UserAuth, claims: Claims): boolean {
+  const after = user.tokens_valid_after;
+  if (after !== null && claims.iat < after) return true;
+  const ms = mintedMs(claims.jti);
+  if (ms !== undefined) return user.tokens_revoked_ms !== null && ms <= user.tokens_revoked_ms;
+  return after !== null && claims.iat <= after;
 }
 
 export function familyOf(claims: Claims, state: TokenState | undefined) {

@@ -4,10 +4,11 @@ import { LRUCache } from 'lru-cache';
 import { ApiError, toApiError } from '../errors.js';
 import { codePoints, MAX_PASSWORD_LENGTH } from '../passwords.js';
 import type { TokenState, UserAuth, UserRecord } from '../storage/types.js';
-import { TOKEN_MESSAGES, type Claims, type TokenType } from '../tokens.js';
+import { mintClock, TOKEN_MESSAGES, type Claims, type TokenType } from '../tokens.js';
 import { parseAuthorization } from '../wire.js';
 import { isE164, normalizeUsername } from '../validation.js';
 import { familyOf, outstanding, ServiceCore } from './core.js';
+import { openSuccessor, sealSuccessor } from './successor.js';
 import { LOCAL_CLIENT, type Client, type Lookup, type TokenPair } from './types.js';
 
 /** A session's last use is written at most this often by a refresh without rotation. */
@@ -74,8 +75,11 @@ export class TokenService extends ServiceCore {
   }
 
   async login(login: string, password: string, lookup: Lookup, client: Client = LOCAL_CLIENT): Promise<TokenPair> {
+    // The tokens' mint time is now, before the user is read: a password
+    // change that commits after this read refuses them (core.ts, revokeAll).
+    const mintedAt = mintClock();
     const user = await this.authenticateCredentials(login, password, lookup, client);
-    return this.issuePair(user.id, this.now(), client, { lastLogin: true });
+    return this.issuePair(user.id, this.now(), client, { lastLogin: true, mintedAt });
   }
 
   // ---- tokens ------------------------------------------------------------
@@ -88,7 +92,7 @@ export class TokenService extends ServiceCore {
   private async checkToken(
     raw: string,
     expected: TokenType | undefined,
-    onReuse: 'revoke-family' | 'report' = 'report',
+    onReuse: 'retry' | 'report' = 'report',
   ): Promise<{ claims: Claims; user: UserAuth; state?: TokenState }> {
     const now = this.now();
     let claims: Claims;
@@ -101,13 +105,9 @@ export class TokenService extends ServiceCore {
     let state: TokenState | undefined;
     if (claims.token_type === 'refresh') {
       state = await this.storage.getTokenState(claims.jti);
-      if (state?.blacklisted) {
-        // A rotated-out token presented again for refreshing means two holders:
-        // revoke the family. Verify only reports; it never changes state.
-        if (state.blacklisted === 'rotated' && onReuse === 'revoke-family') {
-          this.emit('reuse_detected');
-          await this.storage.revokeFamily(state.familyId, 'reuse', now);
-        }
+      // A rotated-out token presented again for refreshing is the caller's to
+      // judge (refresh: a retry, or reuse). Verify only reports; it never changes state.
+      if (state?.blacklisted && !(state.blacklisted === 'rotated' && onReuse === 'retry')) {
         throw new ApiError('token_not_valid', TOKEN_MESSAGES.blacklisted);
       }
     }
@@ -117,13 +117,15 @@ export class TokenService extends ServiceCore {
   /** SimpleJWT's refresh: a new access token, and with rotation a new refresh token too. */
   async refresh(raw: string, opts: { rotate: boolean }, client: Client = LOCAL_CLIENT): Promise<{ access: string; refresh?: string }> {
     await this.throttle.hit('refresh', client.address);
-    const { claims, user, state } = await this.checkToken(raw, 'refresh', 'revoke-family');
+    const mintedAt = mintClock(); // before the reads, as a login's (see login)
+    const { claims, user, state } = await this.checkToken(raw, 'refresh', 'retry');
     const now = this.now();
     const family = familyOf(claims, state);
+    if (state?.blacklisted === 'rotated') return this.retryRotation(raw, claims.jti, family.familyId, now);
     const familyEnd = family.familyIssuedAt + this.o.refreshFamilyLifetime;
     // A login's family has an absolute end that neither rotation nor a long-lived token passes.
     if (familyEnd <= now) throw new ApiError('token_not_valid', TOKEN_MESSAGES.invalid);
-    const access = this.tokens.access(user.id, now).token;
+    const access = this.tokens.access(user.id, now, mintedAt).token;
     if (!opts.rotate) {
       // The session's last use, to the minute: a write (and an fsync) on every
       // refresh cost ten times the rest of it. A token never recorded here is
@@ -137,16 +139,40 @@ export class TokenService extends ServiceCore {
       return { access };
     }
 
-    const next = this.tokens.refresh(user.id, now, familyEnd);
-    const won = await this.storage.rotate(outstanding(claims, family, now), outstanding(next.claims, family, now), now);
-    if (!won) {
-      // Another request consumed this token first: that is reuse too.
-      this.emit('reuse_detected');
-      await this.storage.revokeFamily(family.familyId, 'reuse', now);
-      throw new ApiError('token_not_valid', TOKEN_MESSAGES.blacklisted);
-    }
+    const next = this.tokens.refresh(user.id, now, familyEnd, mintedAt);
+    const pair = { access, refresh: next.token };
+    const successor = this.reuseInterval > 0 ? { jti: next.claims.jti, sealed: sealSuccessor(pair, raw) } : undefined;
+    const won = await this.storage.rotate(outstanding(claims, family, now), outstanding(next.claims, family, now), now, successor);
+    // Another request consumed this token first: the same as presenting it again.
+    if (!won) return this.retryRotation(raw, claims.jti, family.familyId, now);
     this.emit('refresh');
-    return { access, refresh: next.token };
+    return pair;
+  }
+
+  private get reuseInterval(): number {
+    return this.o.rotationReuseInterval ?? 0;
+  }
+
+  /**
+   * A rotated-out refresh token presented again. Within the reuse interval of
+   * its rotation, while the successor that rotation minted is still live, it
+   * is a retry (a response lost on the way, two tabs refreshing at once): the
+   * caller gets the pair the rotation answered, the same tokens. Otherwise two
+   * holders have the token: its family is revoked.
+   */
+  private async retryRotation(raw: string, jti: string, familyId: string, now: number): Promise<{ access: string; refresh: string }> {
+    const kept = this.reuseInterval > 0 ? await this.storage.getSuccessor(jti) : undefined;
+    if (kept && now - kept.rotatedAt < this.reuseInterval) {
+      const pair = openSuccessor(kept.sealed, raw);
+      const next = pair && (await this.storage.getTokenState(kept.jti));
+      if (pair && next && !next.blacklisted) {
+        this.emit('refresh');
+        return pair;
+      }
+    }
+    this.emit('reuse_detected');
+    await this.storage.revokeFamily(familyId, 'reuse', now);
+    throw new ApiError('token_not_valid', TOKEN_MESSAGES.blacklisted);
   }
 
   /** SimpleJWT's verify, plus what it misses: blacklisted tokens and gone or inactive users. */

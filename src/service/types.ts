@@ -72,6 +72,12 @@ export interface ServiceOptions {
   now?: () => number;
   /** Longest a rotation family may live from its first login, in seconds. */
   refreshFamilyLifetime: number;
+  /**
+   * Seconds after a rotation in which the rotated refresh token, presented
+   * again, gets the pair that rotation answered; past it, or with 0 (the
+   * default here), it revokes its family.
+   */
+  rotationReuseInterval?: number;
   /** Brute-force and abuse limits; none when omitted. */
   throttle?: Throttle;
   /** Sends the account mails (activation, resets); none are sent without it. */

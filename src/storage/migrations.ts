@@ -111,5 +111,37 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
     },
     // The mail outbox (src/mail/): each mail commits with the change that causes it.
     [MAIL_OUTBOX_MIGRATION_NAME]: mailOutboxMigration(dialect),
+
+    // Revocation to the millisecond: a logout-all, password change or
+    // deactivation refuses every token minted up to this instant, read from the
+    // time-ordered jti. tokens_valid_after (seconds) stays for tokens minted
+    // elsewhere, which carry only iat.
+    '0004_tokens_revoked_ms': {
+      async up(db: Kysely<any>) {
+        await db.schema.alterTable('users').addColumn('tokens_revoked_ms', bigId).execute();
+      },
+      async down(db: Kysely<any>) {
+        await db.schema.alterTable('users').dropColumn('tokens_revoked_ms').execute();
+      },
+    },
+
+    // The rotation retry grace: the pair a rotation answered, sealed with a key
+    // only the rotated token's holder can derive (service/successor.ts), so a
+    // retry of that token within the window gets the same pair back. One row
+    // per rotated token (its id is the key); it goes when the token is flushed.
+    '0005_rotation_successor': {
+      async up(db: Kysely<any>) {
+        await db.schema
+          .createTable('rotation_successors')
+          .addColumn('token_id', bigId, (c) => c.primaryKey().references('outstanding_tokens.id').onDelete('cascade'))
+          .addColumn('successor_jti', 'varchar(255)', (c) => c.notNull())
+          .addColumn('sealed', 'text', (c) => c.notNull())
+          .addColumn('rotated_at', 'bigint', (c) => c.notNull())
+          .execute();
+      },
+      async down(db: Kysely<any>) {
+        await db.schema.dropTable('rotation_successors').execute();
+      },
+    },
   };
 }

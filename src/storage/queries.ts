@@ -11,6 +11,7 @@ export type ConsumeParams = { jti: string; reason: BlacklistReason; at: number }
 export type UseParams = Pick<OutstandingToken, 'familyId' | 'userId' | 'familyIssuedAt'> & { at: number };
 export type LastLoginParams = { userId: number | null; at: number };
 export type FlushParams = { now: number; limit: number };
+export type SuccessorParams = { jti: string; successorJti: string; sealed: string; at: number };
 
 /** Records an issued refresh token; a jti already recorded is left as it is. */
 export const recordToken = (db: Kysely<Database>, t: OutstandingToken) =>
@@ -43,6 +44,32 @@ export const blacklistToken = (db: Kysely<Database>, p: ConsumeParams) =>
     )
     .onConflict((oc) => oc.column('token_id').doNothing())
     .returning('id');
+
+/** Keeps the pair a rotation of `jti` answered (the retry grace); one per rotated token. */
+export const recordSuccessor = (db: Kysely<Database>, p: SuccessorParams) =>
+  db
+    .insertInto('rotation_successors')
+    .columns(['token_id', 'successor_jti', 'sealed', 'rotated_at'])
+    .expression((eb) =>
+      eb
+        .selectFrom('outstanding_tokens')
+        .select((o) => [
+          o.ref('id').as('token_id'),
+          o.val(p.successorJti).as('successor_jti'),
+          o.val(p.sealed).as('sealed'),
+          o.val(p.at).as('rotated_at'),
+        ])
+        .where('jti', '=', p.jti),
+    )
+    .onConflict((oc) => oc.column('token_id').doNothing());
+
+/** The pair kept by the rotation of `jti`, if any. */
+export const successorQuery = (db: Kysely<Database>, jti: string) =>
+  db
+    .selectFrom('rotation_successors as r')
+    .innerJoin('outstanding_tokens as o', 'o.id', 'r.token_id')
+    .select(['r.successor_jti', 'r.sealed', 'r.rotated_at'])
+    .where('o.jti', '=', jti);
 
 /**
  * Sets a family's last use, opening a session without client details for a
@@ -113,7 +140,7 @@ export const userQuery = (db: Kysely<Database>, key: UserKey, value: string | nu
 
 /** The columns of a UserAuth: the read behind every authenticated request. */
 export const userAuthQuery = (db: Kysely<Database>, id: number) =>
-  db.selectFrom('users').select(['id', 'username', 'is_active', 'tokens_valid_after']).where('id', '=', id);
+  db.selectFrom('users').select(['id', 'username', 'is_active', 'tokens_valid_after', 'tokens_revoked_ms']).where('id', '=', id);
 
 /** A refresh token's family, user and blacklist reason: the read behind every refresh. */
 export const tokenStateQuery = (db: Kysely<Database>, jti: string) =>

@@ -24,6 +24,7 @@ export interface UsersTable {
   date_joined: number;
   last_login: number | null;
   tokens_valid_after: number | null;
+  tokens_revoked_ms: number | null;
 }
 
 export interface OutstandingTable {
@@ -53,17 +54,31 @@ export interface SessionsTable {
   address: string;
 }
 
+export interface RotationSuccessorsTable {
+  token_id: number;
+  successor_jti: string;
+  sealed: string;
+  rotated_at: number;
+}
+
 export interface Database {
   users: UsersTable;
   outstanding_tokens: OutstandingTable;
   blacklisted_tokens: BlacklistedTable;
   sessions: SessionsTable;
+  rotation_successors: RotationSuccessorsTable;
 }
 
 /** The unique columns a user is found by. */
 export type UserKey = 'id' | 'username' | 'phone_number';
 
-export type UserAuthRow = { id: number; username: string; is_active: Bool; tokens_valid_after: number | null };
+export type UserAuthRow = {
+  id: number;
+  username: string;
+  is_active: Bool;
+  tokens_valid_after: number | null;
+  tokens_revoked_ms: number | null;
+};
 export type TokenStateRow = { family_id: string; family_issued_at: number; user_id: number | null; reason: BlacklistReason | null };
 
 export const toSession = (r: Selectable<SessionsTable>): SessionRecord => ({

@@ -7,9 +7,9 @@ import type { MailOutbox, NewMail } from '../mail/outbox.js';
 export type UserRecord = UserColumns;
 
 /** What authenticating a token needs of its user: the few columns read on every request. */
-export type UserAuth = Pick<UserRecord, 'id' | 'username' | 'is_active' | 'tokens_valid_after'>;
+export type UserAuth = Pick<UserRecord, 'id' | 'username' | 'is_active' | 'tokens_valid_after' | 'tokens_revoked_ms'>;
 
-export type NewUser = Omit<UserRecord, 'id' | 'last_login' | 'tokens_valid_after'> & { id?: number };
+export type NewUser = Omit<UserRecord, 'id' | 'last_login' | 'tokens_valid_after' | 'tokens_revoked_ms'> & { id?: number };
 
 export type UserPatch = Partial<Omit<UserRecord, 'id'>>;
 
@@ -22,6 +22,12 @@ export interface OutstandingToken {
   familyIssuedAt: number;
   createdAt: number;
   expiresAt: number;
+}
+
+/** What a rotation keeps for a retry of the rotated token: its successor's jti and the answered pair, sealed. */
+export interface Successor {
+  jti: string;
+  sealed: string;
 }
 
 export type BlacklistReason = 'logout' | 'rotated' | 'reuse' | 'revoked';
@@ -109,9 +115,13 @@ export interface Storage {
    * Rotation in one transaction: consumes `old` (as blacklist() does, reason
    * 'rotated') and records `next`, or, if another caller consumed `old` first,
    * changes nothing and returns false. One commit, so one fsync, per refresh.
-   * The winner also sets the family's last use to `at`, as touchSession does.
+   * The winner also sets the family's last use to `at`, as touchSession does,
+   * and records `successor` for `old`, so that every caller that lost (or
+   * comes back) finds the winner's.
    */
-  rotate(old: OutstandingToken, next: OutstandingToken, at: number): Promise<boolean>;
+  rotate(old: OutstandingToken, next: OutstandingToken, at: number, successor?: Successor): Promise<boolean>;
+  /** What the rotation of `jti` kept for a retry (rotate()'s `successor`), if anything. */
+  getSuccessor(jti: string): Promise<(Successor & { rotatedAt: number }) | undefined>;
   /**
    * A login: records the family's first refresh token and opens its session,
    * in one transaction (one commit). With `lastLogin`, the same transaction

@@ -4,16 +4,16 @@
 // without its fast path (sqlite/prepared.ts: prepared statements, group commit),
 // as the storage tests do so that every run covers both.
 import type { Kysely } from 'kysely';
-import { blacklistToken, flushSessions, flushTokens, noteUse, openSession, recordToken, setLastLogin } from './queries.js';
+import { blacklistToken, flushSessions, flushTokens, noteUse, openSession, recordSuccessor, recordToken, setLastLogin } from './queries.js';
 import type { Database } from './schema.js';
-import type { BlacklistReason, OutstandingToken, SessionMeta } from './types.js';
+import type { BlacklistReason, OutstandingToken, SessionMeta, Successor } from './types.js';
 
 /** One implementation per path; each call is one commit. */
 export interface Writes {
   /** Storage.blacklist(). */
   blacklist(t: OutstandingToken, reason: BlacklistReason, at: number): Promise<boolean>;
   /** Storage.rotate(). */
-  rotate(old: OutstandingToken, next: OutstandingToken, at: number): Promise<boolean>;
+  rotate(old: OutstandingToken, next: OutstandingToken, at: number, successor?: Successor): Promise<boolean>;
   /** Storage.startSession(); returns the session's id. */
   startSession(t: OutstandingToken, meta: SessionMeta, lastLogin: boolean): Promise<number>;
   /** Storage.touchSession(). */
@@ -38,11 +38,12 @@ export class KyselyWrites implements Writes {
     return this.db.transaction().execute((trx) => consume(trx, t, reason, at));
   }
 
-  rotate(old: OutstandingToken, next: OutstandingToken, at: number): Promise<boolean> {
+  rotate(old: OutstandingToken, next: OutstandingToken, at: number, successor?: Successor): Promise<boolean> {
     return this.db.transaction().execute(async (trx) => {
       if (!(await consume(trx, old, 'rotated', at))) return false;
       await recordToken(trx, next).execute();
       await noteUse(trx, { ...next, at }).execute();
+      if (successor) await recordSuccessor(trx, { jti: old.jti, successorJti: successor.jti, sealed: successor.sealed, at }).execute();
       return true;
     });
   }

@@ -64,6 +64,11 @@ export const USER_FIELDS = {
   last_login: { type: 'time', nullable: true, set: [] },
   /** Refresh tokens issued before this time are refused. */
   tokens_valid_after: { type: 'time', nullable: true, internal: true, set: [] },
+  /**
+   * Tokens minted up to this instant (milliseconds since the epoch, read from
+   * the jti of a token latchkey minted) are refused.
+   */
+  tokens_revoked_ms: { type: 'integer', nullable: true, internal: true, set: [] },
 } as const satisfies Record<string, FieldSpec>;
 
 type Spec = typeof USER_FIELDS;

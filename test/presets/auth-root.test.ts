@@ -29,7 +29,7 @@ describe('preset auth-root (document 001)', () => {
   };
 
   before(async () => {
-    s = await startServer({ env: { LATCHKEY_PRESETS: 'auth-root' } });
+    s = await startServer({ env: { LATCHKEY_PRESETS: 'auth-root', LATCHKEY_ROTATION_REUSE_INTERVAL: '0' } }); // reuse revokes at once: no retry grace
     ({ id: bobId } = await s.user({ username: 'bob', password: 'bob-pw-2024' }));
   });
   after(() => s.close());

@@ -413,7 +413,9 @@ describe('preset simplejwt with LATCHKEY_ROTATE_REFRESH_TOKENS=on', () => {
   let s: TestServer;
   let id: number;
   before(async () => {
-    s = await startServer({ env: { LATCHKEY_PRESETS: 'simplejwt', LATCHKEY_ROTATE_REFRESH_TOKENS: 'on' } });
+    s = await startServer({
+      env: { LATCHKEY_PRESETS: 'simplejwt', LATCHKEY_ROTATE_REFRESH_TOKENS: 'on', LATCHKEY_ROTATION_REUSE_INTERVAL: '0' },
+    });
     ({ id } = await s.user({ username: 'rotator', password: 'rotator-pw-1' }));
   });
   after(() => s.close());

@@ -33,7 +33,12 @@ for (const dialect of DIALECTS) {
       s = await startServer({
         dialect,
         now: () => now,
-        env: { LATCHKEY_ROTATE_REFRESH_TOKENS: 'on', LATCHKEY_REFRESH_TOKEN_LIFETIME: '60', LATCHKEY_REFRESH_FAMILY_LIFETIME: '100' },
+        env: {
+          LATCHKEY_ROTATE_REFRESH_TOKENS: 'on',
+          LATCHKEY_REFRESH_TOKEN_LIFETIME: '60',
+          LATCHKEY_REFRESH_FAMILY_LIFETIME: '100',
+          LATCHKEY_ROTATION_REUSE_INTERVAL: '0', // reuse revokes at once: no retry grace
+        },
       });
     });
     after(() => s?.close());

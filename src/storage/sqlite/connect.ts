@@ -33,7 +33,28 @@ export function openSqlite(file: string, fastPath: boolean): SqliteStorage {
   // hot pages (the right edge of each index, where time-ordered jtis append)
   // fit in far less, and the operating system caches the file anyway.
   db.pragma(`cache_size = -${SQLITE_CACHE_KIB}`);
+  // Pages are read with read(), not through a memory map of the database
+  // file: a file that can no longer be written (or a full disk) is then an
+  // error SQLite reports, never a SIGBUS. (SQLite's default; stated, as a
+  // build may change it.) The WAL index is mapped whatever this says: see
+  // SqliteStorage.fault.
+  db.pragma('mmap_size = 0');
+  const fault = memory ? () => undefined : walIndexFault(path.resolve(file));
   // An in-memory database has no other connection, so nothing to follow.
-  const feed = memory ? undefined : dataVersionFeed(db, FEED_INTERVAL_MS);
-  return new SqliteStorage(db, feed, fastPath);
+  const feed = memory ? undefined : dataVersionFeed(db, FEED_INTERVAL_MS, fault);
+  return new SqliteStorage(db, feed, fastPath, fault);
+}
+
+/** Whether the WAL index (`<file>-shm`, memory-mapped) can be written; missing is fine (SQLite creates it). */
+function walIndexFault(file: string): () => Error | undefined {
+  const shm = `${file}-shm`;
+  return () => {
+    try {
+      fs.accessSync(shm, fs.constants.W_OK);
+      return undefined;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      return err as Error;
+    }
+  };
 }

@@ -4,18 +4,24 @@
 import type { Database as SQLiteDatabase } from 'better-sqlite3';
 import type { ChangeFeed } from '../base.js';
 
-export function dataVersionFeed(sqlite: SQLiteDatabase, intervalMs: number): ChangeFeed {
+export function dataVersionFeed(sqlite: SQLiteDatabase, intervalMs: number, fault: () => Error | undefined = () => undefined): ChangeFeed {
   return ({ changed, live }) => {
     const version = sqlite.prepare('PRAGMA data_version').pluck();
     let last = version.get();
+    let down = false;
     const timer = setInterval(() => {
       try {
+        // Not while the database must not be touched (SqliteStorage.fault): then nothing is cached.
+        if (fault()) throw new Error('database files not writable');
         const now = version.get();
-        if (now !== last) {
+        if (now !== last || down) {
           last = now;
           changed();
         }
+        if (down) live(true);
+        down = false;
       } catch {
+        down = true;
         live(false);
         changed();
       }

@@ -4,6 +4,7 @@
 // back alone and only its caller sees the error; every caller is answered only
 // after the commit, so nothing is acknowledged that a power loss could undo.
 import type { Database } from 'better-sqlite3';
+import { StorageUnavailableError } from '../../errors.js';
 
 interface Pending {
   work: () => unknown;
@@ -30,7 +31,11 @@ export class GroupCommit {
    * connection's busy_timeout; past it, its writes reject with SQLITE_BUSY.
    * The wait never blocks the event loop, as busy_timeout itself would.
    */
-  constructor(private readonly db: Database) {
+  constructor(
+    private readonly db: Database,
+    /** Why the database must not be touched now (see SqliteStorage): the batch then fails with it. */
+    private readonly fault: () => Error | undefined = () => undefined,
+  ) {
     this.busyTimeout = db.pragma('busy_timeout', { simple: true }) as number;
     // Called inside an open transaction, better-sqlite3 runs this in a SAVEPOINT.
     this.savepoint = db.transaction((work: () => unknown) => work());
@@ -52,6 +57,11 @@ export class GroupCommit {
   readonly flush = (): void => {
     this.scheduled = false;
     if (this.queue.length === 0) return;
+    const fault = this.fault();
+    if (fault) {
+      this.settle(this.queue.map(() => ({ ok: false, err: new StorageUnavailableError(fault) })));
+      return;
+    }
     // A Kysely transaction spanning awaits is open on this connection: these
     // writes must not become part of it. Or another connection holds the lock.
     let busy: unknown;

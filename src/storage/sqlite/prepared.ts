@@ -13,6 +13,7 @@ import {
   flushTokens,
   noteUse,
   openSession,
+  recordSuccessor,
   recordToken,
   setLastLogin,
   tokenStateQuery,
@@ -21,9 +22,10 @@ import {
   type ConsumeParams,
   type FlushParams,
   type LastLoginParams,
+  type SuccessorParams,
 } from '../queries.js';
 import type { Database } from '../schema.js';
-import type { BlacklistReason, OutstandingToken, SessionMeta } from '../types.js';
+import type { BlacklistReason, OutstandingToken, SessionMeta, Successor } from '../types.js';
 import type { Writes } from '../writes.js';
 import { GroupCommit } from './group-commit.js';
 
@@ -68,9 +70,10 @@ export class SqliteWrites implements Writes {
   private readonly lastLogin: Prepared<LastLoginParams>;
   private readonly flushSessions: Prepared<FlushParams>;
   private readonly flushTokens: Prepared<FlushParams>;
+  private readonly successor: Prepared<SuccessorParams>;
 
-  constructor(sqlite: SQLiteDatabase, db: Kysely<Database>) {
-    this.commits = new GroupCommit(sqlite);
+  constructor(sqlite: SQLiteDatabase, db: Kysely<Database>, fault?: () => Error | undefined) {
+    this.commits = new GroupCommit(sqlite, fault);
     this.record = prepare(sqlite, (p: OutstandingToken) => recordToken(db, p));
     this.consumeOne = prepare(sqlite, (p: ConsumeParams) => blacklistToken(db, p));
     this.use = prepare(sqlite, (p: OutstandingToken & { at: number }) => noteUse(db, p));
@@ -78,17 +81,19 @@ export class SqliteWrites implements Writes {
     this.lastLogin = prepare(sqlite, (p: LastLoginParams) => setLastLogin(db, p));
     this.flushSessions = prepare(sqlite, (p: FlushParams) => flushSessions(db, p));
     this.flushTokens = prepare(sqlite, (p: FlushParams) => flushTokens(db, p));
+    this.successor = prepare(sqlite, (p: SuccessorParams) => recordSuccessor(db, p));
   }
 
   blacklist(t: OutstandingToken, reason: BlacklistReason, at: number): Promise<boolean> {
     return this.commits.run(() => this.consume(t, reason, at));
   }
 
-  rotate(old: OutstandingToken, next: OutstandingToken, at: number): Promise<boolean> {
+  rotate(old: OutstandingToken, next: OutstandingToken, at: number, successor?: Successor): Promise<boolean> {
     return this.commits.run(() => {
       if (!this.consume(old, 'rotated', at)) return false;
       this.record.run(next);
       this.use.run({ ...next, at });
+      if (successor) this.successor.run({ jti: old.jti, successorJti: successor.jti, sealed: successor.sealed, at });
       return true;
     });
   }

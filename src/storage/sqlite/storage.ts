@@ -3,7 +3,8 @@
 // only, the fast path of prepared.ts. Opened with `fastPath: false`, it runs
 // the general path PostgreSQL runs instead (the storage tests do both).
 import type { Database as SQLiteDatabase } from 'better-sqlite3';
-import { Kysely, SqliteDialect } from 'kysely';
+import { Kysely, SqliteDialect, type KyselyPlugin } from 'kysely';
+import { StorageUnavailableError } from '../../errors.js';
 import { KyselyStorage, type ChangeFeed } from '../base.js';
 import type { Database } from '../schema.js';
 import { hotReads, SqliteWrites } from './prepared.js';
@@ -20,14 +21,37 @@ export class SqliteStorage extends KyselyStorage {
     private readonly sqlite: SQLiteDatabase,
     feed: ChangeFeed | undefined,
     private readonly fastPath: boolean,
+    private readonly filesFault: () => Error | undefined = () => undefined,
   ) {
-    super(new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) }), feed, 'sqlite');
+    // Every query Kysely runs (the outbox's too) is refused while the files fault.
+    const refuse: KyselyPlugin = {
+      transformQuery: ({ node }) => {
+        const fault = filesFault();
+        if (fault) throw new StorageUnavailableError(fault);
+        return node;
+      },
+      transformResult: async ({ result }) => result,
+    };
+    super(new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }), plugins: [refuse] }), feed, 'sqlite');
+  }
+
+  /**
+   * SQLite in WAL mode maps its -shm file (the WAL index) into memory and
+   * writes to it on every transaction, reads included. Once that file cannot
+   * be written (made immutable, a read-only remount), such a write is a SIGBUS
+   * that kills the process; SQLite never sees an error. So every call first
+   * checks that the file is writable, and answers 503 without touching the
+   * database while it is not. (A full disk or an unwritable database file
+   * fail as errors: SQLITE_FULL, SQLITE_READONLY..., also 503, reads go on.)
+   */
+  protected override fault(): Error | undefined {
+    return this.filesFault();
   }
 
   protected override migrated(): void {
     if (!this.fastPath || this.hot) return;
     this.hot = hotReads(this.sqlite, this.db);
-    this.writes = new SqliteWrites(this.sqlite, this.db);
+    this.writes = new SqliteWrites(this.sqlite, this.db, this.filesFault);
   }
 
   /**
