@@ -7,7 +7,7 @@ import { createSigner, createVerifier, TokenError } from 'fast-jwt';
 import { LRUCache } from 'lru-cache';
 import type { Algorithm } from './config.js';
 import type { Key, KeySet } from './keys.js';
-import { REFUSED_JWT_HEADERS } from './wire.js';
+import { REFUSED_JWT_HEADERS } from '@latchkey/verify/wire';
 
 export class TokenBackendError extends Error {
   constructor(message = 'Token is invalid or expired', options?: ErrorOptions) {

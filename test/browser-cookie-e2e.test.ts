@@ -5,8 +5,10 @@
 // calls a protected route; a page on an unlisted origin (same site, another
 // port, so the browser does send the cookie) can neither log in nor refresh.
 //
-// The client is served bundle-free: dist/src/client/*.js and dist/src/wire.js
-// as ES modules, from the page's own origin.
+// The client is served bundle-free: dist/src/client/*.js, and the verifier
+// package's wire rules (packages/verify/dist/wire.js, which the client imports
+// as @latchkey/verify/wire, mapped by the page's import map), as ES modules
+// from the page's own origin.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -14,7 +16,11 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { LatchkeyClient } from '../src/client/index.js';
 import { skipUnless, startServer, type TestServer } from './helpers.js';
+
+/** The page's global: the client PAGE creates. */
+type PageWindow = Window & { lk: LatchkeyClient };
 
 const CHROMIUM = '/usr/bin/chromium';
 const SUITE = 'latchkey/client with the refresh cookie in Chromium';
@@ -31,8 +37,11 @@ const ARGS = [
 const USER = { username: 'browser-user', password: 'pw-browser-123' };
 /** dist/src, where the compiled client lives (this file runs from dist/test). */
 const SRC = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../src');
+/** The compiled @latchkey/verify/wire, which imports nothing. */
+const WIRE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../packages/verify/dist/wire.js');
 
 const PAGE = `<!doctype html><meta charset="utf-8"><title>front-end</title>
+<script type="importmap">{ "imports": { "@latchkey/verify/wire": "/wire.js" } }</script>
 <script type="module">
   import { createClient } from '/client/index.js';
   const baseUrl = new URLSearchParams(location.search).get('lk');
@@ -49,7 +58,7 @@ function frontEnd(): http.Server {
       return;
     }
     const m = /^\/(client\/[a-z-]+\.js|wire\.js)$/.exec(url.pathname);
-    const file = m ? path.join(SRC, m[1]!) : undefined;
+    const file = !m ? undefined : m[1] === 'wire.js' ? WIRE : path.join(SRC, m[1]!);
     if (!file || !fs.existsSync(file)) {
       res.writeHead(404).end();
       return;
@@ -112,10 +121,10 @@ describe(SUITE, { skip, timeout: 90_000 }, () => {
     const page = await open(originA);
     try {
       const afterLogin = await page.evaluate(async (user) => {
-        const lk = (window as any).lk;
+        const lk = (window as unknown as PageWindow).lk;
         await lk.login(user);
         const t = await lk.getTokens();
-        return { access: typeof t.access, refresh: t.refresh, readable: document.cookie };
+        return { access: typeof t?.access, refresh: t?.refresh, readable: document.cookie };
       }, USER);
       assert.deepEqual(afterLogin, { access: 'string', refresh: '', readable: '' });
       const [cookie, ...more] = await refreshCookies();
@@ -129,11 +138,11 @@ describe(SUITE, { skip, timeout: 90_000 }, () => {
       await page.reload();
       await page.waitForFunction(() => (window as unknown as { ready?: boolean }).ready === true);
       const afterReload = await page.evaluate(async () => {
-        const lk = (window as any).lk;
+        const lk = (window as unknown as PageWindow).lk;
         const before = await lk.getTokens();
         const t = await lk.refresh();
         const res = await lk.fetch('/api/protected-endpoint/');
-        return { before, refresh: t.refresh, status: res.status, body: await res.json() };
+        return { before, refresh: t.refresh, status: res.status, body: (await res.json()) as unknown };
       });
       assert.deepEqual(afterReload, {
         before: null,
@@ -143,7 +152,7 @@ describe(SUITE, { skip, timeout: 90_000 }, () => {
       });
 
       const afterLogout = await page.evaluate(async () => {
-        const lk = (window as any).lk;
+        const lk = (window as unknown as PageWindow).lk;
         await lk.logout();
         try {
           await lk.refresh();
@@ -163,12 +172,12 @@ describe(SUITE, { skip, timeout: 90_000 }, () => {
     const pageA = await open(originA);
     const pageB = await open(originB);
     try {
-      await pageA.evaluate((user) => (window as any).lk.login(user), USER);
+      await pageA.evaluate((user) => (window as unknown as PageWindow).lk.login(user), USER);
       assert.equal((await refreshCookies()).length, 1);
 
       const login = await pageB.evaluate(async (user) => {
         try {
-          await (window as any).lk.login(user);
+          await (window as unknown as PageWindow).lk.login(user);
           return 'logged in';
         } catch (e) {
           return `${(e as Error).name}: ${(e as Error).message}`;
@@ -177,7 +186,7 @@ describe(SUITE, { skip, timeout: 90_000 }, () => {
       assert.match(login, /^TypeError: Failed to fetch/);
       const refresh = await pageB.evaluate(async () => {
         try {
-          await (window as any).lk.refresh();
+          await (window as unknown as PageWindow).lk.refresh();
           return 'refreshed';
         } catch (e) {
           return (e as Error).name;
@@ -204,7 +213,7 @@ describe(SUITE, { skip, timeout: 90_000 }, () => {
 
       // The page on the listed origin still refreshes: nothing was spent.
       const status = await pageA.evaluate(async () => {
-        const lk = (window as any).lk;
+        const lk = (window as unknown as PageWindow).lk;
         await lk.refresh();
         return (await lk.fetch('/api/protected-endpoint/')).status;
       });

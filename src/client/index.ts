@@ -20,7 +20,7 @@ import {
   type PresetShapes,
 } from './presets.js';
 import { createMutex, memoryStorage, type TokenStorage, type Tokens } from './storage.js';
-import { bearerHeader, MESSAGES } from '../wire.js';
+import { bearerHeader, MESSAGES } from '@latchkey/verify/wire';
 
 export { LatchkeyError, isLatchkeyError } from './errors.js';
 export type { DetailErrorBody, EnvelopeErrorBody, FieldErrorsBody, LatchkeyErrorBody } from './errors.js';

@@ -5,7 +5,7 @@ import { ApiError, toApiError } from '../errors.js';
 import { codePoints, MAX_PASSWORD_LENGTH } from '../passwords.js';
 import type { TokenState, UserAuth, UserRecord } from '../storage/types.js';
 import { TOKEN_MESSAGES, type Claims, type TokenType } from '../tokens.js';
-import { parseAuthorization } from '../wire.js';
+import { parseAuthorization } from '@latchkey/verify/wire';
 import { isE164, normalizeUsername } from '../validation.js';
 import { familyOf, outstanding, ServiceCore } from './core.js';
 import { LOCAL_CLIENT, type Client, type Lookup, type TokenPair } from './types.js';
@@ -191,11 +191,12 @@ export class TokenService extends ServiceCore {
     // The usual "Bearer <token>" first, without taking the header apart: a
     // token that verifies has no whitespace in it (fast-jwt takes only
     // base64url segments), so the header had exactly SimpleJWT's two parts.
-    let failure: unknown;
+    let failure: Error | undefined;
     if (header.startsWith('Bearer ') && header.length > 7) {
       try {
         return this.tokens.check(header.slice(7), 'access', this.now());
       } catch (err) {
+        if (!(err instanceof Error)) throw err;
         failure = err;
       }
     }
