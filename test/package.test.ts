@@ -3,7 +3,8 @@
 // by a plain node process, which verifies a token from a running latchkey's
 // JWKS; the scratch node_modules then holds the package and jose, and none of
 // the server's dependencies. latchkey itself: `npm pack --dry-run` lists no
-// tests, benchmarks or CI files, and every file package.json points to.
+// tests, benchmarks or CI files, and every file package.json points to. And
+// scripts/check-engines.ts, the CI check against EBADENGINE.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
@@ -170,5 +171,42 @@ describe('latchkey, as npm would pack it', () => {
     const named = namedFiles(readJson(path.join(ROOT, 'package.json'))).filter((f) => f !== 'package.json');
     assert.ok(named.includes('dist/src/cli.js'));
     for (const f of named) assert.ok(files.includes(f), `${f}, named in package.json, is packed`);
+  });
+});
+
+describe('npm run check:engines', () => {
+  const SCRIPT = fileURLToPath(new URL('../scripts/check-engines.js', import.meta.url));
+
+  it("passes on this repository's lockfile: every package accepts Node 20", async () => {
+    const { stdout } = await run(process.execPath, [SCRIPT, path.join(ROOT, 'package-lock.json')]);
+    assert.match(stdout, /all \d+ packages accept Node 20\.0\.0/);
+  });
+
+  it('fails, naming each package, on a lockfile with one that needs Node 22', async () => {
+    const dir = tempDir('latchkey-engines-');
+    try {
+      fs.writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: 'x', engines: { node: '>=20' } }));
+      const packages = {
+        '': { name: 'x', engines: { node: '>=20' } },
+        'node_modules/cookie': { version: '2.0.2', engines: { node: '>=22' } },
+        'node_modules/old': { version: '1.0.0', engines: ['node >=0.4'] },
+        'node_modules/tool': { version: '1.0.0', dev: true, engines: { node: '^20.19.0 || >=22.12' } },
+        'node_modules/fine': { version: '1.0.0', engines: { node: '>=18' } },
+      };
+      fs.writeFileSync(path.join(dir, 'package-lock.json'), JSON.stringify({ lockfileVersion: 3, packages }));
+      const failed = await run(process.execPath, [SCRIPT, path.join(dir, 'package-lock.json')]).then(
+        () => assert.fail('check:engines passed'),
+        (err: { code: number; stderr: string }) => err,
+      );
+      assert.equal(failed.code, 1);
+      // Without devEngines, dev tools are held to engines.node too: 20.0.0.
+      const named = failed.stderr
+        .split('\n')
+        .filter((l) => l.startsWith('  '))
+        .map((l) => l.trim().split(' ')[0]);
+      assert.deepEqual(named, ['cookie@2.0.2', 'tool@1.0.0']);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
