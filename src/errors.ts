@@ -5,7 +5,7 @@
 // and src/ uses every one; test/errors.test.ts checks both. toApiError is the
 // one place an internal error (a busy hasher, a bad token, the database down)
 // becomes an ApiError. Wording shared with latchkey/verify and latchkey/client
-// comes from wire.ts.
+// comes from @latchkey/verify/wire (packages/verify/src/wire.ts).
 import { TokenError } from '@latchkey/verify/claims';
 import { MESSAGES, TOKEN_MESSAGES } from '@latchkey/verify/wire';
 

@@ -114,7 +114,7 @@ export function createJwtBackend(source: KeySource, opts: JwtBackendOptions = {}
         if (err instanceof TokenError) throw new TokenBackendError(undefined, { cause: err });
         throw err;
       }
-      // Key-bearing and extension headers (wire.ts): the same list latchkey/verify refuses.
+      // Key-bearing and extension headers (@latchkey/verify/wire): the same list the verifier refuses.
       for (const h of REFUSED_JWT_HEADERS) if (Object.hasOwn(decoded.header, h)) throw new TokenBackendError();
       const payload = decoded.payload;
       if (payload === null || typeof payload !== 'object' || Array.isArray(payload)) throw new TokenBackendError();

@@ -7,7 +7,10 @@
 // token would revoke the whole login.
 //
 // No Node-only APIs here (no node:*, no Buffer): fetch, URL, Headers,
-// Request, atob and TextDecoder only.
+// Request, atob and TextDecoder only. The one package it imports is
+// @latchkey/verify/wire, the wording and header rules every side shares,
+// which imports nothing (a bundler resolves it; a page without one maps it
+// with an import map, as test/browser-cookie-e2e.test.ts does).
 
 import { LatchkeyError } from './errors.js';
 import { jwtTimes } from './jwt.js';
