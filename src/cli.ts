@@ -12,6 +12,7 @@ import { Command, CommanderError, InvalidArgumentError, type Option } from 'comm
 import type { Config, SettingName, SettingOverrides } from './config.js';
 import { ApiError, ConfigError } from './errors.js';
 import type { createService } from './latchkey.js';
+import { cut, json, table, yesNo } from './cli-format.js';
 import { registerMailCommands } from './mail/cli.js';
 import type { SessionRecord, UserRecord } from './storage/types.js';
 
@@ -92,34 +93,6 @@ const positiveId = (v: string) => {
   if (!/^[1-9][0-9]{0,14}$/.test(v)) throw new InvalidArgumentError('must be a positive whole number');
   return Number(v);
 };
-
-/**
- * Control characters (and bidi overrides) shown as \u{...}: a user agent is
- * whatever a client sent, and must not drive the operator's terminal.
- */
-const printable = (v: string) => v.replace(/[\p{Cc}\u202a-\u202e\u2066-\u2069]/gu, (c) => `\\u{${c.codePointAt(0)!.toString(16)}}`);
-
-/** JSON for --json; C1 controls, which JSON.stringify leaves raw, are escaped too. */
-const json = (value: unknown) =>
-  JSON.stringify(value, null, 2).replace(
-    /[\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g,
-    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
-  );
-
-/** Columns padded to their widest cell, two spaces apart. */
-function table(headers: string[], rows: string[][]): string {
-  const cells = rows.map((r) => r.map(printable));
-  const widths = headers.map((h, i) => Math.max(h.length, ...cells.map((r) => r[i]!.length)));
-  const line = (r: string[]) =>
-    r
-      .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!)))
-      .join('  ')
-      .trimEnd();
-  return [line(headers), ...cells.map(line)].join('\n');
-}
-
-const yesNo = (b: boolean) => (b ? 'yes' : 'no');
-const cut = (v: string, n: number) => (v.length > n ? `${v.slice(0, n - 1)}…` : v);
 
 export function buildProgram(): Command {
   const program = new Command('latchkey')
