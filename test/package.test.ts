@@ -19,6 +19,12 @@ const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const VERIFY = path.join(ROOT, 'packages/verify');
 const NPM = process.platform === 'win32' ? 'npm.cmd' : 'npm';
+/**
+ * The environment for npm, without the npm_* variables an outer `npm test`
+ * sets (npm_config_local_prefix and the like), so the inner npm works where it
+ * is told to, as a user's npm would.
+ */
+const NPM_ENV = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.toLowerCase().startsWith('npm_')));
 
 interface PackResult {
   filename: string;
@@ -30,7 +36,11 @@ interface PackResult {
  * both packages already, and `prepare` would build the server again.
  */
 async function pack(dir: string, args: string[]): Promise<PackResult> {
-  const { stdout } = await run(NPM, ['pack', '--json', '--ignore-scripts', ...args], { cwd: dir, maxBuffer: 16 * 1024 * 1024 });
+  const { stdout } = await run(NPM, ['pack', '--json', '--ignore-scripts', ...args], {
+    cwd: dir,
+    env: NPM_ENV,
+    maxBuffer: 16 * 1024 * 1024,
+  });
   const [result] = JSON.parse(stdout) as PackResult[];
   assert.ok(result, 'npm pack reported the package');
   return result;
@@ -70,6 +80,7 @@ describe('@latchkey/verify, packed and installed on its own', () => {
     // jose comes from npm's cache when it is there (it is, after latchkey's own install).
     await run(NPM, ['install', '--prefer-offline', '--no-audit', '--no-fund', path.join(work, packed.filename)], {
       cwd: scratch,
+      env: NPM_ENV,
       maxBuffer: 16 * 1024 * 1024,
     });
 
