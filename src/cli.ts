@@ -3,20 +3,18 @@
 // users list|show|activate|deactivate|delete, sessions list|revoke,
 // flushexpiredtokens, import-django. Every command exits non-zero with a
 // one-line reason on bad input. Listings print a plain table, or JSON with --json.
-import cluster from 'node:cluster';
+// Each command loads its modules when it runs (await import() in its action),
+// so `--help`, `--version` and the commands that need no database (keys list)
+// do not load the server, the storage drivers or the mailer.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { Command, CommanderError, InvalidArgumentError } from 'commander';
-import { loadConfig, settingError, type Config, type SettingName, type SettingOverrides } from './config.js';
+import { Command, CommanderError, InvalidArgumentError, type Option } from 'commander';
+import type { Config, SettingName, SettingOverrides } from './config.js';
 import { ApiError, ConfigError } from './errors.js';
-import { importDjango } from './import-django.js';
-import { createService } from './latchkey.js';
-import { registerMailCommands } from './mail/index.js';
-import { isHmac, KEYRING_FILE, keyRetention, keyStates, readRing, rotateRing } from './keys.js';
-import { serveProcess, servePrimary } from './serve.js';
-import { isoTime, profileOf, sessionOf } from './service.js';
+import type { createService } from './latchkey.js';
+import { cut, json, table, yesNo } from './cli-format.js';
+import { registerMailCommands } from './mail/cli.js';
 import type { SessionRecord, UserRecord } from './storage/types.js';
-import { normalizeUsername } from './validation.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -36,13 +34,17 @@ function describe(err: unknown): string {
   return `unexpected error: ${err instanceof Error ? err.message : String(err)}`;
 }
 
-function config(overrides: SettingOverrides = {}): Config {
+async function config(overrides: SettingOverrides = {}): Promise<Config> {
+  const { loadConfig } = await import('./config.js');
   return loadConfig(process.env, overrides);
 }
 
+type ServiceContext = Awaited<ReturnType<typeof createService>>;
+
 /** Runs a command against the service, closing storage afterwards. */
-async function withService<T>(fn: (s: Awaited<ReturnType<typeof createService>>) => Promise<T>): Promise<T> {
-  const ctx = await createService(config());
+async function withService<T>(fn: (s: ServiceContext) => Promise<T>): Promise<T> {
+  const [{ createService }, cfg] = await Promise.all([import('./latchkey.js'), config()]);
+  const ctx = await createService(cfg);
   try {
     return await fn(ctx);
   } finally {
@@ -50,7 +52,8 @@ async function withService<T>(fn: (s: Awaited<ReturnType<typeof createService>>)
   }
 }
 
-async function findUser(ctx: Awaited<ReturnType<typeof createService>>, username: string): Promise<UserRecord> {
+async function findUser(ctx: ServiceContext, username: string): Promise<UserRecord> {
+  const { normalizeUsername } = await import('./validation.js');
   const user = await ctx.storage.getUserByUsername(normalizeUsername(username));
   if (!user) throw new UsageError(`no user named "${username}"`);
   return user;
@@ -64,45 +67,32 @@ function readPasswordFromStdin(): string {
   return line;
 }
 
-/** An option that overrides a setting, checked by the setting's own schema (config.ts). */
-const overriding = (name: SettingName) => (v: string) => {
-  const error = settingError(name, v);
-  if (error !== undefined) throw new InvalidArgumentError(error);
-  return v;
-};
+/**
+ * Options that override a setting are checked by the setting's own schema
+ * (config.ts) once the command runs, so that parsing the command line does not
+ * load config.ts; a bad value gets Commander's own one-line answer.
+ */
+async function checkOverrides(cmd: Command, settings: Partial<Record<string, SettingName>>): Promise<void> {
+  const { settingError } = await import('./config.js');
+  for (const option of cmd.options as readonly Option[]) {
+    const key = option.attributeName();
+    const name = settings[key];
+    const value: unknown = cmd.getOptionValue(key);
+    if (name === undefined || typeof value !== 'string') continue;
+    const error = settingError(name, value);
+    if (error !== undefined) {
+      cmd.error(`error: option '${option.flags}' argument '${value}' is invalid. ${error}`, {
+        code: 'commander.invalidArgument',
+        exitCode: 1,
+      });
+    }
+  }
+}
 
 const positiveId = (v: string) => {
   if (!/^[1-9][0-9]{0,14}$/.test(v)) throw new InvalidArgumentError('must be a positive whole number');
   return Number(v);
 };
-
-/**
- * Control characters (and bidi overrides) shown as \u{...}: a user agent is
- * whatever a client sent, and must not drive the operator's terminal.
- */
-const printable = (v: string) => v.replace(/[\p{Cc}\u202a-\u202e\u2066-\u2069]/gu, (c) => `\\u{${c.codePointAt(0)!.toString(16)}}`);
-
-/** JSON for --json; C1 controls, which JSON.stringify leaves raw, are escaped too. */
-const json = (value: unknown) =>
-  JSON.stringify(value, null, 2).replace(
-    /[\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g,
-    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
-  );
-
-/** Columns padded to their widest cell, two spaces apart. */
-function table(headers: string[], rows: string[][]): string {
-  const cells = rows.map((r) => r.map(printable));
-  const widths = headers.map((h, i) => Math.max(h.length, ...cells.map((r) => r[i]!.length)));
-  const line = (r: string[]) =>
-    r
-      .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!)))
-      .join('  ')
-      .trimEnd();
-  return [line(headers), ...cells.map(line)].join('\n');
-}
-
-const yesNo = (b: boolean) => (b ? 'yes' : 'no');
-const cut = (v: string, n: number) => (v.length > n ? `${v.slice(0, n - 1)}…` : v);
 
 export function buildProgram(): Command {
   const program = new Command('latchkey')
@@ -113,15 +103,13 @@ export function buildProgram(): Command {
   program
     .command('serve')
     .description('serve the API (HOST, PORT and LATCHKEY_* variables configure it)')
-    .option('--host <host>', 'address to listen on (overrides HOST)', overriding('HOST'))
-    .option('--port <port>', 'port to listen on (overrides PORT)', overriding('PORT'))
-    .option(
-      '--workers <n>',
-      'processes sharing the port (overrides LATCHKEY_WORKERS; default: the number of cores)',
-      overriding('LATCHKEY_WORKERS'),
-    )
-    .action(async (opts: { host?: string; port?: string; workers?: string }) => {
-      const cfg = config({ HOST: opts.host, PORT: opts.port, LATCHKEY_WORKERS: opts.workers });
+    .option('--host <host>', 'address to listen on (overrides HOST)')
+    .option('--port <port>', 'port to listen on (overrides PORT)')
+    .option('--workers <n>', 'processes sharing the port (overrides LATCHKEY_WORKERS; default: the number of cores)')
+    .action(async (opts: { host?: string; port?: string; workers?: string }, cmd: Command) => {
+      await checkOverrides(cmd, { host: 'HOST', port: 'PORT', workers: 'LATCHKEY_WORKERS' });
+      const cfg = await config({ HOST: opts.host, PORT: opts.port, LATCHKEY_WORKERS: opts.workers });
+      const [{ default: cluster }, { serveProcess, servePrimary }] = await Promise.all([import('node:cluster'), import('./serve.js')]);
       const workers = cfg.workers;
       if (cluster.isPrimary && workers > 1) await servePrimary(cfg, workers);
       else await serveProcess(cfg);
@@ -171,6 +159,7 @@ export function buildProgram(): Command {
     .description('list every user')
     .option('--json', 'print JSON instead of a table', false)
     .action(async (opts: { json: boolean }) => {
+      const { isoTime, profileOf } = await import('./service/views.js');
       const users = await withService(({ storage }) => storage.listUsers());
       if (opts.json) return console.log(json(users.map(profileOf)));
       if (users.length === 0) return console.log('no users');
@@ -200,6 +189,7 @@ export function buildProgram(): Command {
         const user = await findUser(ctx, username);
         return { user, sessions: (await ctx.service.sessions(user.id)).length };
       });
+      const { profileOf } = await import('./service/views.js');
       const profile = profileOf(user);
       if (opts.json) return console.log(json({ ...profile, sessions }));
       const rows = Object.entries({ ...profile, sessions }).map(([k, v]) => [
@@ -243,6 +233,7 @@ export function buildProgram(): Command {
     .option('--user <username>', "only this user's sessions")
     .option('--json', 'print JSON instead of a table', false)
     .action(async (opts: { user?: string; json: boolean }) => {
+      const { sessionOf } = await import('./service/views.js');
       const rows = await withService(async (ctx) => {
         const only = opts.user === undefined ? undefined : await findUser(ctx, opts.user);
         const sessions = await ctx.storage.listSessions({ userId: only?.id }, ctx.service.now());
@@ -299,8 +290,12 @@ export function buildProgram(): Command {
         'the old one stays published until its tokens expire',
     )
     .option('--now', 'emergency: sign with the new key at once (verifiers may refuse new tokens until they refetch the JWKS)', false)
-    .action((opts: { now: boolean }) => {
-      const cfg = config();
+    .action(async (opts: { now: boolean }) => {
+      const [cfg, { KEYRING_FILE, keyRetention, keyStates, readRing, rotateRing }, { isoTime }] = await Promise.all([
+        config(),
+        import('./keys.js'),
+        import('./service/views.js'),
+      ]);
       const now = Math.floor(Date.now() / 1000);
       const file = path.join(cfg.dataDir, KEYRING_FILE);
       const waiting = keyStates(readRing(file) ?? [], now).filter((k) => k.state === 'next');
@@ -336,8 +331,12 @@ export function buildProgram(): Command {
     .command('list')
     .description('list the key pairs in the data dir: state (next, active, retired), activation and retirement times')
     .option('--json', 'print JSON instead of a table', false)
-    .action((opts: { json: boolean }) => {
-      const cfg = config();
+    .action(async (opts: { json: boolean }) => {
+      const [cfg, { isHmac, KEYRING_FILE, keyRetention, keyStates, readRing }, { isoTime }] = await Promise.all([
+        config(),
+        import('./keys.js'),
+        import('./service/views.js'),
+      ]);
       const now = Math.floor(Date.now() / 1000);
       const ring = readRing(path.join(cfg.dataDir, KEYRING_FILE));
       const retention = keyRetention(cfg);
@@ -377,6 +376,7 @@ export function buildProgram(): Command {
     .description("import Django's auth_user (ids, usernames, emails, names, flags, dates, password hashes); safe to re-run")
     .requiredOption('--from <url>', 'the Django database: sqlite:PATH or postgres://...')
     .action(async (opts: { from: string }) => {
+      const { importDjango } = await import('./import-django.js');
       const r = await withService(({ service, storage }) =>
         importDjango({
           from: opts.from,

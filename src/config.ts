@@ -12,9 +12,9 @@ import { ConfigError } from './errors.js';
 import { bool, int, limit, seconds, setting, showLimit } from './config-kit.js';
 import { MAIL_SETTINGS } from './config-mail.js';
 import { DEFAULT_LIMITS } from './throttle.js';
-import { ALGORITHMS, HMAC_ALGORITHMS, MIN_HMAC_KEY_BYTES } from './wire.js';
+import { ALGORITHMS, HMAC_ALGORITHMS, MIN_HMAC_KEY_BYTES } from '@latchkey/verify/wire';
 
-export { ALGORITHMS, ASYMMETRIC_ALGORITHMS, HMAC_ALGORITHMS, MIN_HMAC_KEY_BYTES, type Algorithm } from './wire.js';
+export { ALGORITHMS, ASYMMETRIC_ALGORITHMS, HMAC_ALGORITHMS, MIN_HMAC_KEY_BYTES, type Algorithm } from '@latchkey/verify/wire';
 
 // The settings, in README's order. A row's `resolve` may read rows above it.
 export const SETTINGS = [

@@ -5,8 +5,9 @@
 // and src/ uses every one; test/errors.test.ts checks both. toApiError is the
 // one place an internal error (a busy hasher, a bad token, the database down)
 // becomes an ApiError. Wording shared with latchkey/verify and latchkey/client
-// comes from wire.ts.
-import { MESSAGES, TOKEN_MESSAGES, type TokenErrorMessage } from './wire.js';
+// comes from @latchkey/verify/wire (packages/verify/src/wire.ts).
+import { TokenError } from '@latchkey/verify/claims';
+import { MESSAGES, TOKEN_MESSAGES } from '@latchkey/verify/wire';
 
 export const ERRORS = {
   invalid: { status: 400, message: 'Invalid input.', withCode: false },
@@ -94,16 +95,8 @@ export class StorageUnavailableError extends Error {
   }
 }
 
-/** Why a token was refused; the message is SimpleJWT's own wording (wire.ts, TOKEN_MESSAGES). */
-export class TokenError extends Error {
-  constructor(message: TokenErrorMessage) {
-    const limit = Error.stackTraceLimit;
-    Error.stackTraceLimit = 0; // expected control flow: no stack (see ApiError)
-    super(message);
-    Error.stackTraceLimit = limit;
-    this.name = 'TokenError';
-  }
-}
+/** Why a token was refused (SimpleJWT's wording); thrown by checkClaims, so it lives with it in @latchkey/verify. */
+export { TokenError };
 
 /** The password hasher's queue is full, or a hash waited too long for a slot (passwords.ts). */
 export class HasherBusyError extends Error {

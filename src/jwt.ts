@@ -7,7 +7,7 @@ import { createSigner, createVerifier, TokenError } from 'fast-jwt';
 import { LRUCache } from 'lru-cache';
 import type { Algorithm } from './config.js';
 import type { Key, KeySet } from './keys.js';
-import { REFUSED_JWT_HEADERS } from './wire.js';
+import { REFUSED_JWT_HEADERS } from '@latchkey/verify/wire';
 
 export class TokenBackendError extends Error {
   constructor(message = 'Token is invalid or expired', options?: ErrorOptions) {
@@ -114,7 +114,7 @@ export function createJwtBackend(source: KeySource, opts: JwtBackendOptions = {}
         if (err instanceof TokenError) throw new TokenBackendError(undefined, { cause: err });
         throw err;
       }
-      // Key-bearing and extension headers (wire.ts): the same list latchkey/verify refuses.
+      // Key-bearing and extension headers (@latchkey/verify/wire): the same list the verifier refuses.
       for (const h of REFUSED_JWT_HEADERS) if (Object.hasOwn(decoded.header, h)) throw new TokenBackendError();
       const payload = decoded.payload;
       if (payload === null || typeof payload !== 'object' || Array.isArray(payload)) throw new TokenBackendError();

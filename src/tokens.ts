@@ -1,68 +1,19 @@
 // The token model, in SimpleJWT's wire format: one place that mints tokens and
-// one pure function that checks their claims. A token is checked in a fixed
-// order: signature and algorithm (jwt.ts), then claims (checkClaims), then the
-// type. Storage-backed checks (blacklist, user) belong to the service.
+// one pure function that checks their claims (checkClaims, which lives in
+// @latchkey/verify). A token is checked in a fixed order: signature and
+// algorithm (jwt.ts), then claims (checkClaims), then the type. Storage-backed checks (blacklist, user) belong to the service.
 import { randomInt } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { v7 as uuidv7 } from 'uuid';
 import type { JwtBackend } from './jwt.js';
 import { TokenBackendError } from './jwt.js';
-import { TokenError } from './errors.js';
-import { TOKEN_MESSAGES } from './wire.js';
+import { checkClaims, TokenError, type Claims, type TokenType } from '@latchkey/verify/claims';
+import { TOKEN_MESSAGES } from '@latchkey/verify/wire';
 
-export type TokenType = 'access' | 'refresh';
-
-export interface Claims {
-  token_type: TokenType;
-  exp: number;
-  iat: number;
-  jti: string;
-  /** Always a number once checked; on the wire it may be a number or a string of digits. */
-  user_id: number;
-  [claim: string]: unknown;
-}
-
-// TokenError and the messages live with the other errors and the shared wording.
-export { TokenError } from './errors.js';
-export { TOKEN_MESSAGES, type TokenErrorMessage } from './wire.js';
-
-export interface ClaimOptions {
-  /** Seconds since the epoch. */
-  now: number;
-  leeway: number;
-  issuer?: string | undefined;
-  audience?: string | undefined;
-}
-
-const isTime = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
-const USER_ID = /^[0-9]{1,15}$/;
-
-/**
- * Every claim check, in one pure function. `expected` is the token type the
- * caller needs, or undefined for "either" (the verify endpoint).
- */
-export function checkClaims(payload: Record<string, unknown>, expected: TokenType | undefined, o: ClaimOptions): Claims {
-  const { exp, nbf, iat, jti, token_type: type } = payload;
-  if (!isTime(exp) || exp <= o.now - o.leeway) throw new TokenError(TOKEN_MESSAGES.invalid);
-  if (nbf !== undefined && (!isTime(nbf) || nbf > o.now + o.leeway)) throw new TokenError(TOKEN_MESSAGES.invalid);
-  if (iat !== undefined && (!isTime(iat) || iat > o.now + o.leeway)) throw new TokenError(TOKEN_MESSAGES.invalid);
-  if (o.issuer !== undefined && payload.iss !== o.issuer) throw new TokenError(TOKEN_MESSAGES.invalid);
-  if (o.audience !== undefined) {
-    const aud = payload.aud;
-    const ok = Array.isArray(aud) ? aud.includes(o.audience) : aud === o.audience;
-    if (!ok) throw new TokenError(TOKEN_MESSAGES.invalid);
-  }
-  if (type === undefined) throw new TokenError(TOKEN_MESSAGES.noType);
-  if (type !== 'access' && type !== 'refresh') throw new TokenError(TOKEN_MESSAGES.wrongType);
-  if (expected !== undefined && type !== expected) throw new TokenError(TOKEN_MESSAGES.wrongType);
-  if (typeof jti !== 'string' || jti.length === 0 || jti.length > 255) throw new TokenError(TOKEN_MESSAGES.noId);
-  const uid = payload.user_id;
-  let userId: number;
-  if (typeof uid === 'number' && Number.isSafeInteger(uid) && uid >= 0) userId = uid;
-  else if (typeof uid === 'string' && USER_ID.test(uid)) userId = Number(uid);
-  else throw new TokenError(TOKEN_MESSAGES.noUser);
-  return { ...payload, token_type: type, exp, iat: isTime(iat) ? iat : 0, jti, user_id: userId };
-}
+// The claim checks live in @latchkey/verify, so the server and the verifier
+// run one function; TokenError (thrown by them) and the messages come with them.
+export { checkClaims, TokenError, type ClaimOptions, type Claims, type TokenType } from '@latchkey/verify/claims';
+export { TOKEN_MESSAGES, type TokenErrorMessage } from '@latchkey/verify/wire';
 
 export interface TokenFactoryOptions {
   accessLifetime: number;

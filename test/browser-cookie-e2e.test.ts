@@ -5,8 +5,10 @@
 // calls a protected route; a page on an unlisted origin (same site, another
 // port, so the browser does send the cookie) can neither log in nor refresh.
 //
-// The client is served bundle-free: dist/src/client/*.js and dist/src/wire.js
-// as ES modules, from the page's own origin.
+// The client is served bundle-free: dist/src/client/*.js, and the verifier
+// package's wire rules (packages/verify/dist/wire.js, which the client imports
+// as @latchkey/verify/wire, mapped by the page's import map), as ES modules
+// from the page's own origin.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -16,6 +18,9 @@ import { after, before, describe, it } from 'node:test';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import type { LatchkeyClient } from '../src/client/index.js';
 import { skipUnless, startServer, type TestServer } from './helpers.js';
+
+/** The page's global: the client PAGE creates. */
+type PageWindow = Window & { lk: LatchkeyClient };
 
 const CHROMIUM = '/usr/bin/chromium';
 const SUITE = 'latchkey/client with the refresh cookie in Chromium';
@@ -32,8 +37,11 @@ const ARGS = [
 const USER = { username: 'browser-user', password: 'pw-browser-123' };
 /** dist/src, where the compiled client lives (this file runs from dist/test). */
 const SRC = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../src');
+/** The compiled @latchkey/verify/wire, which imports nothing. */
+const WIRE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../packages/verify/dist/wire.js');
 
 const PAGE = `<!doctype html><meta charset="utf-8"><title>front-end</title>
+<script type="importmap">{ "imports": { "@latchkey/verify/wire": "/wire.js" } }</script>
 <script type="module">
   import { createClient } from '/client/index.js';
   const baseUrl = new URLSearchParams(location.search).get('lk');
@@ -55,7 +63,7 @@ function frontEnd(): http.Server {
       return;
     }
     const m = /^\/(client\/[a-z-]+\.js|wire\.js)$/.exec(url.pathname);
-    const file = m ? path.join(SRC, m[1]!) : undefined;
+    const file = !m ? undefined : m[1] === 'wire.js' ? WIRE : path.join(SRC, m[1]!);
     if (!file || !fs.existsSync(file)) {
       res.writeHead(404).end();
       return;
@@ -121,7 +129,7 @@ describe(SUITE, { skip, timeout: 90_000 }, () => {
         const lk = (window as unknown as PageWindow).lk;
         await lk.login(user);
         const t = await lk.getTokens();
-        return { access: typeof t!.access, refresh: t!.refresh, readable: document.cookie };
+        return { access: typeof t?.access, refresh: t?.refresh, readable: document.cookie };
       }, USER);
       assert.deepEqual(afterLogin, { access: 'string', refresh: '', readable: '' });
       const [cookie, ...more] = await refreshCookies();

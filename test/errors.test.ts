@@ -1,7 +1,8 @@
 // The error table (src/errors.ts) against what the README documents and what
 // src/ uses; the one translation of internal errors (toApiError); and what
-// the server and latchkey/verify share through src/wire.ts: the refused JWT
-// header fields, and an import graph with nothing heavy in it.
+// the server and @latchkey/verify share through the package's wire rules
+// (packages/verify/src/wire.ts): the refused JWT header fields, and an import
+// graph with nothing heavy in it.
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import fs from 'node:fs';
@@ -12,7 +13,7 @@ import { ApiError, ERRORS, HasherBusyError, StorageUnavailableError, TokenError,
 import { createJwtBackend, TokenBackendError } from '../src/jwt.js';
 import { hmacKeys } from '../src/keys.js';
 import { createVerifier, VerifyError } from '../src/verify/index.js';
-import { REFUSED_JWT_HEADERS, TOKEN_MESSAGES } from '../src/wire.js';
+import { REFUSED_JWT_HEADERS, TOKEN_MESSAGES } from '@latchkey/verify/wire';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const DIST = fileURLToPath(new URL('../', import.meta.url));
@@ -161,7 +162,14 @@ describe('refused JWT header fields: the server and latchkey/verify refuse the s
 describe('latchkey/verify and latchkey/client load nothing heavy', () => {
   const HEAVY = ['fastify', 'better-sqlite3', 'pg', 'kysely', '@node-rs/argon2', '@node-rs/bcrypt', 'ioredis', 'pino'];
 
-  /** The bare packages a compiled module reaches through static and dynamic imports. */
+  /** The verifier package's compiled modules (the workspace, packages/verify). */
+  const VERIFY_DIST = path.join(ROOT, 'packages/verify/dist');
+
+  /**
+   * The bare packages a compiled module reaches through static and dynamic
+   * imports. @latchkey/verify is counted and walked into too (index, or the
+   * subpath export of the same name), so what it reaches counts as well.
+   */
   function reachable(entry: string): { files: Set<string>; packages: Set<string> } {
     const files = new Set<string>();
     const packages = new Set<string>();
@@ -175,20 +183,34 @@ describe('latchkey/verify and latchkey/client load nothing heavy', () => {
       for (const m of text.matchAll(spec)) {
         const s = (m[1] ?? m[2])!;
         if (s.startsWith('.')) pending.push(path.resolve(path.dirname(file), s));
-        else if (!s.startsWith('node:')) packages.add(s.startsWith('@') ? s.split('/').slice(0, 2).join('/') : s.split('/')[0]!);
+        else if (s === '@latchkey/verify' || s.startsWith('@latchkey/verify/')) {
+          packages.add('@latchkey/verify');
+          pending.push(path.join(VERIFY_DIST, `${s.split('/')[2] ?? 'index'}.js`));
+        } else if (!s.startsWith('node:')) packages.add(s.startsWith('@') ? s.split('/').slice(0, 2).join('/') : s.split('/')[0]!);
       }
     }
     return { files, packages };
   }
 
-  for (const entry of ['src/verify/index.js', 'src/client/index.js', 'src/wire.js']) {
-    it(entry, () => {
-      const { files, packages } = reachable(path.join(DIST, entry));
-      assert.ok(files.size > 1 || entry === 'src/wire.js', 'the walk found the modules');
+  const WIRE = path.join(VERIFY_DIST, 'wire.js');
+  for (const entry of ['src/verify/index.js', 'src/client/index.js', WIRE, path.join(VERIFY_DIST, 'index.js')]) {
+    const name = path.isAbsolute(entry) ? path.relative(ROOT, entry) : entry;
+    it(name, () => {
+      const { files, packages } = reachable(path.isAbsolute(entry) ? entry : path.join(DIST, entry));
+      assert.ok(files.size > 1 || entry === WIRE, 'the walk found the modules');
       const heavy = [...packages].filter((p) => HEAVY.includes(p));
-      assert.deepEqual(heavy, [], `${entry} reaches ${heavy.join(', ')}`);
-      if (entry === 'src/wire.js') assert.deepEqual([...packages], [], 'wire.ts imports nothing');
-      if (entry === 'src/client/index.js') assert.deepEqual([...packages], [], 'the client imports no package');
+      assert.deepEqual(heavy, [], `${name} reaches ${heavy.join(', ')}`);
+      if (entry === WIRE) assert.deepEqual([...packages], [], 'wire.ts imports nothing');
+      if (entry === 'src/client/index.js') {
+        assert.deepEqual([...packages], ['@latchkey/verify'], "the client imports no package but the verifier's wire rules");
+        const outside = [...files].filter((f) => f.startsWith(VERIFY_DIST) && f !== WIRE);
+        assert.deepEqual(outside, [], 'of the verifier package, the client reaches wire.js alone');
+      }
+      if (entry.endsWith(`${path.sep}index.js`) && entry.startsWith(VERIFY_DIST)) {
+        // (Its own name shows up too: the usage example in index.ts's header comment.)
+        const others = [...packages].filter((p) => p !== '@latchkey/verify');
+        assert.deepEqual(others, ['jose'], '@latchkey/verify reaches jose and nothing else');
+      }
     });
   }
 

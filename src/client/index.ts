@@ -7,7 +7,10 @@
 // token would revoke the whole login.
 //
 // No Node-only APIs here (no node:*, no Buffer): fetch, URL, Headers,
-// Request, atob and TextDecoder only.
+// Request, atob and TextDecoder only. The one package it imports is
+// @latchkey/verify/wire, the wording and header rules every side shares,
+// which imports nothing (a bundler resolves it; a page without one maps it
+// with an import map, as test/browser-cookie-e2e.test.ts does).
 
 import { LatchkeyError } from './errors.js';
 import { jwtTimes } from './jwt.js';
@@ -20,7 +23,7 @@ import {
   type PresetShapes,
 } from './presets.js';
 import { createMutex, memoryStorage, type TokenStorage, type Tokens } from './storage.js';
-import { bearerHeader, MESSAGES } from '../wire.js';
+import { bearerHeader, MESSAGES } from '@latchkey/verify/wire';
 
 export { LatchkeyError, isLatchkeyError } from './errors.js';
 export type { DetailErrorBody, EnvelopeErrorBody, FieldErrorsBody, LatchkeyErrorBody } from './errors.js';

@@ -4,7 +4,7 @@ import type { FastifyError } from 'fastify';
 import { ApiError, ERRORS, FIELD_MESSAGES, toApiError, type FieldErrors } from '../errors.js';
 import type { Envelope, ErrorOverrides } from '../presets/types.js';
 import { textPatternErrors } from './input.js';
-import { WWW_AUTHENTICATE } from '../wire.js';
+import { WWW_AUTHENTICATE } from '@latchkey/verify/wire';
 
 /** A request body that failed its route's schema, translated to DRF's field errors. */
 export class RequestValidationError extends ApiError {

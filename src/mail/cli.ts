@@ -1,6 +1,7 @@
 // `latchkey mail list [--status S] [--json]` and `latchkey mail retry <id> | --all`.
 // The bodies are never printed: they hold one-time links.
 import { InvalidArgumentError, type Command } from 'commander';
+import { cut, table } from '../cli-format.js';
 import { MAIL_STATUSES, type MailOutbox, type MailStatus, type MailSummary } from './outbox.js';
 
 export interface MailCliOptions {
@@ -101,19 +102,4 @@ function view(r: MailSummary) {
     sent_at: r.sentAt === null ? null : iso(r.sentAt),
     last_error: r.lastError,
   };
-}
-
-/** Control characters (and bidi overrides) shown escaped: an address or error is outside text. */
-const printable = (v: string) => v.replace(/[\p{Cc}\u202a-\u202e\u2066-\u2069]/gu, (c) => `\\u{${c.codePointAt(0)!.toString(16)}}`);
-const cut = (v: string, n: number) => (v.length > n ? `${v.slice(0, n - 1)}…` : v);
-
-function table(headers: string[], rows: string[][]): string {
-  const cells = rows.map((r) => r.map(printable));
-  const widths = headers.map((h, i) => Math.max(h.length, ...cells.map((r) => r[i]!.length)));
-  const line = (r: string[]) =>
-    r
-      .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!)))
-      .join('  ')
-      .trimEnd();
-  return [line(headers), ...cells.map(line)].join('\n');
 }

@@ -5,7 +5,7 @@ import { ApiError, toApiError } from '../errors.js';
 import { codePoints, MAX_PASSWORD_LENGTH } from '../passwords.js';
 import type { TokenState, UserAuth, UserRecord } from '../storage/types.js';
 import { mintClock, TOKEN_MESSAGES, type Claims, type TokenType } from '../tokens.js';
-import { parseAuthorization } from '../wire.js';
+import { parseAuthorization } from '@latchkey/verify/wire';
 import { isE164, normalizeUsername } from '../validation.js';
 import { familyOf, outstanding, ServiceCore } from './core.js';
 import { openSuccessor, sealSuccessor } from './successor.js';

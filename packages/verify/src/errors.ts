@@ -2,7 +2,7 @@
 // JWTAuthentication) give on a protected route. One class carries the status,
 // the body and the headers, so every adapter sends exactly the same thing.
 
-import { MESSAGES, WWW_AUTHENTICATE } from '../wire.js';
+import { MESSAGES, WWW_AUTHENTICATE } from './wire.js';
 
 export type VerifyErrorCode = 'not_authenticated' | 'bad_authorization_header' | 'token_not_valid' | 'service_unavailable';
 

@@ -1,5 +1,5 @@
-// What the server, latchkey/verify and latchkey/client must agree on, in one
-// place: the algorithms, the HMAC key-size minimum, the JWT header fields that
+// What the server, @latchkey/verify and latchkey/client must agree on, in one
+// place (the server and the client import it as @latchkey/verify/wire): the algorithms, the HMAC key-size minimum, the JWT header fields that
 // are refused, the Authorization header's parsing and the wording of the
 // answers a protected route gives. This module imports nothing, so the
 // verifier and the browser client can use it without pulling in server code

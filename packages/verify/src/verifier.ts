@@ -1,10 +1,9 @@
 // The verifier itself: the signature with jose, against a remote JWKS or a
-// shared HMAC secret, then the claims with latchkey's own checkClaims, so the
-// rules are latchkey's exactly. See index.ts for what it does not see.
+// shared HMAC secret, then the claims with latchkey's own checkClaims
+// (claims.ts, which the server runs too), so the rules are latchkey's exactly. See index.ts for what it does not see.
 import { compactVerify, createRemoteJWKSet, customFetch, errors as joseErrors } from 'jose';
 import type { CompactJWSHeaderParameters, CompactVerifyGetKey } from 'jose';
-import { TokenError } from '../errors.js';
-import { checkClaims, type Claims } from '../tokens.js';
+import { checkClaims, TokenError, type Claims } from './claims.js';
 import {
   ASYMMETRIC_ALGORITHMS,
   HMAC_ALGORITHMS,
@@ -15,7 +14,7 @@ import {
   type Algorithm,
   type AsymmetricAlgorithm,
   type HmacAlgorithm,
-} from '../wire.js';
+} from './wire.js';
 import { VerifyError } from './errors.js';
 
 export type { AsymmetricAlgorithm, HmacAlgorithm };

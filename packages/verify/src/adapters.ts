@@ -5,7 +5,7 @@
 // described structurally, so neither framework needs to be installed to load
 // this module.
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { Claims } from '../tokens.js';
+import type { Claims } from './claims.js';
 import { VerifyError } from './errors.js';
 import type { Verifier } from './verifier.js';
 
