@@ -8,6 +8,7 @@ import type { AuthService } from '../service.js';
 import type { UserAuth } from '../storage/types.js';
 import { OPERATIONS, type Handler, type OperationDef, type OpName } from './operations/index.js';
 import { normalizeBody } from './operations/shared.js';
+import { presetRouteDocs } from './openapi.js';
 import type { RouteErrorConfig } from './render.js';
 
 /** The caller of a protected route with a body, as its onRequest hook authenticated it. */
@@ -69,7 +70,7 @@ export function mountPresets(app: FastifyInstance, presets: Preset[], service: A
       const route: RouteOptions = {
         method: r.method,
         url: r.url,
-        config: { errors },
+        config: { errors, docs: presetRouteDocs(preset, r, def, body) },
         schema: {
           summary: r.summary,
           tags: [preset.id],
