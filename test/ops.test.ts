@@ -67,12 +67,22 @@ describe('ops: /healthz and /readyz', () => {
     assert.deepEqual(r.json(), { status: 'ok', database: 'ok', redis: 'not configured' });
   });
 
-  it('the ops routes stay out of the API schema', async () => {
+  it('the ops routes are documented in the API schema, under their own tag (issue 15)', async () => {
     const r = await s.get('/api/schema/');
     assert.equal(r.statusCode, 200, `no API schema served: ${r.body}`);
-    const paths = Object.keys((r.json() as { paths?: Record<string, unknown> }).paths ?? {});
-    assert.ok(paths.includes('/api/token/'), `the schema lists no API routes: ${paths.join(', ')}`);
-    for (const p of ['/healthz', '/readyz', '/metrics']) assert.ok(!paths.includes(p), `${p} is in the API schema`);
+    type Op = { tags?: string[]; operationId?: string; responses: Record<string, unknown> };
+    const paths = (r.json() as { paths?: Record<string, Record<string, Op>> }).paths ?? {};
+    assert.ok(paths['/api/token/'], `the schema lists no API routes: ${Object.keys(paths).join(', ')}`);
+    for (const p of ['/healthz', '/readyz', '/metrics']) {
+      const op = paths[p]?.get;
+      assert.ok(op, `${p} is in the API schema`);
+      assert.deepEqual(op.tags, ['operations']);
+      assert.equal(op.operationId, `latchkey_${p.slice(1)}`);
+      assert.ok(op.responses['200']);
+      // Only GET: no HEAD or other methods documented.
+      assert.deepEqual(Object.keys(paths[p]!), ['get']);
+    }
+    assert.ok(paths['/readyz']!.get!.responses['503'], 'readyz documents its 503');
   });
 
   it('readyz answers 503 naming the database once it is gone, while healthz stays 200', async () => {
@@ -185,16 +195,16 @@ describe('ops: /metrics counts', () => {
     for (let i = 0; i < 2; i++) assert.equal((await login('mallory', `guess-${i}`)).statusCode, 401);
     assert.equal((await login('mallory', 'guess-2')).statusCode, 429); // the account limit is 2/60
 
-    const r1 = await refresh(first.json().refresh as string);
+    const r1 = await refresh((first.json() as { refresh: string }).refresh);
     assert.equal(r1.statusCode, 200, r1.body);
-    const r2 = await refresh(r1.json().refresh as string);
+    const r2 = await refresh((r1.json() as { refresh: string }).refresh);
     assert.equal(r2.statusCode, 200, r2.body);
-    const reused = await refresh(r1.json().refresh as string); // rotated out: reuse
+    const reused = await refresh((r1.json() as { refresh: string }).refresh); // rotated out: reuse
     assert.equal(reused.statusCode, 401, reused.body);
-    const r3 = await refresh(second.json().refresh as string);
+    const r3 = await refresh((second.json() as { refresh: string }).refresh);
     assert.equal(r3.statusCode, 200, r3.body);
 
-    assert.equal((await s.get('/api/protected-endpoint/', r3.json().access as string)).statusCode, 200);
+    assert.equal((await s.get('/api/protected-endpoint/', (r3.json() as { access: string }).access)).statusCode, 200);
     assert.equal((await s.get('/api/protected-endpoint/')).statusCode, 401);
     assert.equal((await s.get('/no/such/path?token=abc')).statusCode, 404);
     assert.equal((await s.get('/healthz')).statusCode, 200);

@@ -139,7 +139,9 @@ export function presetRouteDocs(preset: Preset, r: Operation, def: OperationDef<
   const route: RouteErrorConfig = { envelope: preset.envelope, errors: r.errors };
   const required = ((body?.required as string[] | undefined) ?? []).slice();
   const codes: (ErrorCode | 'required' | 'header_token')[] = [];
-  if (body) codes.push('required', 'parse_error', 'payload_too_large', 'unsupported_media_type');
+  if (body) codes.push('required');
+  // Fastify parses a body sent to any POST or PATCH, whether the route reads it or not.
+  if (body || r.method === 'POST' || r.method === 'PATCH') codes.push('parse_error', 'payload_too_large', 'unsupported_media_type');
   if (def.protected) codes.push('not_authenticated', 'bad_authorization_header', 'header_token', 'user_not_found', 'user_inactive');
   codes.push(...def.errors, 'service_unavailable');
   const errors: Record<string, DocResponse> = {};
