@@ -12,6 +12,7 @@ import { ApiError, ConfigError } from './errors.js';
 import { importDjango } from './import-django.js';
 import { createService } from './latchkey.js';
 import { registerMailCommands } from './mail/index.js';
+import { keyFileRing, refuseReadOnlyKeys } from './key-files.js';
 import { isHmac, KEYRING_FILE, keyRetention, keyStates, readRing, rotateRing } from './keys.js';
 import { serveProcess, servePrimary } from './serve.js';
 import { isoTime, profileOf, sessionOf } from './service.js';
@@ -301,6 +302,7 @@ export function buildProgram(): Command {
     .option('--now', 'emergency: sign with the new key at once (verifiers may refuse new tokens until they refetch the JWKS)', false)
     .action((opts: { now: boolean }) => {
       const cfg = config();
+      refuseReadOnlyKeys(cfg);
       const now = Math.floor(Date.now() / 1000);
       const file = path.join(cfg.dataDir, KEYRING_FILE);
       const waiting = keyStates(readRing(file) ?? [], now).filter((k) => k.state === 'next');
@@ -339,7 +341,7 @@ export function buildProgram(): Command {
     .action((opts: { json: boolean }) => {
       const cfg = config();
       const now = Math.floor(Date.now() / 1000);
-      const ring = readRing(path.join(cfg.dataDir, KEYRING_FILE));
+      const ring = keyFileRing(cfg) ?? readRing(path.join(cfg.dataDir, KEYRING_FILE));
       const retention = keyRetention(cfg);
       const rows = keyStates(ring ?? [], now).map((k) => ({
         kid: k.key.kid,
