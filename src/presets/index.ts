@@ -420,3 +420,22 @@ export function selectPresets(names: readonly string[]): Preset[] {
   }
   return chosen;
 }
+
+/** Whether a route gives a client a token pair without one: a login, or a registration that answers a pair. */
+const issuesTokens = (r: Preset['routes'][number]) => r.op === 'login' || (r.op === 'register' && r.respond !== 'id');
+
+/**
+ * `serve` refuses presets that offer no way to obtain a token (say
+ * LATCHKEY_PRESETS=account alone): every protected route would answer 401 forever.
+ */
+export function requireTokenRoute(presets: readonly Preset[]): void {
+  if (presets.some((p) => p.routes.some(issuesTokens))) return;
+  const ids = presets.map((p) => p.id).join(',');
+  const login = Object.values(PRESETS)
+    .filter((p) => p.routes.some(issuesTokens))
+    .map((p) => p.id);
+  throw new ConfigError(
+    `LATCHKEY_PRESETS=${ids} mounts no route that issues tokens (no login, and no registration answering a token pair), ` +
+      `so no client could ever sign in. Add a preset that does (${login.join(', ')}), e.g. LATCHKEY_PRESETS=simplejwt,${ids}`,
+  );
+}
