@@ -291,7 +291,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   // The schema and docs page first, so that they see every route after them.
-  await registerDocs(app);
+  await registerDocs(app, deps.presets);
   await registerOps(app, deps.ops, { meter, log });
   // Public keys for other services to verify tokens without calling latchkey.
   // HMAC keys are secrets and never appear here (the list is then empty).

@@ -13,6 +13,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { ICON_SVG, LOGO_SVG } from './logo.js';
 import type { RouteDocs } from './openapi.js';
+import type { Preset } from '../presets/types.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -95,7 +96,16 @@ function forDocs(schema: Schema | undefined, docs: RouteDocs | undefined): Schem
   return out;
 }
 
-export async function registerDocs(app: FastifyInstance): Promise<void> {
+/** The document's tags: one per mounted preset (with its document), then the JWKS and the operations routes. */
+function tagsOf(presets: readonly Preset[]) {
+  return [
+    ...presets.map((p) => ({ name: p.id, description: `The ${p.id} preset, serving ${p.document}` })),
+    { name: 'keys', description: 'The public keys other services verify tokens with' },
+    { name: 'operations', description: 'Health and metrics, for load balancers and Prometheus' },
+  ];
+}
+
+export async function registerDocs(app: FastifyInstance, presets: readonly Preset[]): Promise<void> {
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
@@ -104,8 +114,10 @@ export async function registerDocs(app: FastifyInstance): Promise<void> {
         version: pkg.version,
         description:
           'JWT authentication, wire-compatible with Django REST Framework + SimpleJWT. ' +
-          'Obtain a token pair, then paste the `access` token into Authorize (bearerAuth) to call protected routes.',
+          'Obtain a token pair, then paste the `access` token into Authorize (bearerAuth) to call protected routes. ' +
+          "Each route lists every error it answers, in its preset's envelope; another method on a listed path answers 405 with an `Allow` header.",
       },
+      tags: tagsOf(presets),
       components: {
         securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
       },
