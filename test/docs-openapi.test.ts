@@ -141,6 +141,14 @@ describe('OpenAPI document: what each route shows', () => {
       ),
     );
     assert.deepEqual(Object.keys(op('delete', '/api/account/sessions/{id}/').responses).sort(), ['204', '401', '404', '503']);
+    // Field errors in DRF's shape where the envelope is `detail`, as the validators word them.
+    const patch = op('patch', '/api/account/me/').responses['400']!.content!['application/json']!.examples!;
+    assert.deepEqual(patch.invalid?.value, { email: ['Enter a valid email address.'] });
+    assert.deepEqual(patch.phone_taken?.value, { phone_number: ['A user with this phone number already exists.'] });
+    // No phone number in api-auth's registration, so none can be taken.
+    const register = op('post', '/api/auth/register/').responses['400']!.content!['application/json']!.examples!;
+    assert.equal(register.phone_taken, undefined);
+    assert.deepEqual(register.username_taken?.value, { error: 'A user with that username already exists.' });
   });
 
   it('documents the JWKS, health and metrics routes', () => {

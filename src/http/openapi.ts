@@ -7,6 +7,7 @@
 import { STATUS_CODES } from 'node:http';
 import type { FastifySchema } from 'fastify';
 import { ApiError, FIELD_MESSAGES, TokenError, toApiError, type ErrorCode } from '../errors.js';
+import { PASSWORD_MESSAGES } from '../password-policy.js';
 import type { Operation, Preset } from '../presets/types.js';
 import { TOKEN_MESSAGES, WWW_AUTHENTICATE } from '../wire.js';
 import type { JsonSchema, OperationDef, OpName } from './operations/shared.js';
@@ -67,6 +68,7 @@ const SCHEMAS = {
 /** Why a response is given, for the example's summary. */
 const WHY: Partial<Record<ErrorCode | 'required' | 'header_token' | 'csrf', string>> = {
   required: 'A required field is missing or blank',
+  invalid: 'A field fails validation',
   parse_error: 'The body is not valid JSON',
   no_active_account: 'Wrong credentials, or the account is inactive',
   not_authenticated: 'No Authorization header',
@@ -85,11 +87,21 @@ const WHY: Partial<Record<ErrorCode | 'required' | 'header_token' | 'csrf', stri
   csrf: 'The refresh token came in the cookie from an untrusted origin',
 };
 
+/** A field error the route's validators give, for its `invalid` example: a weak password, a bad email, or a non-string. */
+function invalidField(properties: string[]): Record<string, string[]> {
+  const password = properties.find((p) => p === 'password' || p === 'new_password');
+  if (password) return { [password]: [PASSWORD_MESSAGES.common] };
+  if (properties.includes('email')) return { email: [FIELD_MESSAGES.email] };
+  return { [properties[0] ?? 'non_field_errors']: [FIELD_MESSAGES.notString] };
+}
+
 /** The error an example shows, as the service raises it. */
-function sample(code: ErrorCode | 'required' | 'header_token', fields: string[]): ApiError {
+function sample(code: ErrorCode | 'required' | 'header_token', fields: string[], properties: string[]): ApiError {
   switch (code) {
     case 'required':
       return new RequestValidationError(Object.fromEntries(fields.map((f) => [f, [FIELD_MESSAGES.required]])), true);
+    case 'invalid':
+      return ApiError.fields(invalidField(properties));
     case 'header_token':
       return toApiError(new TokenError(TOKEN_MESSAGES.invalid), 'header')!;
     case 'username_taken':
@@ -138,15 +150,18 @@ export const operationIdOf = (preset: Preset, r: Operation) => r.operationId ?? 
 export function presetRouteDocs(preset: Preset, r: Operation, def: OperationDef<OpName>, body: JsonSchema | undefined): RouteDocs {
   const route: RouteErrorConfig = { envelope: preset.envelope, errors: r.errors };
   const required = ((body?.required as string[] | undefined) ?? []).slice();
+  const properties = Object.keys((body?.properties as JsonSchema | undefined) ?? {});
   const codes: (ErrorCode | 'required' | 'header_token')[] = [];
-  if (body) codes.push('required');
+  // A missing field where any is required; else a field of the wrong type.
+  if (body) codes.push(required.length ? 'required' : 'invalid');
   // Fastify parses a body sent to any POST or PATCH, whether the route reads it or not.
   if (body || r.method === 'POST' || r.method === 'PATCH') codes.push('parse_error', 'payload_too_large', 'unsupported_media_type');
   if (def.protected) codes.push('not_authenticated', 'bad_authorization_header', 'header_token', 'user_not_found', 'user_inactive');
-  codes.push(...def.errors, 'service_unavailable');
+  // (A phone number can only be taken where the body has one.)
+  codes.push(...def.errors.filter((c) => c !== 'phone_taken' || properties.includes('phone_number')), 'service_unavailable');
   const errors: Record<string, DocResponse> = {};
   for (const code of new Set(codes)) {
-    const rendered = renderError(sample(code, required), route, { unexpected: () => {} });
+    const rendered = renderError(sample(code, required, properties), route, { unexpected: () => {} });
     addError(errors, rendered.status, code, rendered.body, schemaOf(rendered.body, route.envelope));
   }
   return { operationId: operationIdOf(preset, r), examples: r.examples, responses: errors };
