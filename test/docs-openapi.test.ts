@@ -312,6 +312,15 @@ async function checkPreset(s: TestServer, preset: Preset, throttled: boolean): P
       }
     }
   }
+  // Any other method on a documented path: 405, whose Allow header lists exactly the documented methods.
+  const auth = { authorization: `Bearer ${(await fixture(s)).pair.access}` };
+  for (const url of new Set(preset.routes.map((r) => r.url))) {
+    const res = await s.request({ method: 'PUT', url: url.replace(':id', '1'), headers: auth });
+    assert.equal(res.statusCode, 405, `PUT ${url}`);
+    const documented = Object.keys(doc.paths[openapiPath(url)]!).map((m) => m.toUpperCase());
+    const implied = [...(documented.includes('GET') ? ['HEAD'] : []), 'OPTIONS'];
+    assert.deepEqual(String(res.headers.allow).split(', ').sort(), [...documented, ...implied].sort(), `Allow on ${url}`);
+  }
   return observed;
 }
 
