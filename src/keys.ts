@@ -13,6 +13,8 @@
 // key it replaced stays published and valid until every token it signed has
 // expired. Every process sharing the data dir reads the same file, picks up a
 // rotation within a second, and switches at the activation time by itself.
+// The key pairs may instead come from a file the operator mounts, read only:
+// LATCHKEY_PRIVATE_KEYS_FILE or LATCHKEY_PRIVATE_KEY_PEM_FILE (key-files.ts).
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -159,7 +161,7 @@ function newStoredKey(alg: Algorithm, now: number, activatesAt: number): StoredK
   };
 }
 
-export function toKey(s: StoredKey, activatesAt: number, retiredAt: number | null): Key {
+function toKey(s: StoredKey, activatesAt: number, retiredAt: number | null): Key {
   const priv = crypto.createPrivateKey(s.privateKey);
   const pub = crypto.createPublicKey(priv);
   return {
