@@ -296,6 +296,7 @@ export function buildProgram(): Command {
         import('./keys.js'),
         import('./service/views.js'),
       ]);
+      (await import('./key-files.js')).refuseReadOnlyKeys(cfg);
       const now = Math.floor(Date.now() / 1000);
       const file = path.join(cfg.dataDir, KEYRING_FILE);
       const waiting = keyStates(readRing(file) ?? [], now).filter((k) => k.state === 'next');
@@ -337,8 +338,9 @@ export function buildProgram(): Command {
         import('./keys.js'),
         import('./service/views.js'),
       ]);
+      const { keyFileRing } = await import('./key-files.js');
       const now = Math.floor(Date.now() / 1000);
-      const ring = readRing(path.join(cfg.dataDir, KEYRING_FILE));
+      const ring = keyFileRing(cfg) ?? readRing(path.join(cfg.dataDir, KEYRING_FILE));
       const retention = keyRetention(cfg);
       const rows = keyStates(ring ?? [], now).map((k) => ({
         kid: k.key.kid,

@@ -102,6 +102,20 @@ export const SETTINGS = [
       '`HS256`, `HS384`, `HS512`, or `EdDSA`, `ES256`, `RS256` with key pairs kept in the data dir and published as a JWKS; each key verifies only its own algorithm',
   }),
   setting({
+    env: 'LATCHKEY_PRIVATE_KEYS_FILE',
+    key: 'privateKeysFile',
+    schema: z.string().trim().min(1).optional(),
+    shown: 'none (`keys.json` in the data dir)',
+    meaning: "a key ring in `keys.json`'s format (e.g. a mounted secret), read only and reloaded when it changes (EdDSA, ES256, RS256)",
+  }),
+  setting({
+    env: 'LATCHKEY_PRIVATE_KEY_PEM_FILE',
+    key: 'privateKeyPemFile',
+    schema: z.string().trim().min(1).optional(),
+    shown: 'none',
+    meaning: 'one private key in PEM (PKCS#8, SEC1 or PKCS#1), read only; its `kid` is derived from its public key (EdDSA, ES256, RS256)',
+  }),
+  setting({
     env: 'LATCHKEY_KEY_PUBLISH_AHEAD',
     key: 'keyPublishAhead',
     // Twice the JWKS's Cache-Control max-age (300 s, keys.ts JWKS_MAX_AGE): a
@@ -382,7 +396,7 @@ function checkTogether(c: Flat): void {
   if (signingKey !== undefined && !(HMAC_ALGORITHMS as readonly string[]).includes(algorithm)) {
     throw new ConfigError(
       `LATCHKEY_SIGNING_KEY: is an HMAC secret, but LATCHKEY_ALGORITHM is ${algorithm}, ` +
-        'whose key pairs are generated and kept in the data dir (keys.json); unset one of the two',
+        'whose key pairs are kept in the data dir (keys.json) or read from LATCHKEY_PRIVATE_KEYS_FILE or LATCHKEY_PRIVATE_KEY_PEM_FILE; unset one of the two',
     );
   }
   if (signingKey !== undefined && Buffer.byteLength(signingKey, 'utf8') < MIN_HMAC_KEY_BYTES) {

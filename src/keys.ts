@@ -13,11 +13,14 @@
 // key it replaced stays published and valid until every token it signed has
 // expired. Every process sharing the data dir reads the same file, picks up a
 // rotation within a second, and switches at the activation time by itself.
+// The key pairs may instead come from a file the operator mounts, read only:
+// LATCHKEY_PRIVATE_KEYS_FILE or LATCHKEY_PRIVATE_KEY_PEM_FILE (key-files.ts).
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { ConfigError } from './errors.js';
 import { HMAC_ALGORITHMS, MIN_HMAC_KEY_BYTES, type Algorithm, type Config } from './config.js';
+import { keysFromFile } from './key-files.js';
 
 export const KEY_FILE = 'signing.key';
 export const KEYRING_FILE = 'keys.json';
@@ -225,6 +228,16 @@ function loadPairs(o: RingOptions): KeySet {
     stored = rotateRing({ ...o, publishAhead: 0 });
     source = 'generated';
   }
+  return ringKeys(stored, o, source, file);
+}
+
+/** The key set of a ring at `o.now`: the keys in force, the one that signs, and when the next one starts. */
+export function ringKeys(
+  stored: readonly StoredKey[],
+  o: Pick<RingOptions, 'now' | 'retention'>,
+  source: KeySet['source'],
+  file: string,
+): KeySet {
   const states = keyStates(stored, o.now).filter((s) => s.retiredAt === null || s.retiredAt + o.retention > o.now);
   const keys = states.map((s) => toKey(s.key, s.activatesAt, s.retiredAt));
   const current = keys[states.findIndex((s) => s.state === 'active')]!;
@@ -264,11 +277,26 @@ export function rotateRing(o: RingOptions): StoredKey[] {
   return ring;
 }
 
-/** The keys in force: HMAC from the environment or signing.key, key pairs from keys.json. */
+/**
+ * The keys in force: HMAC from the environment or signing.key; key pairs from
+ * LATCHKEY_PRIVATE_KEYS_FILE or LATCHKEY_PRIVATE_KEY_PEM_FILE when set (key-files.ts), else keys.json.
+ */
 export function loadKeys(
-  config: Pick<Config, 'signingKey' | 'dataDir' | 'algorithm' | 'accessTokenLifetime' | 'refreshTokenLifetime' | 'refreshFamilyLifetime'>,
+  config: Pick<
+    Config,
+    | 'signingKey'
+    | 'dataDir'
+    | 'algorithm'
+    | 'accessTokenLifetime'
+    | 'refreshTokenLifetime'
+    | 'refreshFamilyLifetime'
+    | 'privateKeysFile'
+    | 'privateKeyPemFile'
+  >,
   now = Math.floor(Date.now() / 1000),
 ): KeySet {
+  const fromFile = keysFromFile(config, now);
+  if (fromFile) return fromFile;
   if (isHmac(config.algorithm)) return loadHmac(config);
   return loadPairs({ dataDir: config.dataDir, algorithm: config.algorithm, retention: keyRetention(config), now });
 }

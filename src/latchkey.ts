@@ -11,7 +11,7 @@ import { KeyRing } from './keys.js';
 import { PasswordHasher } from './passwords.js';
 import { selectPresets } from './presets/index.js';
 import { AuthService, type AuthEvent } from './service.js';
-import { openStorage } from './storage/open.js';
+import { databaseStartupError, openStorage } from './storage/open.js';
 import type { Storage } from './storage/types.js';
 import { TokenFactory } from './tokens.js';
 import { Redis } from 'ioredis';
@@ -70,7 +70,7 @@ export async function createService(config: Config, opts: CreateOptions & { mail
     await storage.migrate();
   } catch (err) {
     await storage.close().catch(() => {});
-    throw err;
+    throw databaseStartupError(config.databaseUrl, err);
   }
   const keys = new KeyRing(config);
   const redis = config.redisUrl && config.loginThrottle ? openRedis(config.redisUrl) : undefined;

@@ -8,7 +8,9 @@ import { RateLimiterClusterMaster } from 'rate-limiter-flexible';
 import type { Config } from './config.js';
 import { loggerOptions } from './http/app.js';
 import { serveClusterMetrics } from './http/health-metrics.js';
+import { isHmac } from './keys.js';
 import { createLatchkey, createService } from './latchkey.js';
+import { requireTokenRoute, selectPresets } from './presets/index.js';
 
 const FORCE_EXIT_MS = 10_000;
 
@@ -33,6 +35,25 @@ function workerExecArgv(): string[] {
   return [...process.execArgv, ...missing];
 }
 
+/**
+ * The first-start warning after latchkey generated a key into the data dir,
+ * with advice that holds for the algorithm in use: LATCHKEY_SIGNING_KEY is
+ * for HMAC only (with EdDSA, ES256 or RS256 it is a startup error).
+ */
+export function generatedKeyAdvice(cfg: Pick<Config, 'algorithm'>): string {
+  if (isHmac(cfg.algorithm)) {
+    return (
+      `generated a new ${cfg.algorithm} signing key (a shared secret) in the data dir; in production set LATCHKEY_SIGNING_KEY ` +
+      'to a secret of your own (the same on every instance), or keep this file safe and share it'
+    );
+  }
+  return (
+    `generated a new ${cfg.algorithm} key pair in the data dir (keys.json); in production keep this file safe and give ` +
+    'every instance the same keys: share the data dir, or mount the ring with LATCHKEY_PRIVATE_KEYS_FILE ' +
+    '(or one PEM with LATCHKEY_PRIVATE_KEY_PEM_FILE)'
+  );
+}
+
 function logger(cfg: Config): pino.Logger {
   return pino(loggerOptions(cfg.logLevel) as pino.LoggerOptions);
 }
@@ -41,13 +62,9 @@ function logger(cfg: Config): pino.Logger {
 export async function serveProcess(cfg: Config): Promise<void> {
   const log = logger(cfg);
   const worker = cluster.isWorker;
+  requireTokenRoute(selectPresets(cfg.presets));
   const lk = await createLatchkey(cfg, { loggerInstance: log, throttleMode: worker ? 'cluster' : 'local' });
-  if (lk.keys.keys.source === 'generated') {
-    log.warn(
-      { file: lk.keys.keys.file },
-      'generated a new signing key in the data dir; set LATCHKEY_SIGNING_KEY (or keep this file safe) in production',
-    );
-  }
+  if (lk.keys.keys.source === 'generated') log.warn({ file: lk.keys.keys.file }, generatedKeyAdvice(cfg));
   let stopping = false;
   const stop = (reason: string) => {
     if (stopping) return;
@@ -85,14 +102,10 @@ export async function serveProcess(cfg: Config): Promise<void> {
 export async function servePrimary(cfg: Config, workers: number): Promise<void> {
   const log = logger(cfg);
   // Migrate and create the key here, once, so workers never race to do it.
+  requireTokenRoute(selectPresets(cfg.presets));
   const prepared = await createService(cfg);
   await prepared.close();
-  if (prepared.keys.keys.source === 'generated') {
-    log.warn(
-      { file: prepared.keys.keys.file },
-      'generated a new signing key in the data dir; set LATCHKEY_SIGNING_KEY (or keep this file safe) in production',
-    );
-  }
+  if (prepared.keys.keys.source === 'generated') log.warn({ file: prepared.keys.keys.file }, generatedKeyAdvice(cfg));
   // Throttling counters live here, shared by every worker over IPC.
   new RateLimiterClusterMaster();
   // A scrape of any worker's /metrics reports all workers summed.

@@ -73,12 +73,22 @@ describe('ops: /healthz and /readyz', () => {
     assert.deepEqual(r.json(), { status: 'ok', database: 'ok', redis: 'not configured' });
   });
 
-  it('the ops routes stay out of the API schema', async () => {
+  it('the ops routes are documented in the API schema, under their own tag (issue 15)', async () => {
     const r = await s.get('/api/schema/');
     assert.equal(r.statusCode, 200, `no API schema served: ${r.body}`);
-    const paths = Object.keys((r.json() as { paths?: Record<string, unknown> }).paths ?? {});
-    assert.ok(paths.includes('/api/token/'), `the schema lists no API routes: ${paths.join(', ')}`);
-    for (const p of ['/healthz', '/readyz', '/metrics']) assert.ok(!paths.includes(p), `${p} is in the API schema`);
+    type Op = { tags?: string[]; operationId?: string; responses: Record<string, unknown> };
+    const paths = (r.json() as { paths?: Record<string, Record<string, Op>> }).paths ?? {};
+    assert.ok(paths['/api/token/'], `the schema lists no API routes: ${Object.keys(paths).join(', ')}`);
+    for (const p of ['/healthz', '/readyz', '/metrics']) {
+      const op = paths[p]?.get;
+      assert.ok(op, `${p} is in the API schema`);
+      assert.deepEqual(op.tags, ['operations']);
+      assert.equal(op.operationId, `latchkey_${p.slice(1)}`);
+      assert.ok(op.responses['200']);
+      // Only GET: no HEAD or other methods documented.
+      assert.deepEqual(Object.keys(paths[p]!), ['get']);
+    }
+    assert.ok(paths['/readyz']!.get!.responses['503'], 'readyz documents its 503');
   });
 
   it('readyz answers 503 naming the database once it is gone, while healthz stays 200', async () => {

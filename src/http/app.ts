@@ -5,7 +5,6 @@ import Fastify, {
   type FastifyInstance,
   type FastifyReply,
   type FastifyRequest,
-  type FastifySchema,
   type RouteHandlerMethod,
 } from 'fastify';
 import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -23,6 +22,7 @@ import { registerDocs } from './docs.js';
 import { RequestMeter } from './meter.js';
 import { OPS_ROUTES, registerOps, type OpsDeps } from './health-metrics.js';
 import { registerInputChecks } from './input.js';
+import { documented } from './openapi.js';
 import { registerParsers } from './parsers.js';
 import { renderError, type RouteErrorConfig } from './render.js';
 import { mountPresets } from './routes.js';
@@ -294,14 +294,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   // The schema and docs page first, so that they see every route after them.
-  await registerDocs(app);
+  await registerDocs(app, deps.presets);
   await registerOps(app, deps.ops, { meter, log });
   // Public keys for other services to verify tokens without calling latchkey.
   // HMAC keys are secrets and never appear here (the list is then empty).
-  app.get(
-    '/.well-known/jwks.json',
-    { schema: { summary: 'Public keys that verify latchkey tokens (JWKS)', tags: ['keys'] } as FastifySchema },
-    async (_req, reply) => reply.header('cache-control', `public, max-age=${JWKS_MAX_AGE}`).send(jwks(deps.keys.keys)),
+  app.get('/.well-known/jwks.json', documented('/.well-known/jwks.json'), async (_req, reply) =>
+    reply.header('cache-control', `public, max-age=${JWKS_MAX_AGE}`).send(jwks(deps.keys.keys)),
   );
   mountPresets(app, deps.presets, deps.service, config.rotateRefreshTokens);
   return app;

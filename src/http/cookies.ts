@@ -20,6 +20,7 @@ import { decodeJwt } from 'jose';
 import type { Config } from '../config.js';
 import { ConfigError } from '../errors.js';
 import type { Envelope, Preset } from '../presets/types.js';
+import { addCsrfError, type RouteDocs } from './openapi.js';
 
 type Role = 'issue' | 'refresh' | 'logout';
 
@@ -171,6 +172,13 @@ export async function registerRefreshCookie(app: FastifyInstance, config: Config
     const schema = route.schema as { response?: Record<string, unknown> } | undefined;
     if (schema?.response) route.schema = { ...schema, response: relax(schema.response) as Record<string, unknown> };
     if (c.tokenField) {
+      const docs = (route.config as { docs?: RouteDocs } | undefined)?.docs;
+      if (docs)
+        addCsrfError(
+          docs,
+          c.envelope,
+          'CSRF Failed: Origin checking failed - https://elsewhere.example does not match any trusted origins.',
+        );
       const before =
         route.preValidation === undefined ? [] : Array.isArray(route.preValidation) ? route.preValidation : [route.preValidation];
       route.preValidation = [fromCookie(c.tokenField, c.envelope), ...before];

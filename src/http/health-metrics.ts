@@ -10,10 +10,11 @@
 // not counted themselves: probes and scrapes every few seconds would drown the
 // API traffic in the request metrics, and they are visible to whoever polls them.
 import cluster, { type Worker } from 'node:cluster';
-import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest, FastifySchema } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AggregatorRegistry, Counter, Gauge, Registry, collectDefaultMetrics, type Metric } from 'prom-client';
 import type { AuthEvent } from '../service.js';
 import { RequestMeter, type Series } from './meter.js';
+import { documented } from './openapi.js';
 
 export interface OpsDeps {
   /** Throws if the database cannot be reached. */
@@ -42,7 +43,6 @@ export const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
 
 /** Not counted in the request metrics. */
 export const OPS_ROUTES: ReadonlySet<string> = new Set(['/healthz', '/readyz', '/metrics']);
-const HIDDEN = { hide: true } as FastifySchema;
 const NO_STORE = 'no-store';
 
 /**
@@ -214,7 +214,7 @@ export async function registerOps(app: FastifyInstance, deps: OpsDeps, o: OpsOpt
     });
   }
 
-  app.get('/healthz', { schema: HIDDEN }, async (_req, reply) => reply.header('cache-control', NO_STORE).send({ status: 'ok' }));
+  app.get('/healthz', documented('/healthz'), async (_req, reply) => reply.header('cache-control', NO_STORE).send({ status: 'ok' }));
 
   // Readiness: 503 only when this instance cannot serve, that is when its
   // database is unreachable. Redis holds the shared throttling counters; while
@@ -257,7 +257,7 @@ export async function registerOps(app: FastifyInstance, deps: OpsDeps, o: OpsOpt
   });
 
   let wasStatus: string = 'ok';
-  app.get('/readyz', { schema: HIDDEN }, async (req, reply) => {
+  app.get('/readyz', documented('/readyz'), async (req, reply) => {
     const { status, database, redis } = await checked();
     // One line when readiness changes, not one per probe through an outage.
     if (status !== wasStatus) {
@@ -279,7 +279,7 @@ export async function registerOps(app: FastifyInstance, deps: OpsDeps, o: OpsOpt
   });
 
   const gather = deps.clusterWorker && cluster.isWorker ? clusterGatherer(app, register) : undefined;
-  app.get('/metrics', { schema: HIDDEN }, async (req, reply) => {
+  app.get('/metrics', documented('/metrics'), async (req, reply) => {
     reply.header('cache-control', NO_STORE);
     if (gather) {
       try {

@@ -9,6 +9,7 @@ import type { UserAuth } from '../storage/types.js';
 import { authorizationOf } from './input.js';
 import { OPERATIONS, type Handler, type OperationDef, type OpName } from './operations/index.js';
 import { normalizeBody } from './operations/shared.js';
+import { presetRouteDocs } from './openapi.js';
 import type { RouteErrorConfig } from './render.js';
 
 /** The caller of a protected route with a body, as its onRequest hook authenticated it. */
@@ -70,7 +71,7 @@ export function mountPresets(app: FastifyInstance, presets: Preset[], service: A
       const route: RouteOptions = {
         method: r.method,
         url: r.url,
-        config: { errors },
+        config: { errors, docs: presetRouteDocs(preset, r, def, body) },
         schema: {
           summary: r.summary,
           tags: [preset.id],

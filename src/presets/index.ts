@@ -10,18 +10,51 @@ export const simplejwt: Preset = {
   envelope: 'detail',
   rotate: false,
   routes: [
-    { method: 'POST', url: '/api/token/', op: 'login', loginField: 'username', lookup: 'username', summary: 'Obtain a token pair' },
-    { method: 'POST', url: '/api/token/refresh/', op: 'refresh', tokenField: 'refresh', summary: 'Refresh an access token' },
-    { method: 'POST', url: '/api/token/verify/', op: 'verify', tokenField: 'token', summary: 'Verify a token' },
+    {
+      method: 'POST',
+      url: '/api/token/',
+      op: 'login',
+      loginField: 'username',
+      lookup: 'username',
+      examples: {
+        request: { username: 'your_username', password: 'your_password' },
+        response: { access: 'eyJ0eXAiOiJKV1QiLCJhbGciOi...', refresh: 'eyJ0eXAiOiJKV1QiLCJhbGciOi...' },
+      },
+      summary: 'Obtain a token pair',
+    },
+    {
+      method: 'POST',
+      url: '/api/token/refresh/',
+      op: 'refresh',
+      tokenField: 'refresh',
+      examples: { request: { refresh: 'your_refresh_token' }, response: { access: 'new_access_token' } },
+      summary: 'Refresh an access token',
+    },
+    {
+      method: 'POST',
+      url: '/api/token/verify/',
+      op: 'verify',
+      tokenField: 'token',
+      examples: { request: { token: 'your_access_or_refresh_token' }, response: {} },
+      summary: 'Verify a token',
+    },
     {
       method: 'POST',
       url: '/api/token/blacklist/',
       op: 'blacklist',
       tokenField: 'refresh',
       respond: 'empty',
+      examples: { request: { refresh: 'your_refresh_token' }, response: {} },
       summary: 'Blacklist a refresh token',
     },
-    { method: 'GET', url: '/api/protected-endpoint/', op: 'me', respond: 'message', summary: 'A protected route' },
+    {
+      method: 'GET',
+      url: '/api/protected-endpoint/',
+      op: 'me',
+      respond: 'message',
+      examples: { response: { message: 'You have accessed a protected route!' } },
+      summary: 'A protected route',
+    },
   ],
 };
 
@@ -38,14 +71,46 @@ export const apiAuth: Preset = {
       profile: ['email', 'first_name', 'last_name'],
       status: 201,
       respond: 'content',
+      examples: {
+        request: {
+          username: 'your_username',
+          password: 'your_password',
+          email: 'your_email@example.com',
+          first_name: 'YourFirstName',
+          last_name: 'YourLastName',
+        },
+        response: {
+          content: {
+            pk: 1,
+            username: 'your_username',
+            email: 'your_email@example.com',
+            first_name: 'YourFirstName',
+            last_name: 'YourLastName',
+            profile_image: null,
+            tokens: { refresh: '<refresh_token>', access: '<access_token>' },
+          },
+        },
+      },
       summary: 'Register and obtain a token pair',
     },
-    { method: 'POST', url: '/api/auth/login/', op: 'login', loginField: 'username', lookup: 'username', summary: 'Obtain a token pair' },
+    {
+      method: 'POST',
+      url: '/api/auth/login/',
+      op: 'login',
+      loginField: 'username',
+      lookup: 'username',
+      examples: {
+        request: { username: 'your_username', password: 'your_password' },
+        response: { refresh: '<refresh_token>', access: '<access_token>' },
+      },
+      summary: 'Obtain a token pair',
+    },
     {
       method: 'POST',
       url: '/api/auth/refresh/',
       op: 'refresh',
       tokenField: 'refresh',
+      examples: { request: { refresh: '<refresh_token>' }, response: { access: '<new_access_token>' } },
       summary: 'Refresh an access token',
       // The document has one refresh error, whatever the reason.
       errors: { token_not_valid: { message: 'Token is invalid or expired' } },
@@ -56,6 +121,7 @@ export const apiAuth: Preset = {
       op: 'blacklist',
       tokenField: 'refresh_token',
       respond: 'logged_out',
+      examples: { request: { refresh_token: '<refresh_token>' }, response: { detail: 'Successfully logged out.' } },
       summary: 'Log out by blacklisting a refresh token',
       errors: {
         required: { status: 400, message: 'Refresh token required.' },
@@ -71,10 +137,35 @@ export const authRoot: Preset = {
   envelope: 'detail',
   rotate: true,
   routes: [
-    { method: 'POST', url: '/auth/token', op: 'login', loginField: 'username', lookup: 'username', summary: 'Obtain a token pair' },
-    { method: 'POST', url: '/auth/token/refresh', op: 'refresh', tokenField: 'refresh', summary: 'Rotate a refresh token' },
+    {
+      method: 'POST',
+      url: '/auth/token',
+      op: 'login',
+      loginField: 'username',
+      lookup: 'username',
+      examples: {
+        request: { username: 'sam', password: 'correct-horse-42' },
+        response: { refresh: '<refresh-token>', access: '<access-token>' },
+      },
+      summary: 'Obtain a token pair',
+    },
+    {
+      method: 'POST',
+      url: '/auth/token/refresh',
+      op: 'refresh',
+      tokenField: 'refresh',
+      examples: { request: { refresh: '<refresh-token>' }, response: { refresh: '<refresh-token>', access: '<access-token>' } },
+      summary: 'Rotate a refresh token',
+    },
     // The document's "Verify" section repeats /auth/token/refresh; SPEC §1 reads it as this.
-    { method: 'POST', url: '/auth/token/verify', op: 'verify', tokenField: 'token', summary: 'Verify a token' },
+    {
+      method: 'POST',
+      url: '/auth/token/verify',
+      op: 'verify',
+      tokenField: 'token',
+      examples: { request: { token: '<access-token>' }, response: {} },
+      summary: 'Verify a token',
+    },
     {
       method: 'POST',
       url: '/auth/register',
@@ -82,10 +173,21 @@ export const authRoot: Preset = {
       profile: [],
       status: 201,
       respond: 'pair',
+      examples: {
+        request: { username: 'sam', password: 'correct-horse-42' },
+        response: { refresh: '<refresh-token>', access: '<access-token>' },
+      },
       summary: 'Register and obtain a token pair',
       errors: { username_taken: { status: 409, message: 'User already exists' } },
     },
-    { method: 'GET', url: '/auth/getuser', op: 'me', respond: 'username', summary: 'The current user' },
+    {
+      method: 'GET',
+      url: '/auth/getuser',
+      op: 'me',
+      respond: 'username',
+      examples: { response: { username: 'sam' } },
+      summary: 'The current user',
+    },
   ],
 };
 
@@ -101,6 +203,7 @@ export const users: Preset = {
       op: 'login',
       loginField: 'username',
       lookup: 'username',
+      examples: { request: { username: 'user', password: 'pass' }, response: { refresh: 'refresh_token', access: 'access_token' } },
       summary: 'Obtain a token pair',
       errors: { no_active_account: { message: 'Invalid credentials' } },
     },
@@ -109,6 +212,7 @@ export const users: Preset = {
       url: '/api/token/refresh/',
       op: 'refresh',
       tokenField: 'refresh',
+      examples: { request: { refresh: 'refresh_token' }, response: { access: 'new_access_token' } },
       summary: 'Refresh an access token',
       errors: { token_not_valid: { message: 'Token is invalid or expired' } },
     },
@@ -121,6 +225,18 @@ export const users: Preset = {
       phoneLogin: true,
       status: 201,
       respond: 'id',
+      examples: {
+        request: {
+          username: 'ravi',
+          password: 'correct-horse-42',
+          email: 'ravi@example.com',
+          phone_number: '+919876543210',
+          address: '12 MG Road, Bengaluru',
+          postal_code: '560001',
+          birthdate: '1990-04-01',
+        },
+        response: { id: 1, username: 'ravi' },
+      },
       summary: 'Register a user with a profile',
     },
     {
@@ -129,6 +245,11 @@ export const users: Preset = {
       op: 'login',
       loginField: 'login',
       lookup: 'username_or_phone',
+      operationId: 'users_login_by_username_or_phone',
+      examples: {
+        request: { login: '+919876543210', password: 'correct-horse-42' },
+        response: { refresh: '[refresh token]', access: '[access token]' },
+      },
       summary: 'Obtain a token pair by username or phone number',
       errors: { no_active_account: { message: 'Invalid credentials' } },
     },
@@ -147,6 +268,10 @@ export const phone: Preset = {
       op: 'login',
       loginField: 'username', // "The user's username. (actually it is phone number)"
       lookup: 'phone',
+      examples: {
+        request: { username: '+919876543210', password: 'example_password' },
+        response: { refresh: '<refresh_token>', access: '<access_token>' },
+      },
       summary: 'Obtain a token pair by phone number',
       errors: { no_active_account: { message: 'Invalid username or password' } },
     },
@@ -155,6 +280,7 @@ export const phone: Preset = {
       url: '/api/token/refresh/',
       op: 'refresh',
       tokenField: 'refresh',
+      examples: { request: { refresh: '<refresh_token>' }, response: { access: '<new_access_token>' } },
       summary: 'Refresh an access token',
       errors: { token_not_valid: { message: 'Invalid or expired refresh token' } },
     },
@@ -168,12 +294,56 @@ export const account: Preset = {
   envelope: 'detail',
   rotate: false,
   routes: [
-    { method: 'GET', url: '/api/account/me/', op: 'profile', summary: 'Your profile' },
+    {
+      method: 'GET',
+      url: '/api/account/me/',
+      op: 'profile',
+      examples: {
+        response: {
+          id: 1,
+          username: 'jane',
+          email: 'jane@example.com',
+          phone_number: '+919876543210',
+          first_name: 'Jane',
+          last_name: '',
+          address: '',
+          postal_code: '',
+          birthdate: null,
+          profile_image: null,
+          is_active: true,
+          is_staff: false,
+          is_superuser: false,
+          date_joined: '2026-11-21T10:11:41Z',
+          last_login: '2026-11-21T10:11:43Z',
+        },
+      },
+      summary: 'Your profile',
+    },
     {
       method: 'PATCH',
       url: '/api/account/me/',
       op: 'update_profile',
       editable: ['email', 'phone_number', 'first_name', 'last_name', 'address', 'postal_code', 'birthdate', 'profile_image'],
+      examples: {
+        request: { first_name: 'Jane', phone_number: '+919876543210' },
+        response: {
+          id: 1,
+          username: 'jane',
+          email: 'jane@example.com',
+          phone_number: '+919876543210',
+          first_name: 'Jane',
+          last_name: '',
+          address: '',
+          postal_code: '',
+          birthdate: null,
+          profile_image: null,
+          is_active: true,
+          is_staff: false,
+          is_superuser: false,
+          date_joined: '2026-11-21T10:11:41Z',
+          last_login: '2026-11-21T10:11:43Z',
+        },
+      },
       summary: 'Change your profile (id, username, is_active, is_staff, is_superuser and the dates are read-only)',
     },
     {
@@ -182,11 +352,44 @@ export const account: Preset = {
       op: 'change_password',
       oldField: 'old_password',
       newField: 'new_password',
+      examples: {
+        request: { old_password: 'correct-horse-42', new_password: 'Lantern-Harbour-42' },
+        response: { detail: 'New password has been saved.', refresh: 'eyJ...', access: 'eyJ...' },
+      },
       summary: 'Change your password; every session is revoked and a fresh token pair returned',
     },
-    { method: 'GET', url: '/api/account/sessions/', op: 'list_sessions', summary: 'Your signed-in sessions' },
+    {
+      method: 'GET',
+      url: '/api/account/sessions/',
+      op: 'list_sessions',
+      examples: {
+        response: [
+          {
+            id: 2,
+            created_at: '2026-11-21T10:11:43Z',
+            last_used_at: '2026-11-21T10:11:43Z',
+            user_agent: 'curl/7.88.1',
+            ip_address: '127.0.0.1',
+          },
+          {
+            id: 1,
+            created_at: '2026-11-21T10:11:43Z',
+            last_used_at: '2026-11-21T10:11:43Z',
+            user_agent: 'Mozilla/5.0 (iPhone)',
+            ip_address: '127.0.0.1',
+          },
+        ],
+      },
+      summary: 'Your signed-in sessions',
+    },
     { method: 'DELETE', url: '/api/account/sessions/:id/', op: 'revoke_session', summary: 'Sign one session out' },
-    { method: 'POST', url: '/api/account/logout-all/', op: 'logout_all', summary: 'Sign every session out' },
+    {
+      method: 'POST',
+      url: '/api/account/logout-all/',
+      op: 'logout_all',
+      examples: { response: { detail: 'Successfully logged out of all sessions.' } },
+      summary: 'Sign every session out',
+    },
   ],
 };
 
@@ -216,4 +419,23 @@ export function selectPresets(names: readonly string[]): Preset[] {
     }
   }
   return chosen;
+}
+
+/** Whether a route gives a client a token pair without one: a login, or a registration that answers a pair. */
+const issuesTokens = (r: Preset['routes'][number]) => r.op === 'login' || (r.op === 'register' && r.respond !== 'id');
+
+/**
+ * `serve` refuses presets that offer no way to obtain a token (say
+ * LATCHKEY_PRESETS=account alone): every protected route would answer 401 forever.
+ */
+export function requireTokenRoute(presets: readonly Preset[]): void {
+  if (presets.some((p) => p.routes.some(issuesTokens))) return;
+  const ids = presets.map((p) => p.id).join(',');
+  const login = Object.values(PRESETS)
+    .filter((p) => p.routes.some(issuesTokens))
+    .map((p) => p.id);
+  throw new ConfigError(
+    `LATCHKEY_PRESETS=${ids} mounts no route that issues tokens (no login, and no registration answering a token pair), ` +
+      `so no client could ever sign in. Add a preset that does (${login.join(', ')}), e.g. LATCHKEY_PRESETS=simplejwt,${ids}`,
+  );
 }

@@ -30,6 +30,15 @@ interface RouteBase {
   url: string;
   summary: string;
   errors?: ErrorOverrides;
+  /** The API docs' operationId; by default `<preset>_<op>`, which must then be unique in the preset. */
+  operationId?: string;
+  /** The document's own examples of the request body and the success body, shown in the API docs. */
+  examples?: RouteExamples;
+}
+
+export interface RouteExamples {
+  request?: Record<string, unknown>;
+  response?: unknown;
 }
 
 export type Operation =

@@ -1,7 +1,7 @@
 // Opens the storage named by a database URL: `sqlite:PATH` (or `sqlite::memory:`)
 // or `postgres://...`. Each database has its folder (sqlite/, postgres/) for
 // what differs; the rest is shared (base.ts).
-import { ConfigError } from '../errors.js';
+import { ConfigError, StorageUnavailableError } from '../errors.js';
 import type { KyselyStorage } from './base.js';
 import { openPostgres } from './postgres/connect.js';
 import { openSqlite } from './sqlite/connect.js';
@@ -21,4 +21,48 @@ export function openStorage(url: string, opts: OpenOptions = {}): KyselyStorage 
   if (url.startsWith('sqlite:')) return openSqlite(url.slice('sqlite:'.length), opts.fastPath ?? true);
   if (/^postgres(ql)?:\/\//.test(url)) return openPostgres(url, opts.poolSize ?? 10);
   throw new ConfigError('LATCHKEY_DATABASE_URL: must start with sqlite: or postgres://');
+}
+
+/** The driver's own words for why it failed (an AggregateError from a dual-stack connect has no message of its own). */
+function reasonOf(err: unknown): string {
+  const e = (err instanceof StorageUnavailableError ? err.cause : err) as (Error & { code?: unknown; errors?: unknown[] }) | undefined;
+  if (!e) return 'unknown error';
+  if (e.message) return e.message;
+  if (Array.isArray(e.errors) && e.errors.length) return e.errors.map((x) => reasonOf(x)).join('; ');
+  return typeof e.code === 'string' ? e.code : String(e);
+}
+
+/**
+ * What an operator reads when the database cannot be used at startup: where
+ * latchkey tried (host:port and database, never the password), the driver's
+ * reason, and what to check. Errors that are not the database's are returned
+ * as they are.
+ */
+export function databaseStartupError(url: string, err: unknown): unknown {
+  const unreachable = err instanceof StorageUnavailableError;
+  const fromPg = typeof (err as { severity?: unknown } | null)?.severity === 'string';
+  if (!unreachable && !fromPg) return err;
+  const reason = reasonOf(err);
+  if (url.startsWith('sqlite:')) {
+    return new ConfigError(
+      `cannot open the SQLite database ${url.slice('sqlite:'.length)} (LATCHKEY_DATABASE_URL): ${reason}; check that its directory exists and is writable`,
+    );
+  }
+  let where = 'the configured server';
+  let user = '';
+  try {
+    const u = new URL(url);
+    const host = u.hostname || u.searchParams.get('host') || 'localhost';
+    where = `${host}:${u.port || '5432'}, database "${decodeURIComponent(u.pathname.slice(1)) || decodeURIComponent(u.username)}"`;
+    user = decodeURIComponent(u.username);
+  } catch {
+    // not a URL node can parse: pg failed on it too, and says so in `reason`
+  }
+  return new ConfigError(
+    unreachable
+      ? `cannot reach PostgreSQL at ${where} (LATCHKEY_DATABASE_URL): ${reason}. ` +
+          'Check that the server is running and accepts TCP connections from this host, and the host and port in LATCHKEY_DATABASE_URL'
+      : `PostgreSQL at ${where} refused latchkey${user ? ` (user "${user}")` : ''}: ${reason}. ` +
+          'Check the user, password and database name in LATCHKEY_DATABASE_URL, and that the database exists',
+  );
 }

@@ -4,6 +4,7 @@ import { clientOf, object, pair, str, text, type Body, type OperationDef } from 
 
 export const change_password: OperationDef<'change_password'> = {
   protected: true,
+  errors: ['invalid', 'throttled'],
   // No maximum on the old password: an overlong one is just a wrong one.
   body: (r) => object({ [r.oldField]: str(), [r.newField]: str({ max: MAX_PASSWORD_LENGTH }) }, [r.oldField, r.newField]),
   response: () => ({ type: 'object', properties: { detail: text, ...pair.properties }, required: ['detail', ...pair.required] }),

@@ -16,6 +16,7 @@ const session = {
 
 export const list_sessions: OperationDef<'list_sessions'> = {
   protected: true,
+  errors: [],
   response: () => ({ type: 'array', items: session }),
   handler: (_r, service) => async (_req, caller) => (await service.sessions(caller.id)).map(sessionOf),
 };

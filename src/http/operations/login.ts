@@ -3,6 +3,7 @@ import { object, pair, str, clientOf, type Body, type OperationDef } from './sha
 
 export const login: OperationDef<'login'> = {
   protected: false,
+  errors: ['no_active_account', 'throttled'],
   // No maximum on the password here: an overlong one is just a wrong password (401).
   body: (r) => object({ [r.loginField]: str({ max: 255 }), password: str() }, [r.loginField, 'password']),
   response: () => pair,

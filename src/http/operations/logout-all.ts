@@ -3,6 +3,7 @@ import { detail, type OperationDef } from './shared.js';
 
 export const logout_all: OperationDef<'logout_all'> = {
   protected: true,
+  errors: [],
   response: () => detail,
   handler: (_r, service) => async (_req, caller) => {
     await service.logoutAll(caller.id);

@@ -3,6 +3,7 @@ import { object, str, type Body, type OperationDef } from './shared.js';
 
 export const refresh: OperationDef<'refresh'> = {
   protected: false,
+  errors: ['token_not_valid', 'user_not_found', 'user_inactive', 'throttled'],
   body: (r) => object({ [r.tokenField]: str() }, [r.tokenField]),
   response: () => ({ type: 'object', properties: { access: { type: 'string' }, refresh: { type: 'string' } }, required: ['access'] }),
   handler:

@@ -5,6 +5,7 @@ import { clientOf, object, pair, str, userFieldInput, type Body, type JsonSchema
 
 export const register: OperationDef<'register'> = {
   protected: false,
+  errors: ['invalid', 'username_taken', 'phone_taken', 'throttled'],
   body(r) {
     const props: JsonSchema = { username: str({ max: fieldSpec('username').max }), password: str({ max: MAX_PASSWORD_LENGTH }) };
     for (const f of r.profile) props[f] = userFieldInput(f);

@@ -12,6 +12,7 @@ function sessionId(req: FastifyRequest): number {
 
 export const revoke_session: OperationDef<'revoke_session'> = {
   protected: true,
+  errors: ['not_found'],
   params: { type: 'object', properties: { id: { type: 'string', description: 'The session id' } } },
   response: () => ({ type: 'null', description: 'No content' }),
   status: () => 204,

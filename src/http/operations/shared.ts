@@ -1,6 +1,7 @@
 // What every operation file uses: the shape of an operation's definition, the
 // request helpers, and the schema pieces several operations share.
 import type { FastifyRequest } from 'fastify';
+import type { ErrorCode } from '../../errors.js';
 import type { Operation } from '../../presets/types.js';
 import type { AuthService, Client } from '../../service.js';
 import type { UserAuth } from '../../storage/types.js';
@@ -34,6 +35,12 @@ export interface OperationDef<N extends OpName> {
    * answers 401 before 405 on its path.
    */
   protected: boolean;
+  /**
+   * The errors the operation itself can answer (the API docs list them), beyond
+   * those every route with a body, a Bearer token or storage can give (see
+   * src/http/openapi.ts).
+   */
+  errors: readonly ErrorCode[];
   /** The request body's schema, in the route's field names; none: the route reads no body. */
   body?(r: RouteOf<N>): JsonSchema;
   /** The path parameters' schema, if the URL has any. */

@@ -4,6 +4,7 @@ import { object, profile, userFieldInput, type JsonSchema, type OperationDef } f
 
 export const update_profile: OperationDef<'update_profile'> = {
   protected: true,
+  errors: ['invalid', 'phone_taken'],
   body(r) {
     // Only the editable fields are declared; anything else sent (is_staff,
     // username, id...) is read-only and ignored, as DRF ignores it.
