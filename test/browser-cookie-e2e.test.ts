@@ -49,11 +49,6 @@ const PAGE = `<!doctype html><meta charset="utf-8"><title>front-end</title>
   window.ready = true;
 </script>`;
 
-/** What the page puts on window: its client (for the callbacks run in the page by page.evaluate). */
-interface PageWindow {
-  lk: LatchkeyClient;
-}
-
 /** A static front-end: the page, and the client's modules (nothing else). */
 function frontEnd(): http.Server {
   return http.createServer((req, res) => {

@@ -9,7 +9,7 @@ import type { FastifySchema } from 'fastify';
 import { ApiError, FIELD_MESSAGES, TokenError, toApiError, type ErrorCode } from '../errors.js';
 import { PASSWORD_MESSAGES } from '../password-policy.js';
 import type { Operation, Preset } from '../presets/types.js';
-import { TOKEN_MESSAGES, WWW_AUTHENTICATE } from '../wire.js';
+import { TOKEN_MESSAGES, WWW_AUTHENTICATE } from '@latchkey/verify/wire';
 import type { JsonSchema, OperationDef, OpName } from './operations/shared.js';
 import { renderError, RequestValidationError, type RouteErrorConfig } from './render.js';
 

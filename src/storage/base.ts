@@ -7,7 +7,7 @@ import { Migrator, sql, type Kysely, type MigrationResult, type Selectable } fro
 import { LRUCache } from 'lru-cache';
 import { StorageUnavailableError, UniqueViolationError } from '../errors.js';
 import { migrations, type Dialect } from './migrations.js';
-import { liveSessions, recordToken, revokeWhere, tokenStateQuery, userAuthQuery, userQuery } from './queries.js';
+import { liveSessions, recordToken, revokeWhere, successorQuery, tokenStateQuery, userAuthQuery, userQuery } from './queries.js';
 import { toRow, toSession, toUser, type Database, type TokenStateRow, type UserAuthRow, type UserKey, type UsersTable } from './schema.js';
 import type {
   BlacklistReason,
@@ -21,6 +21,7 @@ import type {
   UserPatch,
   UserRecord,
   MailFor,
+  Successor,
 } from './types.js';
 import { KyselyMailOutbox } from '../mail/outbox-store.js';
 import type { MailOutbox } from '../mail/outbox.js';
@@ -69,7 +70,9 @@ function isUnavailable(err: unknown): boolean {
   if (typeof code !== 'string') return err instanceof Error && PG_CONNECTION_LOST.test(err.message);
   return (
     ['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH'].includes(code) ||
-    /^(08|57P0|53)/.test(code) || // PostgreSQL: connection exception, admin shutdown, insufficient resources
+    /^(08|57P0|53)/.test(code) || // PostgreSQL: connection exception, admin shutdown, insufficient resources (53100 disk full)
+    code === '25006' || // PostgreSQL: read-only transaction (a standby, default_transaction_read_only)
+    code === '58030' || // PostgreSQL: I/O error
     /^SQLITE_(BUSY|LOCKED|IOERR|CANTOPEN|READONLY|FULL|CORRUPT|NOTADB)/.test(code)
   );
 }
@@ -78,8 +81,7 @@ function uniqueField(err: unknown): 'username' | 'phone_number' | undefined {
   const e = err as { code?: unknown; message?: unknown; constraint?: unknown } | null;
   const unique = e?.code === '23505' || (typeof e?.code === 'string' && e.code.startsWith('SQLITE_CONSTRAINT'));
   if (!unique) return undefined;
-  const str = (v: unknown) => (typeof v === 'string' ? v : '');
-  const text = `${str(e?.constraint)} ${str(e?.message)}`;
+  const text = [e?.constraint, e?.message].filter((v) => typeof v === 'string').join(' ');
   if (text.includes('phone_number')) return 'phone_number';
   if (text.includes('username')) return 'username';
   return undefined;
@@ -137,6 +139,14 @@ export abstract class KyselyStorage implements Storage {
   /** After a successful migration: the tables exist now. */
   protected migrated(): void {}
 
+  /**
+   * Why the database must not be touched now, or undefined. SQLite: its files
+   * cannot be written, and touching their memory map would kill the process.
+   */
+  protected fault(): Error | undefined {
+    return undefined;
+  }
+
   /** After a change to a user: drop it here (a subclass also tells the other instances). */
   protected async changedUser(id: number): Promise<void> {
     this.forget(id);
@@ -167,6 +177,8 @@ export abstract class KyselyStorage implements Storage {
   /** Runs a storage call, turning "database unreachable" into StorageUnavailableError. */
   protected async guard<T>(fn: () => Promise<T>): Promise<T> {
     if (this.closed) throw new StorageUnavailableError(new Error('storage is closed'));
+    const fault = this.fault();
+    if (fault) throw new StorageUnavailableError(fault);
     try {
       return await fn();
     } catch (err) {
@@ -216,10 +228,14 @@ export abstract class KyselyStorage implements Storage {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.writes.end(new StorageUnavailableError(new Error('storage is closed')));
     this.stopFeed?.();
     this.forget();
-    await this.db.destroy();
+    const fault = this.fault();
+    // Closing commits what waits and checkpoints: writes that a faulted
+    // database cannot take (SQLite: through a map that would kill the process).
+    // Then the connection is left for the process's exit to drop.
+    this.writes.end(new StorageUnavailableError(fault ?? new Error('storage is closed')));
+    if (!fault) await this.db.destroy();
   }
 
   ping(): Promise<void> {
@@ -365,8 +381,15 @@ export abstract class KyselyStorage implements Storage {
     return this.guard(() => this.writes.blacklist(t, reason, at));
   }
 
-  rotate(old: OutstandingToken, next: OutstandingToken, at: number): Promise<boolean> {
-    return this.guard(() => this.writes.rotate(old, next, at));
+  rotate(old: OutstandingToken, next: OutstandingToken, at: number, successor?: Successor): Promise<boolean> {
+    return this.guard(() => this.writes.rotate(old, next, at, successor));
+  }
+
+  getSuccessor(jti: string): Promise<(Successor & { rotatedAt: number }) | undefined> {
+    return this.guard(async () => {
+      const r = await successorQuery(this.db, jti).executeTakeFirst();
+      return r && { jti: r.successor_jti, sealed: r.sealed, rotatedAt: r.rotated_at };
+    });
   }
 
   startSession(t: OutstandingToken, meta: SessionMeta, opts: { lastLogin?: boolean } = {}): Promise<number> {

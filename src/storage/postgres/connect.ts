@@ -3,8 +3,8 @@ import pg from 'pg';
 import { notifyFeed } from './feed.js';
 import { PostgresStorage } from './storage.js';
 
-// BIGINT (oid 20) comes back from pg as a string; every bigint here is a
-// timestamp in seconds, well inside a double's exact range.
+// BIGINT (oid 20) comes back from pg as a string; every bigint here is an id
+// or a timestamp (seconds, or milliseconds), well inside a double's exact range.
 const pgTypes = {
   getTypeParser(oid: number, format?: 'text' | 'binary') {
     if (oid === 20) return (v: string) => Number.parseInt(v, 10);
