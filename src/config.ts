@@ -86,6 +86,36 @@ export const SETTINGS = [
     meaning: 'the presets to mount',
   }),
   setting({
+    env: 'LATCHKEY_AUTH_HEADER_TYPES',
+    key: 'authHeaderTypes',
+    // SimpleJWT's AUTH_HEADER_TYPES; undefined means: each preset decides.
+    schema: z
+      .string()
+      .transform((v) =>
+        v
+          .split(',')
+          .map((t) => t.trim())
+          .filter(Boolean),
+      )
+      .refine(
+        (types) => types.length > 0 && types.every((t) => /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(t)),
+        'one or more schemes, comma-separated',
+      )
+      .optional(),
+    resolve: (v): readonly string[] | undefined => v,
+    shown: 'per preset (`djoser` `JWT`, others `Bearer`)',
+    meaning:
+      "the `Authorization` schemes accepted before an access token (SimpleJWT's `AUTH_HEADER_TYPES`); the first is named in `WWW-Authenticate`",
+  }),
+  setting({
+    env: 'LATCHKEY_SEND_ACTIVATION_EMAIL',
+    key: 'sendActivationEmail',
+    // Undefined means: each preset decides.
+    schema: bool.optional(),
+    shown: 'per preset (`djoser` on, others off)',
+    meaning: "`on`: a registration makes an inactive account and mails it an activation link (djoser's `SEND_ACTIVATION_EMAIL`)",
+  }),
+  setting({
     env: 'LATCHKEY_SIGNING_KEY',
     key: 'signingKey',
     schema: z.string().optional(),
@@ -175,6 +205,20 @@ export const SETTINGS = [
     schema: limit(DEFAULT_LIMITS.register),
     shown: showLimit(DEFAULT_LIMITS.register),
     meaning: 'registrations per client address per window',
+  }),
+  setting({
+    env: 'LATCHKEY_THROTTLE_LINK_ADDRESS',
+    key: 'limits.linkAddress',
+    schema: limit(DEFAULT_LIMITS.linkAddress),
+    shown: showLimit(DEFAULT_LIMITS.linkAddress),
+    meaning: 'requests that mail a one-time link (password or username reset, resend activation) per client address per window',
+  }),
+  setting({
+    env: 'LATCHKEY_THROTTLE_LINK_ACCOUNT',
+    key: 'limits.linkAccount',
+    schema: limit(DEFAULT_LIMITS.linkAccount),
+    shown: showLimit(DEFAULT_LIMITS.linkAccount),
+    meaning: 'requests that mail a one-time link per email address asked for (known or not) per window',
   }),
   setting({
     env: 'LATCHKEY_TRUST_PROXY',

@@ -31,8 +31,11 @@ export function birthdateErrors(value: string, today: string): string[] {
   return value > today ? [FIELD_MESSAGES.futureDate] : [];
 }
 
+/** Django's EmailValidator has no length limit of its own: the field's maximum (254) is checked apart. */
 export const emailErrors = (email: string): string[] =>
-  email === '' || validator.isEmail(email, { allow_utf8_local_part: true, require_tld: true }) ? [] : [FIELD_MESSAGES.email];
+  email === '' || validator.isEmail(email, { allow_utf8_local_part: true, require_tld: true, ignore_max_length: true })
+    ? []
+    : [FIELD_MESSAGES.email];
 
 /** Collects errors per field, dropping fields with none. */
 export function collect(entries: Record<string, string[]>): FieldErrors | undefined {

@@ -300,6 +300,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     { schema: { summary: 'Public keys that verify latchkey tokens (JWKS)', tags: ['keys'] } as FastifySchema },
     async (_req, reply) => reply.header('cache-control', `public, max-age=${JWKS_MAX_AGE}`).send(jwks(deps.keys.keys)),
   );
-  mountPresets(app, deps.presets, deps.service, config.rotateRefreshTokens);
+  mountPresets(app, deps.presets, deps.service, {
+    rotate: config.rotateRefreshTokens,
+    authHeaderTypes: config.authHeaderTypes,
+    sendActivationEmail: config.sendActivationEmail,
+  });
   return app;
 }

@@ -1,7 +1,8 @@
-// The presets: five, one per seed document in ../shared/seeds/, and `account`,
-// latchkey's own self-service routes in DRF's shape. Each is only data; see
+// The presets: five, one per seed document in ../shared/seeds/, `account`,
+// latchkey's own self-service routes in DRF's shape, and `djoser` (djoser.ts). Each is only data; see
 // types.ts for what the fields mean.
 import { ConfigError } from '../errors.js';
+import { djoser } from './djoser.js';
 import type { Preset } from './types.js';
 
 export const simplejwt: Preset = {
@@ -191,7 +192,7 @@ export const account: Preset = {
 };
 
 export const PRESETS: Record<string, Preset> = Object.fromEntries(
-  [simplejwt, apiAuth, authRoot, users, phone, account].map((p) => [p.id, p]),
+  [simplejwt, apiAuth, authRoot, users, phone, account, djoser].map((p) => [p.id, p]),
 );
 
 /** The presets named by LATCHKEY_PRESETS; fails on an unknown name or two presets claiming one route. */
