@@ -188,6 +188,36 @@ export const account: Preset = {
     { method: 'GET', url: '/api/account/sessions/', op: 'list_sessions', summary: 'Your signed-in sessions' },
     { method: 'DELETE', url: '/api/account/sessions/:id/', op: 'revoke_session', summary: 'Sign one session out' },
     { method: 'POST', url: '/api/account/logout-all/', op: 'logout_all', summary: 'Sign every session out' },
+    // The account's life by mail (issue 13), the same service operations as djoser's, answering 204.
+    {
+      method: 'POST',
+      url: '/api/account/password/reset/',
+      op: 'user_action',
+      action: 'reset_password',
+      summary: 'Mail a password reset link to the accounts with this email (204 whether or not there is one)',
+    },
+    {
+      method: 'POST',
+      url: '/api/account/password/reset/confirm/',
+      op: 'user_action',
+      action: 'reset_password_confirm',
+      summary: 'Set a new password with the uid and token of a reset link',
+    },
+    {
+      method: 'POST',
+      url: '/api/account/email/verify/',
+      op: 'user_action',
+      action: 'resend_activation',
+      uniform: true,
+      summary: 'Mail a verification link to the inactive accounts with this email (204 whether or not there is one)',
+    },
+    {
+      method: 'POST',
+      url: '/api/account/email/verify/confirm/',
+      op: 'user_action',
+      action: 'activation',
+      summary: 'Verify an email address (and activate its account) with the uid and token of a verification link',
+    },
   ],
 };
 

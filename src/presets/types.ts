@@ -108,8 +108,11 @@ export type Operation =
   | (RouteBase & { op: 'user_list' })
   /** One user, `me` or by the `:id` path parameter: GET, PUT, PATCH or DELETE by the route's method. */
   | (RouteBase & { op: 'user_detail'; target: 'me' | 'id' })
-  /** One of djoser's actions; `djoser` answers in djoser's words, `account` in the account preset's. */
-  | (RouteBase & { op: 'user_action'; action: DjoserAction });
+  /**
+   * One of djoser's actions. `uniform`: resend_activation answers 204 whether
+   * or not an inactive account has the address (djoser answers 400 when none does).
+   */
+  | (RouteBase & { op: 'user_action'; action: DjoserAction; uniform?: boolean });
 
 export interface Preset {
   id: string;

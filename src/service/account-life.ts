@@ -126,20 +126,18 @@ export class AccountLifeService extends DirectoryService {
   }
 
   /**
-   * Asks for a password or username reset link. Answers the same, after the
-   * same work, whatever the address: the accounts holding it are mailed after
-   * the answer, each with its own link.
+   * Asks for a password or username reset link (or an activation link).
+   * Answers the same, after the same work, whatever the address: the accounts
+   * holding it are mailed after the answer, each with its own link.
    */
-  async requestLink(
-    purpose: 'password_reset' | 'username_reset',
-    body: unknown,
-    origin?: Origin,
-    client: Client = LOCAL_CLIENT,
-  ): Promise<void> {
+  async requestLink(purpose: LinkPurpose, body: unknown, origin?: Origin, client: Client = LOCAL_CLIENT): Promise<void> {
     const email = await this.linkRequestEmail(body, client);
-    const work = (async () => {
-      for (const user of await this.linkRecipients(purpose, email)) await this.o.mailer?.queue(purpose, user, origin);
-    })().catch((err: unknown) => this.o.onBackgroundError?.(err));
+    // Started on the next turn of the event loop, once the answer has gone out.
+    const work = new Promise<void>((resolve) => setImmediate(resolve))
+      .then(async () => {
+        for (const user of await this.linkRecipients(purpose, email)) await this.o.mailer?.queue(purpose, user, origin);
+      })
+      .catch((err: unknown) => this.o.onBackgroundError?.(err));
     this.pending.add(work);
     void work.finally(() => this.pending.delete(work));
   }

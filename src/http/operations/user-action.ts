@@ -17,7 +17,8 @@ export const user_action: OperationDef<'user_action'> = {
         await service.activate(req.body, origin);
         break;
       case 'resend_activation':
-        if (!(await service.resendActivation(req.body, origin, client))) return reply.code(400).send();
+        if (r.uniform) await service.requestLink('activation', req.body, origin, client);
+        else if (!(await service.resendActivation(req.body, origin, client))) return reply.code(400).send();
         break;
       case 'set_password':
         await service.setOwnPassword(caller, req.body, { origin, client });
