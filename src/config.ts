@@ -108,14 +108,6 @@ export const SETTINGS = [
       "the `Authorization` schemes accepted before an access token (SimpleJWT's `AUTH_HEADER_TYPES`); the first is named in `WWW-Authenticate`",
   }),
   setting({
-    env: 'LATCHKEY_SEND_ACTIVATION_EMAIL',
-    key: 'sendActivationEmail',
-    // Undefined means: each preset decides.
-    schema: bool.optional(),
-    shown: 'per preset (`djoser` on, others off)',
-    meaning: "`on`: a registration makes an inactive account and mails it an activation link (djoser's `SEND_ACTIVATION_EMAIL`)",
-  }),
-  setting({
     env: 'LATCHKEY_SIGNING_KEY',
     key: 'signingKey',
     schema: z.string().optional(),
@@ -205,20 +197,6 @@ export const SETTINGS = [
     schema: limit(DEFAULT_LIMITS.register),
     shown: showLimit(DEFAULT_LIMITS.register),
     meaning: 'registrations per client address per window',
-  }),
-  setting({
-    env: 'LATCHKEY_THROTTLE_LINK_ADDRESS',
-    key: 'limits.linkAddress',
-    schema: limit(DEFAULT_LIMITS.linkAddress),
-    shown: showLimit(DEFAULT_LIMITS.linkAddress),
-    meaning: 'requests that mail a one-time link (password or username reset, resend activation) per client address per window',
-  }),
-  setting({
-    env: 'LATCHKEY_THROTTLE_LINK_ACCOUNT',
-    key: 'limits.linkAccount',
-    schema: limit(DEFAULT_LIMITS.linkAccount),
-    shown: showLimit(DEFAULT_LIMITS.linkAccount),
-    meaning: 'requests that mail a one-time link per email address asked for (known or not) per window',
   }),
   setting({
     env: 'LATCHKEY_TRUST_PROXY',
