@@ -235,3 +235,55 @@ describe('account life: links expire (LATCHKEY_PASSWORD_RESET_TIMEOUT)', () => {
     assert.deepEqual(r.json(), { token: ['Invalid token for given user.'] });
   });
 });
+
+describe('account life: through the service alone (no HTTP)', () => {
+  it('registration with activation, activation, a reset and its confirmation, each mailing what it should', async (t) => {
+    const smtp = smtpServer(await freePort());
+    await smtp.start();
+    t.after(() => smtp.stop());
+    const s = await startServer({ env: { LATCHKEY_PRESETS: 'account', LATCHKEY_SMTP_URL: `smtp://127.0.0.1:${smtp.port}` } });
+    t.after(() => s.close());
+    const origin = { host: 'accounts.example.com', protocol: 'https' as const };
+    const user = await s.service.createAccount(
+      { username: 'ada', email: 'ada@example.com', password: PASSWORD },
+      { sendActivation: true, origin },
+    );
+    assert.equal(user.is_active, false);
+    const [activation] = await smtp.waitFor(1);
+    assert.match(activation!.text ?? '', /https:\/\/accounts\.example\.com\/#\/activate\//);
+    await s.service.activate(linkOf(activation!, 'activate'), origin);
+    assert.equal((await s.storage.getUserById(user.id))!.is_active, true);
+    await smtp.waitFor(2); // the confirmation
+    await s.service.requestLink('password_reset', { email: 'ada@example.com' }, origin);
+    await s.service.settled();
+    const reset = (await smtp.waitFor(3))[2]!;
+    await s.service.confirmPasswordReset({ ...linkOf(reset, 'password/reset/confirm'), new_password: 'fresh-pass-word-96' }, origin);
+    assert.equal((await s.service.login('ada', 'fresh-pass-word-96', 'username')).access.split('.').length, 3);
+    await assert.rejects(
+      s.service.confirmPasswordReset({ ...linkOf(reset, 'password/reset/confirm'), new_password: 'fresh-pass-word-97' }, origin),
+      (err: { fields?: unknown }) => {
+        assert.deepEqual(err.fields, { token: ['Invalid token for given user.'] });
+        return true;
+      },
+    );
+  });
+});
+
+describe('account life: link requests are throttled per address asked for', () => {
+  it('past LATCHKEY_THROTTLE_LINK_ACCOUNT, 429 for that address, known or not; other addresses still answer', async (t) => {
+    const s = await startServer({
+      env: { LATCHKEY_PRESETS: 'djoser', LATCHKEY_LOGIN_THROTTLE: 'on', LATCHKEY_THROTTLE_LINK_ACCOUNT: '2/3600' },
+    });
+    t.after(() => s.close());
+    await s.user({ username: 'bea', password: PASSWORD, email: 'bea@example.com' });
+    for (const email of ['bea@example.com', 'ghost@example.com']) {
+      assert.equal((await s.post('/auth/users/reset_password/', { email })).statusCode, 204);
+      assert.equal((await s.post('/auth/users/reset_username/', { email: email.toUpperCase() })).statusCode, 204);
+      const r = await s.post('/auth/users/reset_password/', { email });
+      assert.equal(r.statusCode, 429, r.body);
+      assert.match((r.json() as { detail: string }).detail, /^Request was throttled\./);
+    }
+    assert.equal((await s.post('/auth/users/reset_password/', { email: 'other@example.com' })).statusCode, 204);
+    await s.service.settled();
+  });
+});
