@@ -119,7 +119,11 @@ export function mountPresets(app: FastifyInstance, presets: Preset[], service: A
           } as FastifySchema,
           ...(isProtected && r.method !== 'GET' ? { onRequest: authenticateFirst(service, types) } : {}),
           // Without a body schema, the operation reads the body itself: a form field given twice counts once.
-          preValidation: body ? normalizeBody(Object.keys((body as { properties: object }).properties)) : lastFormValues,
+          ...(body
+            ? { preValidation: normalizeBody(Object.keys((body as { properties: object }).properties)) }
+            : r.method !== 'GET'
+              ? { preValidation: lastFormValues }
+              : {}),
           ...(allowHook ? { onSend: allowHook } : {}),
           handler:
             status === 200
