@@ -15,7 +15,8 @@ export const MAIL_SETTINGS = [
     // Undefined means: each preset decides.
     schema: bool.optional(),
     shown: 'per preset (`djoser` on, others off)',
-    meaning: "`on`: a registration makes an inactive account and mails it an activation link (djoser's `SEND_ACTIVATION_EMAIL`)",
+    meaning:
+      "`on`: a registration at `POST /auth/users/` makes an inactive account and mails it an activation link, and a changed email deactivates the account until its new link is used (djoser's `SEND_ACTIVATION_EMAIL`); the other presets' registrations answer with tokens and are not affected",
   }),
   setting({
     env: 'LATCHKEY_SMTP_URL',
