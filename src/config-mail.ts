@@ -1,13 +1,23 @@
 // The mail settings: rows of the settings table (src/config.ts), under the
 // `mail` key of Config, named as src/mail/'s MailSettings names them.
 import { z } from 'zod';
-import { int, setting } from './config-kit.js';
+import { bool, int, limit, setting, showLimit } from './config-kit.js';
+import { DEFAULT_LIMITS } from './throttle.js';
 
 const text = z.string().optional();
 /** Unset and '' both mean "not set". */
 const unsetIfEmpty = (v: string | undefined) => (v === undefined || v === '' ? undefined : v);
 
 export const MAIL_SETTINGS = [
+  setting({
+    env: 'LATCHKEY_SEND_ACTIVATION_EMAIL',
+    key: 'sendActivationEmail',
+    // Undefined means: each preset decides.
+    schema: bool.optional(),
+    shown: 'per preset (`djoser` on, others off)',
+    meaning:
+      "`on`: a registration at `POST /auth/users/` makes an inactive account and mails it an activation link, and a changed email deactivates the account until its new link is used (djoser's `SEND_ACTIVATION_EMAIL`); the other presets' registrations answer with tokens and are not affected",
+  }),
   setting({
     env: 'LATCHKEY_SMTP_URL',
     key: 'mail.smtpUrl',
@@ -116,5 +126,19 @@ export const MAIL_SETTINGS = [
     key: 'mail.pollMs',
     schema: int(100, 3_600_000).default(5_000),
     meaning: 'how often a process looks for mails that another process recorded',
+  }),
+  setting({
+    env: 'LATCHKEY_THROTTLE_LINK_ADDRESS',
+    key: 'limits.linkAddress',
+    schema: limit(DEFAULT_LIMITS.linkAddress),
+    shown: showLimit(DEFAULT_LIMITS.linkAddress),
+    meaning: 'requests that mail a one-time link (password or username reset, resend activation) per client address per window',
+  }),
+  setting({
+    env: 'LATCHKEY_THROTTLE_LINK_ACCOUNT',
+    key: 'limits.linkAccount',
+    schema: limit(DEFAULT_LIMITS.linkAccount),
+    shown: showLimit(DEFAULT_LIMITS.linkAccount),
+    meaning: 'requests that mail a one-time link per email address asked for (known or not) per window',
   }),
 ] as const;

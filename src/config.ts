@@ -86,6 +86,28 @@ export const SETTINGS = [
     meaning: 'the presets to mount',
   }),
   setting({
+    env: 'LATCHKEY_AUTH_HEADER_TYPES',
+    key: 'authHeaderTypes',
+    // SimpleJWT's AUTH_HEADER_TYPES; undefined means: each preset decides.
+    schema: z
+      .string()
+      .transform((v) =>
+        v
+          .split(',')
+          .map((t) => t.trim())
+          .filter(Boolean),
+      )
+      .refine(
+        (types) => types.length > 0 && types.every((t) => /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(t)),
+        'one or more schemes, comma-separated',
+      )
+      .optional(),
+    resolve: (v): readonly string[] | undefined => v,
+    shown: 'per preset (`djoser` `JWT`, others `Bearer`)',
+    meaning:
+      "the `Authorization` schemes accepted before an access token (SimpleJWT's `AUTH_HEADER_TYPES`); the first is named in `WWW-Authenticate`",
+  }),
+  setting({
     env: 'LATCHKEY_SIGNING_KEY',
     key: 'signingKey',
     schema: z.string().optional(),

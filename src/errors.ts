@@ -18,6 +18,7 @@ export const ERRORS = {
   token_not_valid: { status: 401, message: TOKEN_MESSAGES.invalid, withCode: true },
   user_not_found: { status: 401, message: 'User not found', withCode: true },
   user_inactive: { status: 401, message: 'User is inactive', withCode: true },
+  permission_denied: { status: 403, message: 'You do not have permission to perform this action.', withCode: false },
   not_found: { status: 404, message: 'Not found.', withCode: false },
   method_not_allowed: { status: 405, message: 'Method not allowed.', withCode: false },
   username_taken: { status: 400, message: 'A user with that username already exists.', withCode: false },

@@ -104,11 +104,13 @@ export async function createService(config: Config, opts: CreateOptions & { mail
     refreshFamilyLifetime: config.refreshFamilyLifetime,
     rotationReuseInterval: config.rotationReuseInterval,
     mailer,
+    onBackgroundError: (err) => opts.mailLogger?.error({ err }, 'recording the mails of a link request failed'),
     throttle: config.loginThrottle ? createThrottle(config.limits, { mode: opts.throttleMode, redis }) : NO_THROTTLE,
     ...(opts.now ? { now: opts.now } : {}),
   });
   const close = async () => {
     keys.stop();
+    await service.settled();
     await mailer.stop();
     await storage.close();
     redis?.disconnect();

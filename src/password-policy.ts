@@ -1,21 +1,39 @@
 // Django's four default password validators, with Django's messages (OWASP
 // ASVS 6.2: a minimum length, a generous maximum, no composition rules, common
-// passwords refused). The common list comes from @zxcvbn-ts/language-common.
-import { dictionary } from '@zxcvbn-ts/language-common';
+// passwords refused). The common list is Django's own (BSD-licensed, shipped
+// in src/data/common-passwords.txt.gz), so exactly the passwords Django
+// refuses are refused here.
+import fs from 'node:fs';
+import { gunzipSync } from 'node:zlib';
 import { codePoints, MAX_PASSWORD_LENGTH } from './passwords.js';
 
 export const MIN_PASSWORD_LENGTH = 8;
+
+/** The verbose names of auth.User's fields that differ from the field name. */
+const VERBOSE_NAMES: Record<string, string> = { email: 'email address' };
 
 export const PASSWORD_MESSAGES = {
   tooShort: `This password is too short. It must contain at least ${MIN_PASSWORD_LENGTH} characters.`,
   tooLong: `Ensure this field has no more than ${MAX_PASSWORD_LENGTH} characters.`,
   common: 'This password is too common.',
   numeric: 'This password is entirely numeric.',
-  similar: (field: string) => `The password is too similar to the ${field.replace('_', ' ')}.`,
+  /** Django names the attribute by its model field's verbose name (`email` is "email address"). */
+  similar: (field: string) => `The password is too similar to the ${VERBOSE_NAMES[field] ?? field.replace('_', ' ')}.`,
 } as const;
 
+/** Django's common-passwords list, beside the sources (dist/src/ reads ../../src/data/, which `npm pack` ships). */
+const COMMON_PASSWORDS_FILE = new URL('../../src/data/common-passwords.txt.gz', import.meta.url);
+
 let common: Set<string> | undefined;
-const commonPasswords = (): Set<string> => (common ??= new Set((dictionary['passwords-common'] as string[]).map((p) => p.toLowerCase())));
+/** Loaded once, on first use: one password a line, lower-case. */
+const commonPasswords = (): Set<string> =>
+  (common ??= new Set(
+    gunzipSync(fs.readFileSync(COMMON_PASSWORDS_FILE))
+      .toString('utf8')
+      .split('\n')
+      .map((p) => p.trim().toLowerCase())
+      .filter(Boolean),
+  ));
 
 /**
  * Python's SequenceMatcher.quick_ratio, which Django's similarity validator

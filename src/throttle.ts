@@ -21,7 +21,7 @@ export interface Limit {
   duration: number;
 }
 
-export type LimitName = 'loginAccount' | 'loginAddress' | 'refresh' | 'verify' | 'register';
+export type LimitName = 'loginAccount' | 'loginAddress' | 'refresh' | 'verify' | 'register' | 'linkAddress' | 'linkAccount';
 export type Limits = Record<LimitName, Limit>;
 
 export const DEFAULT_LIMITS: Limits = {
@@ -30,6 +30,8 @@ export const DEFAULT_LIMITS: Limits = {
   refresh: { points: 600, duration: 60 },
   verify: { points: 3000, duration: 60 },
   register: { points: 20, duration: 3600 },
+  linkAddress: { points: 100, duration: 3600 },
+  linkAccount: { points: 10, duration: 3600 },
 };
 
 /** Parses "POINTS/SECONDS", e.g. "10/300". */
@@ -69,7 +71,13 @@ export interface Throttle {
   /** A correct password clears the account's failure count. */
   loginSucceeded(account: string): Promise<void>;
   /** Counts one request of a limited kind from an address; refuses (429) past the limit. */
-  hit(kind: 'refresh' | 'verify' | 'register', address: string): Promise<void>;
+  hit(kind: 'refresh' | 'verify' | 'register' | 'linkAddress', address: string): Promise<void>;
+  /**
+   * Counts one request that mails a one-time link to an address (reset,
+   * resend), keyed by the email address asked for, whether or not an account
+   * holds it; refuses (429) past the limit.
+   */
+  hitAccount(kind: 'linkAccount', key: string): Promise<void>;
 }
 
 /** No limits at all (LATCHKEY_LOGIN_THROTTLE=off). */
@@ -78,6 +86,7 @@ export const NO_THROTTLE: Throttle = {
   loginFailed: async () => {},
   loginSucceeded: async () => {},
   hit: async () => {},
+  hitAccount: async () => {},
 };
 
 /**
@@ -142,5 +151,6 @@ export function createThrottle(limits: Limits, opts: { mode?: ThrottleMode; redi
       await l.loginAccount.delete(account);
     },
     hit: (kind, address) => consume(l[kind], addressKey(address)),
+    hitAccount: (kind, key) => consume(l[kind], key),
   };
 }

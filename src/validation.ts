@@ -31,12 +31,36 @@ export function birthdateErrors(value: string, today: string): string[] {
   return value > today ? [FIELD_MESSAGES.futureDate] : [];
 }
 
+/** Django's EmailValidator has no length limit of its own: the field's maximum (254) is checked apart. */
 export const emailErrors = (email: string): string[] =>
-  email === '' || validator.isEmail(email, { allow_utf8_local_part: true, require_tld: true }) ? [] : [FIELD_MESSAGES.email];
+  email === '' || validator.isEmail(email, { allow_utf8_local_part: true, require_tld: true, ignore_max_length: true })
+    ? []
+    : [FIELD_MESSAGES.email];
 
 /** Collects errors per field, dropping fields with none. */
 export function collect(entries: Record<string, string[]>): FieldErrors | undefined {
   const out: FieldErrors = {};
   for (const [field, errs] of Object.entries(entries)) if (errs.length) out[field] = errs;
   return Object.keys(out).length ? out : undefined;
+}
+
+/** DRF's messages (Django's ProhibitNullCharactersValidator, DRF's ProhibitSurrogateCharactersValidator). */
+export const TEXT_MESSAGES = {
+  nullCharacters: 'Null characters are not allowed.',
+  surrogate: (codePoint: number) => `Surrogate characters are not allowed: U+${codePoint.toString(16).toUpperCase()}.`,
+} as const;
+
+/** What DRF says of a text value that fails TEXT_PATTERN: each validator's message, in DRF's order. */
+export function textErrors(value: string): string[] {
+  const errors: string[] = [];
+  if (value.includes('\u0000')) errors.push(TEXT_MESSAGES.nullCharacters);
+  // DRF reports the first lone surrogate. Iterating by code point, a pair is one step.
+  for (const ch of value) {
+    const cp = ch.codePointAt(0)!;
+    if (cp >= 0xd800 && cp <= 0xdfff) {
+      errors.push(TEXT_MESSAGES.surrogate(cp));
+      break;
+    }
+  }
+  return errors;
 }

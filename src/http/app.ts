@@ -301,6 +301,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.get('/.well-known/jwks.json', documented('/.well-known/jwks.json'), async (_req, reply) =>
     reply.header('cache-control', `public, max-age=${JWKS_MAX_AGE}`).send(jwks(deps.keys.keys)),
   );
-  mountPresets(app, deps.presets, deps.service, config.rotateRefreshTokens);
+  mountPresets(app, deps.presets, deps.service, {
+    rotate: config.rotateRefreshTokens,
+    authHeaderTypes: config.authHeaderTypes,
+    sendActivationEmail: config.sendActivationEmail,
+  });
   return app;
 }

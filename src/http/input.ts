@@ -9,6 +9,7 @@
 // one latchkey uses.
 import type { FastifyInstance, FastifyRequest, RouteOptions } from 'fastify';
 import { ApiError } from '../errors.js';
+import { textErrors } from '../validation.js';
 
 /**
  * The pattern every text field of a request body matches: no NUL, no lone
@@ -17,27 +18,6 @@ import { ApiError } from '../errors.js';
  * inside it. Plain JSON Schema, so the API schema documents it too.
  */
 export const TEXT_PATTERN = '^[^\\u0000\\ud800-\\udfff]*$';
-
-/** DRF's messages (Django's ProhibitNullCharactersValidator, DRF's ProhibitSurrogateCharactersValidator). */
-export const TEXT_MESSAGES = {
-  nullCharacters: 'Null characters are not allowed.',
-  surrogate: (codePoint: number) => `Surrogate characters are not allowed: U+${codePoint.toString(16).toUpperCase()}.`,
-} as const;
-
-/** What DRF says of a text value that fails TEXT_PATTERN: each validator's message, in DRF's order. */
-export function textErrors(value: string): string[] {
-  const errors: string[] = [];
-  if (value.includes('\u0000')) errors.push(TEXT_MESSAGES.nullCharacters);
-  // DRF reports the first lone surrogate. Iterating by code point, a pair is one step.
-  for (const ch of value) {
-    const cp = ch.codePointAt(0)!;
-    if (cp >= 0xd800 && cp <= 0xdfff) {
-      errors.push(TEXT_MESSAGES.surrogate(cp));
-      break;
-    }
-  }
-  return errors;
-}
 
 /** The messages for an Ajv error of TEXT_PATTERN on `value`, or undefined for any other error. */
 export function textPatternErrors(e: { keyword: string; params: Record<string, unknown> }, value: unknown): string[] | undefined {

@@ -147,7 +147,13 @@ export function addError(
 export const operationIdOf = (preset: Preset, r: Operation) => r.operationId ?? `${preset.id.replace(/-/g, '_')}_${r.op}`;
 
 /** Everything the docs show of one preset route beyond its schema. */
-export function presetRouteDocs(preset: Preset, r: Operation, def: OperationDef<OpName>, body: JsonSchema | undefined): RouteDocs {
+export function presetRouteDocs(
+  preset: Preset,
+  r: Operation,
+  def: OperationDef<OpName>,
+  body: JsonSchema | undefined,
+  isProtected: boolean,
+): RouteDocs {
   const route: RouteErrorConfig = { envelope: preset.envelope, errors: r.errors };
   const required = ((body?.required as string[] | undefined) ?? []).slice();
   const properties = Object.keys((body?.properties as JsonSchema | undefined) ?? {});
@@ -156,7 +162,7 @@ export function presetRouteDocs(preset: Preset, r: Operation, def: OperationDef<
   if (body) codes.push(required.length ? 'required' : 'invalid');
   // Fastify parses a body sent to any POST or PATCH, whether the route reads it or not.
   if (body || r.method === 'POST' || r.method === 'PATCH') codes.push('parse_error', 'payload_too_large', 'unsupported_media_type');
-  if (def.protected) codes.push('not_authenticated', 'bad_authorization_header', 'header_token', 'user_not_found', 'user_inactive');
+  if (isProtected) codes.push('not_authenticated', 'bad_authorization_header', 'header_token', 'user_not_found', 'user_inactive');
   // (A phone number can only be taken where the body has one.)
   codes.push(...def.errors.filter((c) => c !== 'phone_taken' || properties.includes('phone_number')), 'service_unavailable');
   const errors: Record<string, DocResponse> = {};

@@ -1,9 +1,11 @@
-// Request body parsers, as DRF's: JSON (in UTF-8, strictly) and form-encoded. An empty body is an
+// Request body parsers, as DRF's: JSON (in UTF-8, strictly), form-encoded and multipart forms
+// (their fields only: a file part is discarded). An empty body is an
 // empty object (DRF then reports the missing fields). `__proto__` and
 // `constructor.prototype` keys are dropped, and nesting is bounded before
 // parsing so a deeply nested body is refused cheaply.
 import type { FastifyInstance } from 'fastify';
 import formbody from '@fastify/formbody';
+import { Busboy } from '@fastify/busboy';
 import sjson from 'secure-json-parse';
 import { ApiError } from '../errors.js';
 
@@ -56,4 +58,34 @@ export async function registerParsers(app: FastifyInstance, bodyLimit: number): 
     },
   );
   await app.register(formbody, { bodyLimit });
+  app.addContentTypeParser('multipart/form-data', { bodyLimit }, (req, payload, done) => {
+    const fields: Record<string, string | string[]> = Object.create(null) as Record<string, string | string[]>;
+    let settled = false;
+    const finish = (err: Error | null, body?: unknown) => {
+      if (settled) return;
+      settled = true;
+      done(err, body);
+    };
+    let bb;
+    try {
+      bb = Busboy({
+        headers: req.headers as { 'content-type': string },
+        limits: { fields: MAX_FORM_FIELDS, fieldSize: bodyLimit, files: MAX_FORM_FIELDS, parts: 2 * MAX_FORM_FIELDS },
+      });
+    } catch (err) {
+      return finish(new ApiError('parse_error', `Multipart form parse error - ${(err as Error).message}`));
+    }
+    bb.on('field', (name, value) => {
+      if (name === '__proto__' || name === 'constructor') return;
+      const had = fields[name];
+      fields[name] = had === undefined ? value : [...(Array.isArray(had) ? had : [had]), value];
+    });
+    bb.on('file', (_name, stream) => stream.resume());
+    bb.on('finish', () => finish(null, { ...fields }));
+    bb.on('error', (err) => finish(new ApiError('parse_error', `Multipart form parse error - ${(err as Error).message}`)));
+    payload.pipe(bb);
+  });
 }
+
+/** Most fields a multipart form may carry (its files are discarded). */
+const MAX_FORM_FIELDS = 100;

@@ -4,7 +4,7 @@ import type { FastifyError } from 'fastify';
 import { ApiError, ERRORS, FIELD_MESSAGES, toApiError, type FieldErrors } from '../errors.js';
 import type { Envelope, ErrorOverrides } from '../presets/types.js';
 import { textPatternErrors } from './input.js';
-import { WWW_AUTHENTICATE } from '@latchkey/verify/wire';
+import { WWW_AUTHENTICATE, wwwAuthenticate } from '@latchkey/verify/wire';
 
 /** A request body that failed its route's schema, translated to DRF's field errors. */
 export class RequestValidationError extends ApiError {
@@ -19,6 +19,8 @@ export class RequestValidationError extends ApiError {
 export interface RouteErrorConfig {
   envelope: Envelope;
   errors?: ErrorOverrides | undefined;
+  /** The scheme a 401 names in WWW-Authenticate (AUTH_HEADER_TYPES[0]); default Bearer. */
+  authScheme?: string | undefined;
 }
 
 export interface Rendered {
@@ -138,7 +140,7 @@ export function renderError(
   }
 
   const headers: Record<string, string> = {};
-  if (status === 401) headers['www-authenticate'] = WWW_AUTHENTICATE;
+  if (status === 401) headers['www-authenticate'] = route.authScheme ? wwwAuthenticate(route.authScheme) : WWW_AUTHENTICATE;
   if (api.retryAfter !== undefined) headers['retry-after'] = String(api.retryAfter);
   return { status, body, headers };
 }

@@ -1,7 +1,10 @@
-// The presets: five, one per seed document in ../shared/seeds/, and `account`,
-// latchkey's own self-service routes in DRF's shape. Each is only data; see
+// The presets: five, one per seed document in ../shared/seeds/, `account`,
+// latchkey's own self-service routes in DRF's shape, and `djoser` (djoser.ts). Each is only data; see
 // types.ts for what the fields mean.
 import { ConfigError } from '../errors.js';
+import { account } from './account.js';
+export { account };
+import { djoser } from './djoser.js';
 import type { Preset } from './types.js';
 
 export const simplejwt: Preset = {
@@ -287,114 +290,8 @@ export const phone: Preset = {
   ],
 };
 
-/** A signed-in user's own account: profile, password and sessions (issue 7). */
-export const account: Preset = {
-  id: 'account',
-  document: 'README.md#account-latchkey_presetsaccount-on-by-default',
-  envelope: 'detail',
-  rotate: false,
-  routes: [
-    {
-      method: 'GET',
-      url: '/api/account/me/',
-      op: 'profile',
-      examples: {
-        response: {
-          id: 1,
-          username: 'jane',
-          email: 'jane@example.com',
-          phone_number: '+919876543210',
-          first_name: 'Jane',
-          last_name: '',
-          address: '',
-          postal_code: '',
-          birthdate: null,
-          profile_image: null,
-          is_active: true,
-          is_staff: false,
-          is_superuser: false,
-          date_joined: '2026-11-21T10:11:41Z',
-          last_login: '2026-11-21T10:11:43Z',
-        },
-      },
-      summary: 'Your profile',
-    },
-    {
-      method: 'PATCH',
-      url: '/api/account/me/',
-      op: 'update_profile',
-      editable: ['email', 'phone_number', 'first_name', 'last_name', 'address', 'postal_code', 'birthdate', 'profile_image'],
-      examples: {
-        request: { first_name: 'Jane', phone_number: '+919876543210' },
-        response: {
-          id: 1,
-          username: 'jane',
-          email: 'jane@example.com',
-          phone_number: '+919876543210',
-          first_name: 'Jane',
-          last_name: '',
-          address: '',
-          postal_code: '',
-          birthdate: null,
-          profile_image: null,
-          is_active: true,
-          is_staff: false,
-          is_superuser: false,
-          date_joined: '2026-11-21T10:11:41Z',
-          last_login: '2026-11-21T10:11:43Z',
-        },
-      },
-      summary: 'Change your profile (id, username, is_active, is_staff, is_superuser and the dates are read-only)',
-    },
-    {
-      method: 'POST',
-      url: '/api/account/password/',
-      op: 'change_password',
-      oldField: 'old_password',
-      newField: 'new_password',
-      examples: {
-        request: { old_password: 'correct-horse-42', new_password: 'Lantern-Harbour-42' },
-        response: { detail: 'New password has been saved.', refresh: 'eyJ...', access: 'eyJ...' },
-      },
-      summary: 'Change your password; every session is revoked and a fresh token pair returned',
-    },
-    {
-      method: 'GET',
-      url: '/api/account/sessions/',
-      op: 'list_sessions',
-      examples: {
-        response: [
-          {
-            id: 2,
-            created_at: '2026-11-21T10:11:43Z',
-            last_used_at: '2026-11-21T10:11:43Z',
-            user_agent: 'curl/7.88.1',
-            ip_address: '127.0.0.1',
-          },
-          {
-            id: 1,
-            created_at: '2026-11-21T10:11:43Z',
-            last_used_at: '2026-11-21T10:11:43Z',
-            user_agent: 'Mozilla/5.0 (iPhone)',
-            ip_address: '127.0.0.1',
-          },
-        ],
-      },
-      summary: 'Your signed-in sessions',
-    },
-    { method: 'DELETE', url: '/api/account/sessions/:id/', op: 'revoke_session', summary: 'Sign one session out' },
-    {
-      method: 'POST',
-      url: '/api/account/logout-all/',
-      op: 'logout_all',
-      examples: { response: { detail: 'Successfully logged out of all sessions.' } },
-      summary: 'Sign every session out',
-    },
-  ],
-};
-
 export const PRESETS: Record<string, Preset> = Object.fromEntries(
-  [simplejwt, apiAuth, authRoot, users, phone, account].map((p) => [p.id, p]),
+  [simplejwt, apiAuth, authRoot, users, phone, account, djoser].map((p) => [p.id, p]),
 );
 
 /** The presets named by LATCHKEY_PRESETS; fails on an unknown name or two presets claiming one route. */

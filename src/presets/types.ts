@@ -26,7 +26,7 @@ export type ProfileField = RegisterField;
 export type EditableField = PatchField;
 
 interface RouteBase {
-  method: 'GET' | 'POST' | 'PATCH' | 'DELETE';
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
   url: string;
   summary: string;
   errors?: ErrorOverrides;
@@ -34,6 +34,13 @@ interface RouteBase {
   operationId?: string;
   /** The document's own examples of the request body and the success body, shown in the API docs. */
   examples?: RouteExamples;
+  /**
+   * Also answer every path that starts with the URL without its trailing
+   * slash (djoser mounts SimpleJWT's views as `re_path(r"^jwt/create/?")`).
+   */
+  prefix?: boolean;
+  /** DRF's metadata answer to an OPTIONS request on this path (`name`, `description`, `actions`). */
+  metadata?: Record<string, unknown>;
 }
 
 export interface RouteExamples {
@@ -41,12 +48,25 @@ export interface RouteExamples {
   response?: unknown;
 }
 
+/** The djoser actions on `/users/` (djoser's UserViewSet), each a one-time-link or account flow. */
+export type DjoserAction =
+  | 'activation'
+  | 'resend_activation'
+  | 'set_password'
+  | 'reset_password'
+  | 'reset_password_confirm'
+  | 'set_username'
+  | 'reset_username'
+  | 'reset_username_confirm';
+
 export type Operation =
   | (RouteBase & {
       op: 'login';
       /** The request field that names the user, and how the user is looked up by it. */
       loginField: string;
       lookup: Lookup;
+      /** SimpleJWT's UPDATE_LAST_LOGIN: whether a login sets last_login; default true. */
+      updateLastLogin?: boolean;
     })
   | (RouteBase & {
       op: 'register';
@@ -58,8 +78,12 @@ export type Operation =
       /** `pair`: {refresh, access}; `content`: api-auth's wrapped profile; `id`: {id, username}. */
       respond: 'pair' | 'content' | 'id';
     })
-  | (RouteBase & { op: 'refresh'; tokenField: string })
-  | (RouteBase & { op: 'verify'; tokenField: string })
+  /**
+   * `checkUser: false` is SimpleJWT's own refresh and verify, which never look
+   * at the token's user (a deleted or inactive user's token still refreshes).
+   */
+  | (RouteBase & { op: 'refresh'; tokenField: string; checkUser?: boolean })
+  | (RouteBase & { op: 'verify'; tokenField: string; checkUser?: boolean })
   | (RouteBase & {
       op: 'blacklist';
       tokenField: string;
@@ -83,7 +107,21 @@ export type Operation =
   /** Ends one of the user's sessions, named by the `:id` path parameter; 204. */
   | (RouteBase & { op: 'revoke_session' })
   /** Ends every session of the user. */
-  | (RouteBase & { op: 'logout_all' });
+  | (RouteBase & { op: 'logout_all' })
+  // djoser's UserViewSet (src/service/account-life.ts, directory.ts).
+  /** djoser's API root: links to the user list. */
+  | (RouteBase & { op: 'user_root'; links: Record<string, string> })
+  /** Registration in djoser's shape: 201 {email, username, id}, inactive until activated when activation mail is on. */
+  | (RouteBase & { op: 'user_create' })
+  /** The users a caller may see: staff see everyone, others themselves. */
+  | (RouteBase & { op: 'user_list' })
+  /** One user, `me` or by the `:id` path parameter: GET, PUT, PATCH or DELETE by the route's method. */
+  | (RouteBase & { op: 'user_detail'; target: 'me' | 'id' })
+  /**
+   * One of djoser's actions. `uniform`: resend_activation answers 204 whether
+   * or not an inactive account has the address (djoser answers 400 when none does).
+   */
+  | (RouteBase & { op: 'user_action'; action: DjoserAction; uniform?: boolean });
 
 export interface Preset {
   id: string;
@@ -93,4 +131,18 @@ export interface Preset {
   /** Whether refresh rotates, unless LATCHKEY_ROTATE_REFRESH_TOKENS says otherwise. */
   rotate: boolean;
   routes: Operation[];
+  /** SimpleJWT's AUTH_HEADER_TYPES for this preset, unless LATCHKEY_AUTH_HEADER_TYPES says otherwise; default `Bearer`. */
+  authHeaderTypes?: readonly string[];
+  /** DRF sends `Allow` on every answer of a view, not only on 405. */
+  allowOnEveryAnswer?: boolean;
+  /** Paths under `prefix` that no route serves answer 404 with this HTML page (Django's own). */
+  notFound?: { prefix: string; html: string };
+  /**
+   * On these paths (a route's URL starting with one), a method no route serves
+   * answers 401 to an anonymous caller before 405, OPTIONS included, as a
+   * DRF viewset whose default permission needs a user does.
+   */
+  guarded?: readonly string[];
+  /** Registration creates an inactive user and mails an activation link, unless LATCHKEY_SEND_ACTIVATION_EMAIL says otherwise. */
+  sendActivationEmail?: boolean;
 }

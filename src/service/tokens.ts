@@ -5,9 +5,9 @@ import { ApiError, toApiError } from '../errors.js';
 import { codePoints, MAX_PASSWORD_LENGTH } from '../passwords.js';
 import type { TokenState, UserAuth, UserRecord } from '../storage/types.js';
 import { mintClock, TOKEN_MESSAGES, type Claims, type TokenType } from '../tokens.js';
-import { parseAuthorization } from '@latchkey/verify/wire';
+import { AUTH_SCHEME, parseAuthorization } from '@latchkey/verify/wire';
 import { isE164, normalizeUsername } from '../validation.js';
-import { familyOf, outstanding, ServiceCore } from './core.js';
+import { familyOf, outstanding, revokedFor, ServiceCore } from './core.js';
 import { openSuccessor, sealSuccessor } from './successor.js';
 import { LOCAL_CLIENT, type Client, type Lookup, type TokenPair } from './types.js';
 
@@ -74,12 +74,19 @@ export class TokenService extends ServiceCore {
     return user;
   }
 
-  async login(login: string, password: string, lookup: Lookup, client: Client = LOCAL_CLIENT): Promise<TokenPair> {
+  /** `lastLogin: false` is SimpleJWT's UPDATE_LAST_LOGIN off: a login leaves last_login (and so the user's mail links) alone. */
+  async login(
+    login: string,
+    password: string,
+    lookup: Lookup,
+    client: Client = LOCAL_CLIENT,
+    opts: { lastLogin?: boolean } = {},
+  ): Promise<TokenPair> {
     // The tokens' mint time is now, before the user is read: a password
     // change that commits after this read refuses them (core.ts, revokeAll).
     const mintedAt = mintClock();
     const user = await this.authenticateCredentials(login, password, lookup, client);
-    return this.issuePair(user.id, this.now(), client, { lastLogin: true, mintedAt });
+    return this.issuePair(user.id, this.now(), client, { lastLogin: opts.lastLogin ?? true, mintedAt });
   }
 
   // ---- tokens ------------------------------------------------------------
@@ -93,6 +100,7 @@ export class TokenService extends ServiceCore {
     raw: string,
     expected: TokenType | undefined,
     onReuse: 'retry' | 'report' = 'report',
+    checkUser = true,
   ): Promise<{ claims: Claims; user: UserAuth; state?: TokenState }> {
     const now = this.now();
     let claims: Claims;
@@ -101,7 +109,7 @@ export class TokenService extends ServiceCore {
     } catch (err) {
       throw toApiError(err) ?? err;
     }
-    const user = await this.tokenUser(claims);
+    const user = checkUser ? await this.tokenUser(claims) : await this.revocationOnly(claims);
     let state: TokenState | undefined;
     if (claims.token_type === 'refresh') {
       state = await this.storage.getTokenState(claims.jti);
@@ -114,11 +122,29 @@ export class TokenService extends ServiceCore {
     return state ? { claims, user, state } : { claims, user };
   }
 
-  /** SimpleJWT's refresh: a new access token, and with rotation a new refresh token too. */
-  async refresh(raw: string, opts: { rotate: boolean }, client: Client = LOCAL_CLIENT): Promise<{ access: string; refresh?: string }> {
+  /**
+   * SimpleJWT's own check of a token's user, which is none: a gone or
+   * inactive user's token still holds. Only latchkey's revocation of every
+   * token before a time (a password reset, logout everywhere) is kept.
+   */
+  private async revocationOnly(claims: Claims): Promise<UserAuth> {
+    const user = await this.storage.getUserAuth(claims.user_id);
+    if (user && revokedFor(user, claims)) throw new ApiError('token_not_valid', TOKEN_MESSAGES.blacklisted);
+    return user ?? { id: claims.user_id, username: '', is_active: false, tokens_valid_after: null, tokens_revoked_ms: null };
+  }
+
+  /**
+   * SimpleJWT's refresh: a new access token, and with rotation a new refresh
+   * token too. `checkUser: false` does not look at the token's user (see revocationOnly).
+   */
+  async refresh(
+    raw: string,
+    opts: { rotate: boolean; checkUser?: boolean },
+    client: Client = LOCAL_CLIENT,
+  ): Promise<{ access: string; refresh?: string }> {
     await this.throttle.hit('refresh', client.address);
     const mintedAt = mintClock(); // before the reads, as a login's (see login)
-    const { claims, user, state } = await this.checkToken(raw, 'refresh', 'retry');
+    const { claims, user, state } = await this.checkToken(raw, 'refresh', 'retry', opts.checkUser ?? true);
     const now = this.now();
     const family = familyOf(claims, state);
     if (state?.blacklisted === 'rotated') return this.retryRotation(raw, claims.jti, family.familyId, now);
@@ -176,9 +202,9 @@ export class TokenService extends ServiceCore {
   }
 
   /** SimpleJWT's verify, plus what it misses: blacklisted tokens and gone or inactive users. */
-  async verify(raw: string, client: Client = LOCAL_CLIENT): Promise<void> {
+  async verify(raw: string, client: Client = LOCAL_CLIENT, opts: { checkUser?: boolean } = {}): Promise<void> {
     await this.throttle.hit('verify', client.address);
-    await this.checkToken(raw, undefined);
+    await this.checkToken(raw, undefined, 'report', opts.checkUser ?? true);
   }
 
   /** Blacklists a refresh token (logout). A token already blacklisted is refused. */
@@ -193,8 +219,8 @@ export class TokenService extends ServiceCore {
    * Authenticates an Authorization header value as SimpleJWT's JWTAuthentication
    * does. Returns undefined when there are no credentials of our scheme.
    */
-  async authenticate(header: string | undefined): Promise<UserAuth | undefined> {
-    const claims = this.accessClaims(header);
+  async authenticate(header: string | undefined, types?: readonly string[]): Promise<UserAuth | undefined> {
+    const claims = this.accessClaims(header, types);
     return claims && this.tokenUser(claims);
   }
 
@@ -204,33 +230,34 @@ export class TokenService extends ServiceCore {
    * answer comes back at once, else as a promise. Throws what authenticate() rejects with.
    * The route most requests take answers without a single await this way.
    */
-  authenticateNow(header: string | undefined): UserAuth | undefined | Promise<UserAuth | undefined> {
-    const claims = this.accessClaims(header);
+  authenticateNow(header: string | undefined, types?: readonly string[]): UserAuth | undefined | Promise<UserAuth | undefined> {
+    const claims = this.accessClaims(header, types);
     if (!claims) return undefined;
     const cached = this.storage.cachedUserAuth(claims.user_id);
     return cached ? this.checkUser(cached, claims) : this.tokenUser(claims);
   }
 
   /** The claims of the access token in an Authorization header; undefined if it has no Bearer credentials. */
-  private accessClaims(header: string | undefined): Claims | undefined {
+  private accessClaims(header: string | undefined, types: readonly string[] = [AUTH_SCHEME]): Claims | undefined {
     if (header === undefined) return undefined;
+    const scheme = `${types[0]} `;
     // The usual "Bearer <token>" first, without taking the header apart: a
     // token that verifies has no whitespace in it (fast-jwt takes only
     // base64url segments), so the header had exactly SimpleJWT's two parts.
     let failure: { err: unknown } | undefined;
-    if (header.startsWith('Bearer ') && header.length > 7) {
+    if (header.startsWith(scheme) && header.length > scheme.length) {
       try {
-        return this.tokens.check(header.slice(7), 'access', this.now());
+        return this.tokens.check(header.slice(scheme.length), 'access', this.now());
       } catch (err) {
         failure = { err };
       }
     }
     // SimpleJWT splits the header as bytes: on ASCII whitespace only.
-    const parsed = parseAuthorization(header);
+    const parsed = parseAuthorization(header, types);
     if (parsed.kind === 'none') return undefined;
     if (parsed.kind === 'malformed') throw new ApiError('bad_authorization_header');
     try {
-      if (failure !== undefined && parsed.token === header.slice(7)) throw failure.err;
+      if (failure !== undefined && parsed.token === header.slice(scheme.length)) throw failure.err;
       return this.tokens.check(parsed.token, 'access', this.now());
     } catch (err) {
       throw toApiError(err, 'header') ?? err;

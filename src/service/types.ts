@@ -82,6 +82,8 @@ export interface ServiceOptions {
   throttle?: Throttle;
   /** Sends the account mails (activation, resets); none are sent without it. */
   mailer?: Mailer;
+  /** Told of a failure in work done after the answer (the mails of a reset request). Must not throw. */
+  onBackgroundError?: (err: unknown) => void;
   /** Told of every authentication event, for metrics. Must not throw. */
   onEvent?: (event: AuthEvent) => void;
 }
@@ -97,6 +99,12 @@ export type AuthEvent = 'login_succeeded' | 'login_failed' | 'login_throttled' |
 export interface Client {
   address: string;
   userAgent?: string | undefined;
+}
+
+/** Where a request came from, for the links in mails when LATCHKEY_DOMAIN is unset: its Host and scheme. */
+export interface Origin {
+  host?: string | undefined;
+  protocol?: 'http' | 'https' | undefined;
 }
 
 /** Used where no network client exists (the CLI, tests of the service alone). */

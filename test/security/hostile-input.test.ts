@@ -159,6 +159,8 @@ const label = (r: RouteUnderTest, body: unknown) => `${r.method} ${r.url} ${JSON
 for (const dialect of DATABASES) {
   for (const preset of Object.values(PRESETS)) {
     describe(`hostile input: preset ${preset.id} on ${dialect}`, () => {
+      /** The preset's Authorization scheme (SimpleJWT's AUTH_HEADER_TYPES[0]). */
+      const scheme = preset.authHeaderTypes?.[0] ?? 'Bearer';
       let s: TestServer;
       let routes: RouteUnderTest[] = [];
       let userId = 0;
@@ -171,7 +173,7 @@ for (const dialect of DATABASES) {
 
       /** The route's Authorization header: a fresh access token of alice's on a protected route. */
       const authFor = async (r: RouteUnderTest): Promise<Record<string, string>> =>
-        r.protected ? { authorization: `Bearer ${(await s.service.issuePair(userId)).access}` } : {};
+        r.protected ? { authorization: `${scheme} ${(await s.service.issuePair(userId)).access}` } : {};
       const send = (r: RouteUnderTest, opts: Pick<InjectOptions, 'payload' | 'headers'>, auth: Record<string, string>) =>
         s.request({
           method: r.method as 'POST',
@@ -232,13 +234,13 @@ for (const dialect of DATABASES) {
         const access = (await s.service.issuePair(userId)).access;
         const other = (await s.service.issuePair(userId)).access;
         const headers: (string | string[])[] = [
-          [`Bearer ${access}`, `Bearer ${other}`],
-          [`Bearer ${access}`, 'Bearer forged'],
-          ['Bearer forged', `Bearer ${access}`],
-          [`Bearer ${access}`, `Bearer ${access}`],
-          `Bearer ${access}, Bearer ${other}`,
-          `Bearer ${access},Bearer ${other}`,
-          `Bearer ${access} ${other}`,
+          [`${scheme} ${access}`, `${scheme} ${other}`],
+          [`${scheme} ${access}`, `${scheme} forged`],
+          [`${scheme} forged`, `${scheme} ${access}`],
+          [`${scheme} ${access}`, `${scheme} ${access}`],
+          `${scheme} ${access}, ${scheme} ${other}`,
+          `${scheme} ${access},${scheme} ${other}`,
+          `${scheme} ${access} ${other}`,
         ];
         const expected = preset.envelope === 'error' ? { error: BAD_HEADER } : { detail: BAD_HEADER, code: 'bad_authorization_header' };
         for (const r of routes.filter((x) => x.protected)) {

@@ -27,6 +27,9 @@ export const REFUSED_JWT_HEADERS = ['jku', 'jwk', 'x5u', 'x5c', 'crit', 'b64'] a
 /** DRF puts this on every 401; `Bearer` is SimpleJWT's AUTH_HEADER_TYPES[0], `api` DRF's realm. */
 export const WWW_AUTHENTICATE = 'Bearer realm="api"';
 
+/** The WWW-Authenticate value for a scheme (AUTH_HEADER_TYPES[0]). */
+export const wwwAuthenticate = (scheme: string): string => `${scheme} realm="api"`;
+
 /** The Authorization scheme SimpleJWT reads (AUTH_HEADER_TYPES[0]). */
 export const AUTH_SCHEME = 'Bearer';
 
@@ -57,15 +60,15 @@ const HEADER_SPLIT = /[ \t\n\r\v\f]+/;
 /**
  * An Authorization header as SimpleJWT's get_raw_token reads it: `none` when
  * there is no header or its first value is not exactly `Bearer` (another
- * scheme is not ours to judge); `malformed` when `Bearer` is not followed by
+ * scheme is not ours to judge; `types` are SimpleJWT's AUTH_HEADER_TYPES); `malformed` when `Bearer` is not followed by
  * exactly one value; otherwise the token.
  */
 export type ParsedAuthorization = { kind: 'none' } | { kind: 'malformed' } | { kind: 'bearer'; token: string };
 
-export function parseAuthorization(header: string | null | undefined): ParsedAuthorization {
+export function parseAuthorization(header: string | null | undefined, types: readonly string[] = [AUTH_SCHEME]): ParsedAuthorization {
   if (header === undefined || header === null) return { kind: 'none' };
   const parts = header.split(HEADER_SPLIT).filter((p) => p !== '');
-  if (parts.length === 0 || parts[0] !== AUTH_SCHEME) return { kind: 'none' };
+  if (parts.length === 0 || !types.includes(parts[0]!)) return { kind: 'none' };
   if (parts.length !== 2) return { kind: 'malformed' };
   return { kind: 'bearer', token: parts[1]! };
 }

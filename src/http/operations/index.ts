@@ -13,6 +13,11 @@ import { register } from './register.js';
 import { revoke_session } from './revoke-session.js';
 import type { OpName, OperationDef } from './shared.js';
 import { update_profile } from './update-profile.js';
+import { user_action } from './user-action.js';
+import { user_create } from './user-create.js';
+import { user_detail } from './user-detail.js';
+import { user_list } from './user-list.js';
+import { user_root } from './user-root.js';
 import { verify } from './verify.js';
 
 export type { Handler, MountContext, OperationDef, OpName } from './shared.js';
@@ -30,4 +35,9 @@ export const OPERATIONS: { readonly [N in OpName]: OperationDef<N> } = {
   list_sessions,
   revoke_session,
   logout_all,
+  user_root,
+  user_create,
+  user_list,
+  user_detail,
+  user_action,
 };

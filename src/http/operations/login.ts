@@ -9,6 +9,6 @@ export const login: OperationDef<'login'> = {
   response: () => pair,
   handler: (r, service) => async (req) => {
     const b = req.body as Body;
-    return service.login(b[r.loginField]!, b.password!, r.lookup, clientOf(req));
+    return service.login(b[r.loginField]!, b.password!, r.lookup, clientOf(req), { lastLogin: r.updateLastLogin ?? true });
   },
 };

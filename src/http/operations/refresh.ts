@@ -9,5 +9,5 @@ export const refresh: OperationDef<'refresh'> = {
   handler:
     (r, service, { rotate }) =>
     (req) =>
-      service.refresh((req.body as Body)[r.tokenField]!, { rotate }, { address: req.ip }),
+      service.refresh((req.body as Body)[r.tokenField]!, { rotate, checkUser: r.checkUser ?? true }, { address: req.ip }),
 };

@@ -1,9 +1,9 @@
 // What every operation file uses: the shape of an operation's definition, the
 // request helpers, and the schema pieces several operations share.
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ErrorCode } from '../../errors.js';
 import type { Operation } from '../../presets/types.js';
-import type { AuthService, Client } from '../../service.js';
+import type { AuthService, Client, Origin } from '../../service.js';
 import type { UserAuth } from '../../storage/types.js';
 import { fieldSpec, SHOWN_FIELDS, type UserField } from '../../users/fields.js';
 
@@ -17,11 +17,14 @@ export type RouteOf<N extends OpName> = Extract<Operation, { op: N }>;
  * `caller` is the authenticated user on a protected route (a placeholder on a
  * public one, which never reads it).
  */
-export type Handler = (req: FastifyRequest, caller: UserAuth) => unknown;
+export type Handler = (req: FastifyRequest, caller: UserAuth, reply: FastifyReply) => unknown;
 
-/** What mounting knows beyond the route: the preset's refresh rotation, after LATCHKEY_ROTATE_REFRESH_TOKENS. */
+/** What mounting knows beyond the route: the preset's settings, after the LATCHKEY_* that override them. */
 export interface MountContext {
+  /** Refresh rotation (LATCHKEY_ROTATE_REFRESH_TOKENS). */
   rotate: boolean;
+  /** A registration makes an inactive account and mails its activation link (LATCHKEY_SEND_ACTIVATION_EMAIL). */
+  sendActivation: boolean;
 }
 
 /**
@@ -34,7 +37,7 @@ export interface OperationDef<N extends OpName> {
    * authenticates before it reads the body (401 before any body error), and
    * answers 401 before 405 on its path.
    */
-  protected: boolean;
+  protected: boolean | ((r: RouteOf<N>) => boolean);
   /**
    * The errors the operation itself can answer (the API docs list them), beyond
    * those every route with a body, a Bearer token or storage can give (see
@@ -57,6 +60,24 @@ export type Body = Record<string, string>;
 
 /** What a session records of the client: its address and User-Agent, as plain strings. */
 export const clientOf = (req: FastifyRequest): Client => ({ address: req.ip, userAgent: req.headers['user-agent'] });
+
+/** Where a request came from, for the links in mails: its Host header and scheme. */
+export const originOf = (req: FastifyRequest): Origin => ({
+  host: req.headers.host,
+  protocol: req.protocol === 'https' ? 'https' : 'http',
+});
+
+/** djoser's user, as its UserSerializer writes it: email, id, username, in that order. */
+export const djoserUser = {
+  type: 'object',
+  properties: { email: { type: 'string' }, id: { type: 'integer' }, username: { type: 'string' } },
+  required: ['email', 'id', 'username'],
+};
+
+/** A 204 with no body and no Content-Type, as DRF answers an action. */
+export function noContent(reply: FastifyReply): FastifyReply {
+  return reply.code(204).send();
+}
 
 // ---- schema pieces ---------------------------------------------------------
 
@@ -126,4 +147,19 @@ export function normalizeBody(fields: string[]) {
       if (v !== undefined) b[f] = v;
     }
   };
+}
+
+/**
+ * A form body (urlencoded or multipart) as DRF reads it: a field given twice
+ * counts by its last value, as Django's QueryDict does. A JSON body is left
+ * as it came, lists and all.
+ */
+export async function lastFormValues(req: FastifyRequest): Promise<void> {
+  const type = req.headers['content-type'] ?? '';
+  if (!/^(application\/x-www-form-urlencoded|multipart\/form-data)/i.test(type)) return;
+  const body = req.body;
+  if (!body || typeof body !== 'object' || Array.isArray(body)) return;
+  for (const [k, v] of Object.entries(body as Record<string, unknown>)) {
+    if (Array.isArray(v)) (body as Record<string, unknown>)[k] = v[v.length - 1];
+  }
 }

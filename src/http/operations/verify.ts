@@ -7,7 +7,7 @@ export const verify: OperationDef<'verify'> = {
   body: (r) => object({ [r.tokenField]: str() }, [r.tokenField]),
   response: () => ({ type: 'object', properties: {} }),
   handler: (r, service) => async (req) => {
-    await service.verify((req.body as Body)[r.tokenField]!, { address: req.ip });
+    await service.verify((req.body as Body)[r.tokenField]!, { address: req.ip }, { checkUser: r.checkUser ?? true });
     return {};
   },
 };
