@@ -15,25 +15,16 @@ import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { type Browser, type BrowserContext, type Page } from 'playwright-core';
 import type { LatchkeyClient } from '../src/client/index.js';
-import { skipUnless, startServer, type TestServer } from './helpers.js';
+import { launchChromium, skipWithoutChromium } from './browser.js';
+import { startServer, type TestServer } from './helpers.js';
 
 /** The page's global: the client PAGE creates. */
 type PageWindow = Window & { lk: LatchkeyClient };
 
-const CHROMIUM = '/usr/bin/chromium';
 const SUITE = 'latchkey/client with the refresh cookie in Chromium';
-const skip = skipUnless(fs.existsSync(CHROMIUM) ? false : `${CHROMIUM} is absent (Debian's chromium package; .ci/run installs it)`, SUITE);
-const ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-];
+const skip = skipWithoutChromium(SUITE);
 const USER = { username: 'browser-user', password: 'pw-browser-123' };
 /** dist/src, where the compiled client lives (this file runs from dist/test). */
 const SRC = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../src');
@@ -97,7 +88,7 @@ describe(SUITE, { skip, timeout: 90_000 }, () => {
     s = await startServer({ env: { LATCHKEY_CORS_ORIGINS: originA, LATCHKEY_REFRESH_COOKIE: 'on' } });
     await s.user(USER);
     lkBase = await s.app.listen({ port: 0, host: '127.0.0.1' });
-    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS, timeout: 20_000 });
+    browser = await launchChromium();
     context = await browser.newContext();
   });
 

@@ -3,30 +3,14 @@
 // Authorize, and call the protected route with it. Offline: the page may load
 // nothing from another host.
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
-import { skipUnless, startServer, type TestServer } from './helpers.js';
+import { type Browser, type Locator, type Page } from 'playwright-core';
+import { launchChromium, skipWithoutChromium } from './browser.js';
+import { startServer, type TestServer } from './helpers.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const SCREENSHOT = '/tmp/latchkey-docs.png';
 const SUITE = 'docs page in Chromium';
-const skip = skipUnless(fs.existsSync(CHROMIUM) ? false : `${CHROMIUM} is absent (Debian's chromium package; .ci/run installs it)`, SUITE);
-
-/**
- * Headless, and quiet: this machine may have no internet, and without these
- * Chromium keeps calling Google's services (sync, component updates, ...).
- * Playwright gives each launch a fresh, temporary user data directory.
- */
-const ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-];
+const skip = skipWithoutChromium(SUITE);
 
 const USER = { username: 'docs-e2e', password: 'pw-docs-e2e-123' };
 
@@ -43,7 +27,7 @@ describe(SUITE, { skip, timeout: 60_000 }, () => {
     s = await startServer();
     await s.user(USER);
     base = await s.app.listen({ port: 0, host: '127.0.0.1' });
-    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS, timeout: 20_000 });
+    browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1280, height: 1600 } });
     page.setDefaultTimeout(10_000);
     page.on('request', (req) => {

@@ -48,12 +48,16 @@ const ACTIONS: { action: DjoserAction; summary: string }[] = [
 const TOKEN_PAIR_DESCRIPTION =
   'Takes a set of user credentials and returns an access and refresh JSON web\ntoken pair to prove the authentication of those credentials.';
 
+const VERBS = { GET: 'retrieve', PUT: 'update', PATCH: 'partial_update', DELETE: 'destroy' } as const;
+
 const detail = (target: 'me' | 'id'): Operation[] =>
   (['GET', 'PUT', 'PATCH', 'DELETE'] as const).map((method) => ({
     method,
     url: target === 'me' ? '/auth/users/me/' : '/auth/users/:id/',
     op: 'user_detail' as const,
     target,
+    // drf-spectacular's names for a viewset's actions, as djoser's own schema has them.
+    operationId: `djoser_users_${target === 'me' ? 'me_' : ''}${VERBS[method]}`,
     summary: `${method === 'GET' ? 'Show' : method === 'DELETE' ? 'Delete (current_password)' : 'Change the email of'} ${
       target === 'me' ? 'your own account' : 'a user (yourself, or anyone for staff)'
     }`,
@@ -90,6 +94,7 @@ export const djoser: Preset = {
       url: `/auth/users/${action}/`,
       op: 'user_action',
       action,
+      operationId: `djoser_users_${action}_create`,
       summary,
       metadata: metadata(titled(action), '', { POST: USER_FIELDS_META }),
     })),
