@@ -1,7 +1,7 @@
 #!/usr/bin/env -S node --max-semi-space-size=4 --heap-growing-percent=25
 // The latchkey command line: serve, migrate, createuser, changepassword,
 // users list|show|activate|deactivate|delete, sessions list|revoke,
-// flushexpiredtokens, import-django. Every command exits non-zero with a
+// flushexpiredtokens, import-django, mail list|retry, presets schema|show|check. Every command exits non-zero with a
 // one-line reason on bad input. Listings print a plain table, or JSON with --json.
 // Each command loads its modules when it runs (await import() in its action),
 // so `--help`, `--version` and the commands that need no database (keys list)
@@ -14,6 +14,7 @@ import { ApiError, ConfigError } from './errors.js';
 import type { createService } from './latchkey.js';
 import { cut, json, table, yesNo } from './cli-format.js';
 import { registerMailCommands } from './mail/cli.js';
+import { registerPresetCommands } from './presets/cli.js';
 import type { SessionRecord, UserRecord } from './storage/types.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -372,6 +373,7 @@ export function buildProgram(): Command {
 
   // `mail list` and `mail retry`: a running server's sender picks a retried mail up at its next poll.
   registerMailCommands(program, { withOutbox: (fn) => withService(({ storage }) => fn(storage.outbox)) });
+  registerPresetCommands(program);
 
   program
     .command('import-django')

@@ -1,308 +1,63 @@
 // The presets: five, one per seed document in ../shared/seeds/, `account`,
-// latchkey's own self-service routes in DRF's shape, and `djoser` (djoser.ts). Each is only data; see
-// types.ts for what the fields mean.
+// latchkey's own self-service routes in DRF's shape, and `djoser`. Each is a
+// preset file in builtin/, in the format users write their own in
+// (schema.ts), loaded as LATCHKEY_PRESETS loads theirs (files.ts).
+import { readdirSync, readFileSync } from 'node:fs';
 import { ConfigError } from '../errors.js';
-import { account } from './account.js';
-export { account };
-import { djoser } from './djoser.js';
+import { isPresetPath, presetFromText, readPresetFile } from './files.js';
 import type { Preset } from './types.js';
 
-export const simplejwt: Preset = {
-  id: 'simplejwt',
-  document: '003_6e9cd25cd55e3a06.txt',
-  envelope: 'detail',
-  rotate: false,
-  routes: [
-    {
-      method: 'POST',
-      url: '/api/token/',
-      op: 'login',
-      loginField: 'username',
-      lookup: 'username',
-      examples: {
-        request: { username: 'your_username', password: 'your_password' },
-        response: { access: 'eyJ0eXAiOiJKV1QiLCJhbGciOi...', refresh: 'eyJ0eXAiOiJKV1QiLCJhbGciOi...' },
-      },
-      summary: 'Obtain a token pair',
-    },
-    {
-      method: 'POST',
-      url: '/api/token/refresh/',
-      op: 'refresh',
-      tokenField: 'refresh',
-      examples: { request: { refresh: 'your_refresh_token' }, response: { access: 'new_access_token' } },
-      summary: 'Refresh an access token',
-    },
-    {
-      method: 'POST',
-      url: '/api/token/verify/',
-      op: 'verify',
-      tokenField: 'token',
-      examples: { request: { token: 'your_access_or_refresh_token' }, response: {} },
-      summary: 'Verify a token',
-    },
-    {
-      method: 'POST',
-      url: '/api/token/blacklist/',
-      op: 'blacklist',
-      tokenField: 'refresh',
-      respond: 'empty',
-      examples: { request: { refresh: 'your_refresh_token' }, response: {} },
-      summary: 'Blacklist a refresh token',
-    },
-    {
-      method: 'GET',
-      url: '/api/protected-endpoint/',
-      op: 'me',
-      respond: 'message',
-      examples: { response: { message: 'You have accessed a protected route!' } },
-      summary: 'A protected route',
-    },
-  ],
-};
+/**
+ * The built-in files: beside this module in the sources, and read from the
+ * sources by the build (dist/src/presets/ -> src/presets/builtin/), which the
+ * package ships.
+ */
+const BUILTIN_DIR = new URL('../../../src/presets/builtin/', import.meta.url);
 
-export const apiAuth: Preset = {
-  id: 'api-auth',
-  document: '004_9be27de05dca909b.txt',
-  envelope: 'error',
-  rotate: false,
-  routes: [
-    {
-      method: 'POST',
-      url: '/api/auth/register/',
-      op: 'register',
-      profile: ['email', 'first_name', 'last_name'],
-      status: 201,
-      respond: 'content',
-      examples: {
-        request: {
-          username: 'your_username',
-          password: 'your_password',
-          email: 'your_email@example.com',
-          first_name: 'YourFirstName',
-          last_name: 'YourLastName',
-        },
-        response: {
-          content: {
-            pk: 1,
-            username: 'your_username',
-            email: 'your_email@example.com',
-            first_name: 'YourFirstName',
-            last_name: 'YourLastName',
-            profile_image: null,
-            tokens: { refresh: '<refresh_token>', access: '<access_token>' },
-          },
-        },
-      },
-      summary: 'Register and obtain a token pair',
-    },
-    {
-      method: 'POST',
-      url: '/api/auth/login/',
-      op: 'login',
-      loginField: 'username',
-      lookup: 'username',
-      examples: {
-        request: { username: 'your_username', password: 'your_password' },
-        response: { refresh: '<refresh_token>', access: '<access_token>' },
-      },
-      summary: 'Obtain a token pair',
-    },
-    {
-      method: 'POST',
-      url: '/api/auth/refresh/',
-      op: 'refresh',
-      tokenField: 'refresh',
-      examples: { request: { refresh: '<refresh_token>' }, response: { access: '<new_access_token>' } },
-      summary: 'Refresh an access token',
-      // The document has one refresh error, whatever the reason.
-      errors: { token_not_valid: { message: 'Token is invalid or expired' } },
-    },
-    {
-      method: 'POST',
-      url: '/api/auth/logout/',
-      op: 'blacklist',
-      tokenField: 'refresh_token',
-      respond: 'logged_out',
-      examples: { request: { refresh_token: '<refresh_token>' }, response: { detail: 'Successfully logged out.' } },
-      summary: 'Log out by blacklisting a refresh token',
-      errors: {
-        required: { status: 400, message: 'Refresh token required.' },
-        token_not_valid: { status: 400, message: 'Invalid or expired refresh token.' },
-      },
-    },
-  ],
-};
+const ORDER = ['simplejwt', 'api-auth', 'auth-root', 'users', 'phone', 'account', 'djoser'];
+const rank = (id: string) => (ORDER.includes(id) ? ORDER.indexOf(id) : ORDER.length);
 
-export const authRoot: Preset = {
-  id: 'auth-root',
-  document: '001_12765903a6ac36fd.txt',
-  envelope: 'detail',
-  rotate: true,
-  routes: [
-    {
-      method: 'POST',
-      url: '/auth/token',
-      op: 'login',
-      loginField: 'username',
-      lookup: 'username',
-      examples: {
-        request: { username: 'sam', password: 'correct-horse-42' },
-        response: { refresh: '<refresh-token>', access: '<access-token>' },
-      },
-      summary: 'Obtain a token pair',
-    },
-    {
-      method: 'POST',
-      url: '/auth/token/refresh',
-      op: 'refresh',
-      tokenField: 'refresh',
-      examples: { request: { refresh: '<refresh-token>' }, response: { refresh: '<refresh-token>', access: '<access-token>' } },
-      summary: 'Rotate a refresh token',
-    },
-    // The document's "Verify" section repeats /auth/token/refresh; SPEC §1 reads it as this.
-    {
-      method: 'POST',
-      url: '/auth/token/verify',
-      op: 'verify',
-      tokenField: 'token',
-      examples: { request: { token: '<access-token>' }, response: {} },
-      summary: 'Verify a token',
-    },
-    {
-      method: 'POST',
-      url: '/auth/register',
-      op: 'register',
-      profile: [],
-      status: 201,
-      respond: 'pair',
-      examples: {
-        request: { username: 'sam', password: 'correct-horse-42' },
-        response: { refresh: '<refresh-token>', access: '<access-token>' },
-      },
-      summary: 'Register and obtain a token pair',
-      errors: { username_taken: { status: 409, message: 'User already exists' } },
-    },
-    {
-      method: 'GET',
-      url: '/auth/getuser',
-      op: 'me',
-      respond: 'username',
-      examples: { response: { username: 'sam' } },
-      summary: 'The current user',
-    },
-  ],
-};
+/** The built-in presets, by id: every file in builtin/, the first seven in this order. */
+export const PRESETS: Record<string, Preset> = Object.fromEntries(builtinFiles().map((f) => [f.id, f]));
 
-export const users: Preset = {
-  id: 'users',
-  document: '002_df321a8805be8698.txt',
-  envelope: 'error',
-  rotate: false,
-  routes: [
-    {
-      method: 'POST',
-      url: '/api/token/',
-      op: 'login',
-      loginField: 'username',
-      lookup: 'username',
-      examples: { request: { username: 'user', password: 'pass' }, response: { refresh: 'refresh_token', access: 'access_token' } },
-      summary: 'Obtain a token pair',
-      errors: { no_active_account: { message: 'Invalid credentials' } },
-    },
-    {
-      method: 'POST',
-      url: '/api/token/refresh/',
-      op: 'refresh',
-      tokenField: 'refresh',
-      examples: { request: { refresh: 'refresh_token' }, response: { access: 'new_access_token' } },
-      summary: 'Refresh an access token',
-      errors: { token_not_valid: { message: 'Token is invalid or expired' } },
-    },
-    {
-      method: 'POST',
-      url: '/api/users/register/',
-      op: 'register',
-      profile: ['email', 'phone_number', 'address', 'postal_code', 'birthdate'],
-      requirePhone: true,
-      phoneLogin: true,
-      status: 201,
-      respond: 'id',
-      examples: {
-        request: {
-          username: 'ravi',
-          password: 'correct-horse-42',
-          email: 'ravi@example.com',
-          phone_number: '+919876543210',
-          address: '12 MG Road, Bengaluru',
-          postal_code: '560001',
-          birthdate: '1990-04-01',
-        },
-        response: { id: 1, username: 'ravi' },
-      },
-      summary: 'Register a user with a profile',
-    },
-    {
-      method: 'POST',
-      url: '/api/users/login/',
-      op: 'login',
-      loginField: 'login',
-      lookup: 'username_or_phone',
-      operationId: 'users_login_by_username_or_phone',
-      examples: {
-        request: { login: '+919876543210', password: 'correct-horse-42' },
-        response: { refresh: '[refresh token]', access: '[access token]' },
-      },
-      summary: 'Obtain a token pair by username or phone number',
-      errors: { no_active_account: { message: 'Invalid credentials' } },
-    },
-  ],
-};
+function builtinFiles(): Preset[] {
+  const files = readdirSync(BUILTIN_DIR)
+    .filter((f) => f.endsWith('.json'))
+    .map((f) => f.slice(0, -'.json'.length))
+    .sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
+  return files.map((id) => presetFromText(readFileSync(new URL(`${id}.json`, BUILTIN_DIR), 'utf8'), `builtin/${id}.json`));
+}
 
-export const phone: Preset = {
-  id: 'phone',
-  document: '000_b1f93712b22b0122.txt',
-  envelope: 'error',
-  rotate: false,
-  routes: [
-    {
-      method: 'POST',
-      url: '/api/login/',
-      op: 'login',
-      loginField: 'username', // "The user's username. (actually it is phone number)"
-      lookup: 'phone',
-      examples: {
-        request: { username: '+919876543210', password: 'example_password' },
-        response: { refresh: '<refresh_token>', access: '<access_token>' },
-      },
-      summary: 'Obtain a token pair by phone number',
-      errors: { no_active_account: { message: 'Invalid username or password' } },
-    },
-    {
-      method: 'POST',
-      url: '/api/token/refresh/',
-      op: 'refresh',
-      tokenField: 'refresh',
-      examples: { request: { refresh: '<refresh_token>' }, response: { access: '<new_access_token>' } },
-      summary: 'Refresh an access token',
-      errors: { token_not_valid: { message: 'Invalid or expired refresh token' } },
-    },
-  ],
-};
-
-export const PRESETS: Record<string, Preset> = Object.fromEntries(
-  [simplejwt, apiAuth, authRoot, users, phone, account, djoser].map((p) => [p.id, p]),
-);
-
-/** The presets named by LATCHKEY_PRESETS; fails on an unknown name or two presets claiming one route. */
-export function selectPresets(names: readonly string[]): Preset[] {
+/**
+ * The presets named by LATCHKEY_PRESETS, built-in names or preset files
+ * (relative to `cwd`); fails on an unknown name, a bad file, or two presets
+ * claiming one id or one route.
+ */
+export function selectPresets(names: readonly string[], cwd = process.cwd()): Preset[] {
   const chosen: Preset[] = [];
   for (const name of new Set(names)) {
+    if (isPresetPath(name)) {
+      chosen.push(readPresetFile(name, cwd));
+      continue;
+    }
     const preset = PRESETS[name];
     if (!preset) {
-      throw new ConfigError(`LATCHKEY_PRESETS: unknown preset "${name}"; known presets are ${Object.keys(PRESETS).join(', ')}`);
+      throw new ConfigError(
+        `LATCHKEY_PRESETS: unknown preset "${name}"; known presets are ${Object.keys(PRESETS).join(', ')}, ` +
+          'or a preset file (a path containing "/", or ending in .json, .yaml or .yml)',
+      );
     }
     chosen.push(preset);
+  }
+  const ids = new Map<string, number>();
+  for (const [i, p] of chosen.entries()) {
+    const first = ids.get(p.id);
+    if (first !== undefined) {
+      throw new ConfigError(
+        `LATCHKEY_PRESETS: "${[...new Set(names)][first]}" and "${[...new Set(names)][i]}" are both preset "${p.id}"; give a preset file its own "id"`,
+      );
+    }
+    ids.set(p.id, i);
   }
   const owner = new Map<string, string>();
   for (const preset of chosen) {

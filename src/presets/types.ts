@@ -131,6 +131,11 @@ export interface Preset {
   /** Whether refresh rotates, unless LATCHKEY_ROTATE_REFRESH_TOKENS says otherwise. */
   rotate: boolean;
   routes: Operation[];
+  /**
+   * Mount every route (and `notFound`, `guarded`) under this path, e.g.
+   * `/api/v1`. The loader applies it: a loaded preset's URLs include it.
+   */
+  prefix?: string;
   /** SimpleJWT's AUTH_HEADER_TYPES for this preset, unless LATCHKEY_AUTH_HEADER_TYPES says otherwise; default `Bearer`. */
   authHeaderTypes?: readonly string[];
   /** DRF sends `Allow` on every answer of a view, not only on 405. */

@@ -9,7 +9,7 @@ import { AUTH_SCHEME, parseAuthorization } from '@latchkey/verify/wire';
 import { isE164, normalizeUsername } from '../validation.js';
 import { familyOf, outstanding, revokedFor, ServiceCore } from './core.js';
 import { openSuccessor, sealSuccessor } from './successor.js';
-import { LOCAL_CLIENT, type Client, type Lookup, type TokenPair } from './types.js';
+import { LOCAL_CLIENT, type Client, type LoginKey, type Lookup, type TokenPair } from './types.js';
 
 /** A session's last use is written at most this often by a refresh without rotation. */
 const SESSION_TOUCH_SECONDS = 60;
@@ -21,13 +21,31 @@ export class TokenService extends ServiceCore {
   // ---- login -------------------------------------------------------------
 
   private async findForLogin(login: string, lookup: Lookup): Promise<UserRecord | undefined> {
-    if (lookup === 'phone') return this.storage.getUserByPhone(login);
-    if (lookup === 'username_or_phone' && isE164(login)) {
-      // A phone number names its owner first, so nobody can claim another
-      // user's phone login by registering that number as a username.
-      return (await this.storage.getUserByPhone(login)) ?? this.storage.getUserByUsername(normalizeUsername(login));
+    // A phone number names its owner first (username_or_phone), so nobody can
+    // claim another user's phone login by registering that number as a username.
+    const keys: readonly LoginKey[] =
+      lookup === 'phone'
+        ? ['phone_number']
+        : lookup === 'username_or_phone'
+          ? ['phone_number', 'username']
+          : typeof lookup === 'string'
+            ? [lookup]
+            : lookup;
+    for (const key of keys) {
+      const user = await this.findBy(key, login);
+      if (user) return user;
     }
-    return this.storage.getUserByUsername(normalizeUsername(login));
+    return undefined;
+  }
+
+  private async findBy(key: LoginKey, login: string): Promise<UserRecord | undefined> {
+    if (key === 'phone_number') return isE164(login) ? this.storage.getUserByPhone(login) : undefined;
+    if (key === 'username') return this.storage.getUserByUsername(normalizeUsername(login));
+    // Emails are not unique (Django's email__iexact may match several users):
+    // only an address that names exactly one active account logs in.
+    if (!login.includes('@')) return undefined;
+    const active = (await this.storage.getUsersByEmail(login, { iexact: true })).filter((u) => u.is_active);
+    return active.length === 1 ? active[0] : undefined;
   }
 
   /**

@@ -8,8 +8,16 @@ export interface TokenPair {
   access: string;
 }
 
-/** How a login finds its user. */
-export type Lookup = 'username' | 'phone' | 'username_or_phone';
+/** The user fields a login may name its user by. */
+export const LOGIN_KEYS = ['username', 'email', 'phone_number'] as const;
+export type LoginKey = (typeof LOGIN_KEYS)[number];
+
+/**
+ * How a login finds its user: by one field, or by several tried in order
+ * (`['username', 'email']`, a "login by username or email" backend). `phone`
+ * is `phone_number`; `username_or_phone` is `['phone_number', 'username']`.
+ */
+export type Lookup = LoginKey | 'phone' | 'username_or_phone' | readonly LoginKey[];
 
 export interface ProfileInput {
   email?: string | undefined;

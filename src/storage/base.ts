@@ -336,9 +336,14 @@ export abstract class KyselyStorage implements Storage {
     });
   }
 
-  getUsersByEmail(email: string): Promise<UserRecord[]> {
+  getUsersByEmail(email: string, opts: { iexact?: boolean } = {}): Promise<UserRecord[]> {
     return this.guard(async () => {
-      const rows = await this.db.selectFrom('users').selectAll().where('email', '=', email).orderBy('id').execute();
+      const rows = await this.db
+        .selectFrom('users')
+        .selectAll()
+        .where((eb) => (opts.iexact ? eb(eb.fn('upper', ['email']), '=', eb.fn('upper', [eb.val(email)])) : eb('email', '=', email)))
+        .orderBy('id')
+        .execute();
       return rows.map(toUser);
     });
   }

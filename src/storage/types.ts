@@ -96,8 +96,11 @@ export interface Storage {
   getUserByPhone(phone: string): Promise<UserRecord | undefined>;
   /** With `mail`, the mail is recorded in the same transaction as the change. */
   updateUser(id: number, patch: UserPatch, mail?: MailFor): Promise<UserRecord | undefined>;
-  /** Users whose email is exactly `email` (emails are not unique), by id. */
-  getUsersByEmail(email: string): Promise<UserRecord[]>;
+  /**
+   * Users whose email is exactly `email` (emails are not unique), by id; with
+   * `iexact`, ignoring case, as Django's `email__iexact` (a login by email).
+   */
+  getUsersByEmail(email: string, opts?: { iexact?: boolean }): Promise<UserRecord[]>;
   /** Deletes the user and their sessions; their token and blacklist records stay. */
   deleteUser(id: number): Promise<boolean>;
   /** Every user, by id. */
