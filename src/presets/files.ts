@@ -8,10 +8,12 @@ import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError } from '../errors.js';
-import { presetFileSchema } from './schema.js';
+import { operationSchema, presetFileSchema } from './schema.js';
 import type { Operation, Preset } from './types.js';
 
 const EXTENSIONS = ['.json', '.yaml', '.yml'];
+const NAME_RULE = "a preset file's name ends in .json, .yaml or .yml";
+const OPERATION_NAMES = operationSchema.options.map((o) => o.shape.op.value);
 
 /** Whether a LATCHKEY_PRESETS entry is a file path rather than a built-in name. */
 export const isPresetPath = (entry: string) => entry.includes('/') || EXTENSIONS.some((e) => entry.toLowerCase().endsWith(e));
@@ -48,16 +50,17 @@ function describeIssue(issue: z.core.$ZodIssue, input: unknown): string {
     case 'invalid_union': {
       const disc = (issue as { discriminator?: string }).discriminator;
       if (disc) {
-        const value = at(input, [...p, disc]);
+        const where = p[p.length - 1] === disc ? p : [...p, disc];
+        const value = at(input, where);
         return value === undefined
-          ? `${jsonPath([...p, disc])}: missing (every route names its operation)`
-          : `${jsonPath([...p, disc])}: ${JSON.stringify(value)} is not an operation`;
+          ? `${jsonPath(where)}: missing (every route names its operation)`
+          : `${jsonPath(where)}: ${JSON.stringify(value)} is not an operation (one of ${OPERATION_NAMES.join(', ')})`;
       }
-      const first = issue.errors.find((e) => e.length > 0)?.[0];
-      return first ? describeIssue(first, input) : `${jsonPath(p)}: ${oneLine(issue.message)}`;
+      return `${jsonPath(p)}: ${oneLine(issue.message)}`;
     }
     default:
-      if (issue.code === 'invalid_type' && at(input, p) === undefined) return `${jsonPath(p)}: missing (required)`;
+      if (p.length > 0 && at(input, p) === undefined && at(input, p.slice(0, -1)) !== undefined)
+        return `${jsonPath(p)}: missing (required)`;
       return `${jsonPath(p)}: ${oneLine(issue.message)}`;
   }
 }
@@ -125,7 +128,7 @@ function withPrefix(preset: Preset, prefix: string): Preset {
 /** Parses a preset file's text: JSON by a `.json` name, else YAML. */
 export function presetFromText(text: string, source: string): Preset {
   const ext = path.extname(source).toLowerCase();
-  if (!EXTENSIONS.includes(ext)) throw new ConfigError(`${source}: a preset file's name ends in .json, .yaml or .yml`);
+  if (!EXTENSIONS.includes(ext)) throw new ConfigError(`${source}: ${NAME_RULE}`);
   let value: unknown;
   try {
     value = ext === '.json' ? JSON.parse(text) : parseYaml(text, { prettyErrors: false });
@@ -138,6 +141,7 @@ export function presetFromText(text: string, source: string): Preset {
 
 /** Reads and validates a preset file; `file` is relative to `cwd` and named as given in errors. */
 export function readPresetFile(file: string, cwd = process.cwd()): Preset {
+  if (!EXTENSIONS.includes(path.extname(file).toLowerCase())) throw new ConfigError(`${file}: ${NAME_RULE}`);
   let text: string;
   try {
     text = readFileSync(path.resolve(cwd, file), 'utf8');

@@ -81,12 +81,16 @@ export const operationSchema = z.discriminatedUnion('op', [
     'login',
     {
       loginField: fieldName.meta({ description: 'The request field that names the user' }),
-      lookup: z.union([loginKey, z.enum(['phone', 'username_or_phone']), z.array(loginKey).min(1).readonly()]).meta({
-        description:
-          'How the user is found by that field: "username", "email", "phone_number", or several in the order they are tried ' +
-          '(["username", "email"]: a login by username or email). By email, only when exactly one active account has the address. ' +
-          '"phone" is "phone_number"; "username_or_phone" is ["phone_number", "username"].',
-      }),
+      lookup: z
+        .union([loginKey, z.enum(['phone', 'username_or_phone']), z.array(loginKey).min(1).readonly()], {
+          error: 'must be "username", "email", "phone_number", or a list of them, e.g. ["username", "email"]',
+        })
+        .meta({
+          description:
+            'How the user is found by that field: "username", "email", "phone_number", or several in the order they are tried ' +
+            '(["username", "email"]: a login by username or email). By email, only when exactly one active account has the address. ' +
+            '"phone" is "phone_number"; "username_or_phone" is ["phone_number", "username"].',
+        }),
       updateLastLogin: z.boolean().optional().meta({ description: "SimpleJWT's UPDATE_LAST_LOGIN; default true" }),
     },
     'Obtain a token pair with a login name and a password',
@@ -99,7 +103,7 @@ export const operationSchema = z.discriminatedUnion('op', [
         .meta({ description: 'The optional profile fields the body may carry' }),
       requirePhone: z.boolean().optional(),
       phoneLogin: z.boolean().optional().meta({ description: 'Logins accept a phone number, so a username may not look like one' }),
-      status: z.union([z.literal(200), z.literal(201)]),
+      status: z.union([z.literal(200), z.literal(201)], { error: 'must be 200 or 201' }),
       respond: z.enum(['pair', 'content', 'id']),
     },
     'Register a user',
