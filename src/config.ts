@@ -83,7 +83,7 @@ export const SETTINGS = [
       .refine((names) => names.length > 0, 'name at least one preset'),
     resolve: (v): readonly string[] => v,
     shown: '`simplejwt,api-auth,account`',
-    meaning: 'the presets to mount',
+    meaning: 'the presets to mount: built-in names, and paths to preset files (see "Your own backend")',
   }),
   setting({
     env: 'LATCHKEY_AUTH_HEADER_TYPES',

@@ -183,6 +183,12 @@ describe('latchkey, as npm would pack it', () => {
     assert.ok(named.includes('dist/src/cli.js'));
     for (const f of named) assert.ok(files.includes(f), `${f}, named in package.json, is packed`);
   });
+
+  it('ships the built-in preset files, which dist/src/presets/index.js reads from src/presets/builtin/', () => {
+    const builtin = fs.readdirSync(path.join(ROOT, 'src/presets/builtin')).map((f) => `src/presets/builtin/${f}`);
+    assert.ok(builtin.length >= 7, builtin.join(', '));
+    for (const f of builtin) assert.ok(files.includes(f), `${f} is packed`);
+  });
 });
 
 describe('npm run check:engines', () => {

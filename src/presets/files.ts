@@ -103,7 +103,11 @@ export function presetFromValue(value: unknown, source: string, defaultId: strin
     throw new ConfigError(`${source}: ${what}`);
   };
   const parsed = presetFileSchema.safeParse(value);
-  if (!parsed.success) return fail(describeIssue(parsed.error.issues[0]!, value));
+  if (!parsed.success) {
+    // A misspelt key is also a missing one: name the misspelling.
+    const issues = parsed.error.issues;
+    return fail(describeIssue(issues.find((i) => i.code === 'unrecognized_keys') ?? issues[0]!, value));
+  }
   const { $schema: _schema, id = defaultId, document = source, prefix, ...rest } = parsed.data;
   if (!/^[a-z0-9][a-z0-9_-]{0,63}$/.test(id)) {
     fail(`$.id: missing, and the file name "${defaultId}" is no preset id (lower-case letters, digits, - and _): set "id"`);
