@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { Validator } from '@seriousme/openapi-schema-validator';
 import { stringify } from 'yaml';
 import { ConfigError } from '../src/errors.js';
 import { readPresetFile } from '../src/presets/files.js';
@@ -106,6 +107,27 @@ for (const dialect of DIALECTS) {
       assert.equal(res.statusCode, 200, res.body);
       const wrong = await server.post('/api/token/', { username: 'jane', password: 'nope' });
       assert.deepEqual(wrong.json(), { detail: 'No active account found with the given credentials' });
+    });
+
+    it("the API docs list the file's routes under its prefix, in valid OpenAPI", async () => {
+      const res = await server.request({ method: 'GET', url: '/api/schema/' });
+      assert.equal(res.statusCode, 200);
+      const doc = res.json<{ paths: Record<string, Record<string, { operationId: string; tags: string[] }>>; tags: { name: string }[] }>();
+      const result = await new Validator().validate(doc as unknown as Parameters<Validator['validate']>[0]);
+      assert.equal(result.valid, true, JSON.stringify(result.errors));
+      const acme = Object.entries(doc.paths).flatMap(([p, item]) =>
+        Object.entries(item)
+          .filter(([, op]) => op.tags?.includes('acme'))
+          .map(([m, op]) => `${m.toUpperCase()} ${p} ${op.operationId}`),
+      );
+      assert.deepEqual(acme.sort(), [
+        'GET /api/v1/auth/whoami/ acme_me',
+        'POST /api/v1/auth/jwt/create/ acme_login',
+        'POST /api/v1/auth/jwt/refresh/ acme_refresh',
+        'POST /api/v1/auth/jwt/verify/ acme_verify',
+        'POST /api/v1/auth/logout/ acme_blacklist',
+      ]);
+      assert.ok(doc.tags.some((t) => t.name === 'acme'));
     });
 
     it('an email two active accounts share logs into neither; once one is inactive, the other logs in', async () => {

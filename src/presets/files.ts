@@ -135,7 +135,8 @@ export function presetFromText(text: string, source: string): Preset {
   if (!EXTENSIONS.includes(ext)) throw new ConfigError(`${source}: ${NAME_RULE}`);
   let value: unknown;
   try {
-    value = ext === '.json' ? JSON.parse(text) : parseYaml(text, { prettyErrors: false });
+    const body = text.replace(/^\uFEFF/, ''); // an editor's byte order mark
+    value = ext === '.json' ? JSON.parse(body) : parseYaml(body, { prettyErrors: false });
   } catch (err) {
     const reason = err instanceof Error ? err.message.split('\n')[0]! : String(err);
     throw new ConfigError(`${source}: $: not valid ${ext === '.json' ? 'JSON' : 'YAML'}: ${oneLine(reason)}`);
