@@ -1,5 +1,5 @@
 // Where each preset's operations live, as data. These mirror the server's
-// route tables in ../presets/index.ts but are kept separate on purpose: this
+// route tables in ../presets/builtin/ but are kept separate on purpose: this
 // file ships to browsers and must not pull in server code.
 
 export interface ClientPreset {

@@ -1,6 +1,7 @@
 // A preset is data: the routes of one API document, each naming an operation
 // of the service and how its document spells the fields, the success body and
-// the errors. The HTTP layer turns this table into Fastify routes; what each
+// the errors. It is written as a preset file (JSON or YAML; schema.ts is the
+// format, builtin/ the built-in ones). The HTTP layer turns this table into Fastify routes; what each
 // operation does is src/http/operations/<op>.ts (which also says whether it
 // needs a Bearer access token).
 import type { ErrorCode } from '../errors.js';
