@@ -75,6 +75,8 @@ describe('latchkey presets schema', () => {
     assert.equal(validate(withBadOp()), false);
     assert.equal(validate({ ...ACME, routes: [{ ...ACME.routes[0], lookup: 'nickname' }] }), false);
     assert.equal(validate({ ...ACME, routes: [{ ...ACME.routes[1], colour: 'red' }] }), false);
+    assert.equal(validate({ ...ACME, routes: [{ ...ACME.routes[0], errors: { wrong_password: { message: 'x' } } }] }), false);
+    assert.equal(validate({ ...ACME, prefix: '/api/v1/' }), false);
   });
 });
 

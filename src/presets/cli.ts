@@ -5,11 +5,19 @@ import type { Command } from 'commander';
 
 export interface PresetCliOptions {
   /** Where output goes; default console.log. */
-  out?: ((line: string) => void) | undefined;
+  out?: ((line: string) => void | Promise<void>) | undefined;
 }
 
+/**
+ * Writes a line to stdout and waits until it is handed to the OS: the CLI
+ * exits right after a command, and a pipe would lose what console.log had
+ * not flushed yet (the schema is longer than a pipe's buffer).
+ */
+const stdoutLine = (line: string) =>
+  new Promise<void>((resolve, reject) => process.stdout.write(`${line}\n`, (err) => (err ? reject(err) : resolve())));
+
 export function registerPresetCommands(program: Command, opts: PresetCliOptions = {}): Command {
-  const out = opts.out ?? ((line: string) => console.log(line));
+  const out = opts.out ?? stdoutLine;
   const presets = program
     .command('presets')
     .description('the presets: the format of preset files (your own backend), and what a preset serves');
@@ -19,7 +27,7 @@ export function registerPresetCommands(program: Command, opts: PresetCliOptions 
     .description('print the JSON Schema of preset files')
     .action(async () => {
       const { presetJsonSchema } = await import('./schema.js');
-      out(JSON.stringify(presetJsonSchema(), null, 2));
+      await out(JSON.stringify(presetJsonSchema(), null, 2));
     });
 
   presets
@@ -36,7 +44,7 @@ export function registerPresetCommands(program: Command, opts: PresetCliOptions 
       const [preset] = selectPresets([name]);
       if (o.json) return out(json(preset));
       const p = preset!;
-      out(
+      await out(
         `preset ${p.id} (${p.document}): envelope ${p.envelope}, rotate ${yesNo(p.rotate)}, ` +
           `Authorization ${(p.authHeaderTypes ?? ['Bearer']).join(' | ')}${p.prefix ? `, prefix ${p.prefix}` : ''}`,
       );
@@ -59,7 +67,7 @@ export function registerPresetCommands(program: Command, opts: PresetCliOptions 
     .action(async (file: string) => {
       const { readPresetFile } = await import('./files.js');
       const p = readPresetFile(file);
-      out(`ok: preset "${p.id}", ${p.routes.length} route${p.routes.length === 1 ? '' : 's'}`);
+      await out(`ok: preset "${p.id}", ${p.routes.length} route${p.routes.length === 1 ? '' : 's'}`);
     });
   return presets;
 }

@@ -25,28 +25,31 @@ const DJOSER_ACTIONS = [
 const url = z
   .string()
   .regex(/^\/[^\s?#]*$/, 'must be a path starting with "/" (no spaces, query or fragment)')
-  .meta({ description: 'The path, relative to the preset\'s `prefix`, e.g. "/auth/jwt/create/"' });
+  .meta({ id: 'Path', description: 'A path, relative to the preset\'s `prefix`, e.g. "/auth/jwt/create/"' });
 
 /** A field name in a request body. */
-const fieldName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/, 'must be a field name (letters, digits, _ . -; at most 64)');
+const fieldName = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/, 'must be a field name (letters, digits, _ . -; at most 64)')
+  .meta({ id: 'FieldName', description: 'A field of the request body' });
 
 const errorOverride = z
   .strictObject({
     status: z.number().int().min(400).max(599).optional().meta({ description: 'The HTTP status to answer instead' }),
     message: z.string().min(1).optional().meta({ description: 'The message to answer instead' }),
   })
-  .meta({ description: 'What the route answers instead of the default, for one error' });
+  .meta({ id: 'ErrorOverride', description: 'What the route answers instead of the default, for one error' });
 
 const errors = z
   .partialRecord(z.enum([...ERROR_CODES, 'required']), errorOverride)
-  .meta({ description: 'Error overrides by error code; `required` is a missing or blank request field' });
+  .meta({ id: 'ErrorOverrides', description: 'Error overrides by error code; `required` is a missing or blank request field' });
 
 const examples = z
   .strictObject({
     request: z.record(z.string(), z.unknown()).optional().meta({ description: 'An example request body' }),
     response: z.unknown().optional().meta({ description: 'An example success body' }),
   })
-  .meta({ description: "The document's own examples, shown in the API docs" });
+  .meta({ id: 'Examples', description: "The document's own examples, shown in the API docs" });
 
 const routeBase = {
   method: z.enum(['GET', 'POST', 'PUT', 'PATCH', 'DELETE']),
@@ -67,14 +70,14 @@ const routeBase = {
 };
 
 const loginKey = z.enum(LOGIN_KEYS);
-const tokenField = fieldName.meta({ description: 'The request field that carries the token' });
+const tokenField = fieldName.describe('The request field that carries the token');
 const checkUser = z
   .boolean()
   .optional()
   .meta({ description: "false: SimpleJWT's own refresh and verify, which never look at the token's user" });
 
 const route = <Op extends string, S extends z.ZodRawShape>(op: Op, shape: S, description: string) =>
-  z.strictObject({ ...routeBase, op: z.literal(op), ...shape }).meta({ description });
+  z.strictObject({ ...routeBase, op: z.literal(op), ...shape }).meta({ id: `Route_${op}`, description });
 
 export const operationSchema = z.discriminatedUnion('op', [
   route(
