@@ -66,8 +66,8 @@ export function registerPresetCommands(program: Command, opts: PresetCliOptions 
     .argument('<file>', 'the preset file (.json, .yaml, .yml)')
     .action(async (file: string) => {
       const { readPresetFile } = await import('./files.js');
-      const p = readPresetFile(file);
-      await out(`ok: preset "${p.id}", ${p.routes.length} route${p.routes.length === 1 ? '' : 's'}`);
+      readPresetFile(file);
+      await out('ok');
     });
   return presets;
 }
