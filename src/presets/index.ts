@@ -8,9 +8,8 @@ import { isPresetPath, presetFromText, readPresetFile } from './files.js';
 import type { Preset } from './types.js';
 
 /**
- * The built-in files: beside this module in the sources, and read from the
- * sources by the build (dist/src/presets/ -> src/presets/builtin/), which the
- * package ships.
+ * The built-in files, src/presets/builtin/, found from the compiled module
+ * (dist/src/presets/): nothing copies them into dist, and the package ships src/.
  */
 const BUILTIN_DIR = new URL('../../../src/presets/builtin/', import.meta.url);
 
