@@ -42,6 +42,12 @@ const at = (value: unknown, segments: readonly PropertyKey[]): unknown =>
 
 const oneLine = (s: string) => s.replace(/\s*\n\s*/g, ' ').trim();
 
+/** A value from the file, as JSON, cut short. */
+const shown = (value: unknown) => {
+  const j = JSON.stringify(value) ?? String(value);
+  return j.length > 40 ? `${j.slice(0, 39)}…` : j;
+};
+
 /** The first problem zod found, as `<JSON path>: <reason>`. */
 function describeIssue(issue: z.core.$ZodIssue, input: unknown): string {
   const p = issue.path;
@@ -57,7 +63,7 @@ function describeIssue(issue: z.core.$ZodIssue, input: unknown): string {
         const value = at(input, where);
         return value === undefined
           ? `${jsonPath(where)}: missing (every route names its operation)`
-          : `${jsonPath(where)}: ${JSON.stringify(value)} is not an operation (one of ${OPERATION_NAMES.join(', ')})`;
+          : `${jsonPath(where)}: ${shown(value)} is not an operation (one of ${OPERATION_NAMES.join(', ')})`;
       }
       return `${jsonPath(p)}: ${oneLine(issue.message)}`;
     }
