@@ -1,9 +1,11 @@
 // The presets: five, one per seed document in ../shared/seeds/, `account`,
-// latchkey's own self-service routes in DRF's shape, and `djoser` (djoser.ts). Each is only data; see
+// latchkey's own self-service routes in DRF's shape, `djoser` (djoser.ts) and
+// `dj-rest-auth` (dj-rest-auth.ts). Each is only data; see
 // types.ts for what the fields mean.
 import { ConfigError } from '../errors.js';
 import { account } from './account.js';
 export { account };
+import { djRestAuth } from './dj-rest-auth.js';
 import { djoser } from './djoser.js';
 import type { Preset } from './types.js';
 
@@ -291,7 +293,7 @@ export const phone: Preset = {
 };
 
 export const PRESETS: Record<string, Preset> = Object.fromEntries(
-  [simplejwt, apiAuth, authRoot, users, phone, account, djoser].map((p) => [p.id, p]),
+  [simplejwt, apiAuth, authRoot, users, phone, account, djoser, djRestAuth].map((p) => [p.id, p]),
 );
 
 /** The presets named by LATCHKEY_PRESETS; fails on an unknown name or two presets claiming one route. */
@@ -319,7 +321,8 @@ export function selectPresets(names: readonly string[]): Preset[] {
 }
 
 /** Whether a route gives a client a token pair without one: a login, or a registration that answers a pair. */
-const issuesTokens = (r: Preset['routes'][number]) => r.op === 'login' || (r.op === 'register' && r.respond !== 'id');
+const issuesTokens = (r: Preset['routes'][number]) =>
+  r.op === 'login' || r.op === 'login_form' || r.op === 'register_form' || (r.op === 'register' && r.respond !== 'id');
 
 /**
  * `serve` refuses presets that offer no way to obtain a token (say

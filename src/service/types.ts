@@ -9,7 +9,8 @@ export interface TokenPair {
 }
 
 /** How a login finds its user. */
-export type Lookup = 'username' | 'phone' | 'username_or_phone';
+/** How a login names its user; `email`: the first account (by id) with exactly this address. */
+export type Lookup = 'username' | 'phone' | 'username_or_phone' | 'email';
 
 export interface ProfileInput {
   email?: string | undefined;
