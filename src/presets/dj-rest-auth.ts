@@ -44,18 +44,33 @@ export const djRestAuth: Preset = {
         token_not_valid: { code: false },
       },
     },
-    ...(['GET', 'PUT', 'PATCH'] as const).map((method) => ({
-      method,
+    {
+      method: 'GET',
       url: '/dj-rest-auth/user/',
-      op: 'user_details' as const,
+      op: 'user_details',
       optionalSlash: true,
-      operationId: `dj_rest_auth_user_${{ GET: 'retrieve', PUT: 'update', PATCH: 'partial_update' }[method]}`,
-      examples: method === 'GET' ? { response: USER } : { request: { first_name: 'Jane' }, response: USER },
-      summary:
-        method === 'GET'
-          ? 'Your pk, username, email, first_name and last_name'
-          : `Change your username, first_name or last_name${method === 'PUT' ? ' (username required)' : ''}; pk and email are read-only`,
-    })),
+      operationId: 'dj_rest_auth_user_retrieve',
+      examples: { response: USER },
+      summary: 'Your pk, username, email, first_name and last_name',
+    },
+    {
+      method: 'PUT',
+      url: '/dj-rest-auth/user/',
+      op: 'user_details',
+      optionalSlash: true,
+      operationId: 'dj_rest_auth_user_update',
+      examples: { request: { username: 'jane', first_name: 'Jane', last_name: '' }, response: USER },
+      summary: 'Change your username (required), first_name and last_name; pk and email are read-only',
+    },
+    {
+      method: 'PATCH',
+      url: '/dj-rest-auth/user/',
+      op: 'user_details',
+      optionalSlash: true,
+      operationId: 'dj_rest_auth_user_partial_update',
+      examples: { request: { first_name: 'Jane' }, response: USER },
+      summary: 'Change your username, first_name or last_name; pk and email are read-only',
+    },
     {
       method: 'POST',
       url: '/dj-rest-auth/password/change/',
