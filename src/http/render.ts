@@ -130,12 +130,14 @@ export function renderError(
     body = { error: override?.message ?? (api.code === 'invalid' && api.fields ? fieldsText(api.fields) : api.message) };
   } else if (override?.message !== undefined) {
     body = { detail: override.message };
+    if (typeof override.code === 'string') body.code = override.code;
   } else if (api.fields) {
     // Field errors keep DRF's shape whatever their code (invalid, username_taken, phone_taken).
     body = api.fields;
   } else {
     body = { detail: api.message };
-    if (spec.withCode) body.code = api.code;
+    if (typeof override?.code === 'string') body.code = override.code;
+    else if (spec.withCode && override?.code !== false) body.code = api.code;
     if (api.messages) body.messages = api.messages;
   }
 

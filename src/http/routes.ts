@@ -68,8 +68,15 @@ export interface MountOptions {
   sendActivationEmail?: boolean | undefined;
 }
 
-/** A route's URL, and for a `prefix` route every path that starts with it without its trailing slash. */
-const urlsOf = (r: Operation): string[] => (r.prefix ? [r.url, r.url.replace(/\/$/, ''), `${r.url.replace(/\/$/, '')}*`] : [r.url]);
+/**
+ * A route's URL; for a `prefix` route also every path that starts with it
+ * without its trailing slash, for an `optionalSlash` one also the URL without it.
+ */
+const urlsOf = (r: Operation): string[] => {
+  const bare = r.url.replace(/\/$/, '');
+  if (r.prefix) return [r.url, bare, `${bare}*`];
+  return r.optionalSlash && bare !== r.url ? [r.url, bare] : [r.url];
+};
 
 interface PathEntry {
   methods: Set<string>;

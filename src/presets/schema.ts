@@ -37,6 +37,13 @@ const errorOverride = z
   .strictObject({
     status: z.number().int().min(400).max(599).optional().meta({ description: 'The HTTP status to answer instead' }),
     message: z.string().min(1).optional().meta({ description: 'The message to answer instead' }),
+    code: z
+      .union([z.string().min(1), z.literal(false)])
+      .optional()
+      .meta({
+        description:
+          "The `code` beside `detail`: a string names it, false leaves it out; by default the error table's (none with a `message`)",
+      }),
   })
   .meta({ id: 'ErrorOverride', description: 'What the route answers instead of the default, for one error' });
 
@@ -63,6 +70,7 @@ const routeBase = {
     .meta({ description: 'The API docs\' operationId; by default "<preset id>_<op>", which must then be unique in the preset' }),
   examples: examples.optional(),
   prefix: z.boolean().optional().meta({ description: 'Also answer every path that starts with the URL without its trailing slash' }),
+  optionalSlash: z.boolean().optional().meta({ description: 'Also answer the URL without its trailing slash' }),
   metadata: z
     .record(z.string(), z.unknown())
     .optional()
@@ -75,6 +83,12 @@ const checkUser = z
   .boolean()
   .optional()
   .meta({ description: "false: SimpleJWT's own refresh and verify, which never look at the token's user" });
+
+/** What a login answers beside the pair (dj-rest-auth's JWT serializers). */
+const loginAnswer = {
+  withUser: z.boolean().optional().meta({ description: 'Adds `user`: {pk, username, email, first_name, last_name}' }),
+  withExpiration: z.boolean().optional().meta({ description: 'Adds `access_expiration` and `refresh_expiration`, ISO 8601 in UTC' }),
+};
 
 const route = <Op extends string, S extends z.ZodRawShape>(op: Op, shape: S, description: string) =>
   z.strictObject({ ...routeBase, op: z.literal(op), ...shape }).meta({ id: `Route_${op}`, description });
@@ -95,6 +109,7 @@ export const operationSchema = z.discriminatedUnion('op', [
             '"phone" is "phone_number"; "username_or_phone" is ["phone_number", "username"].',
         }),
       updateLastLogin: z.boolean().optional().meta({ description: "SimpleJWT's UPDATE_LAST_LOGIN; default true" }),
+      ...loginAnswer,
     },
     'Obtain a token pair with a login name and a password',
   ),
@@ -111,7 +126,18 @@ export const operationSchema = z.discriminatedUnion('op', [
     },
     'Register a user',
   ),
-  route('refresh', { tokenField, checkUser }, 'A new access token (and, rotating, a new refresh token) for a refresh token'),
+  route(
+    'refresh',
+    {
+      tokenField,
+      checkUser,
+      withExpiration: z
+        .boolean()
+        .optional()
+        .meta({ description: 'Adds `access_expiration` (and, with a new refresh token, `refresh_expiration`)' }),
+    },
+    'A new access token (and, rotating, a new refresh token) for a refresh token',
+  ),
   route('verify', { tokenField, checkUser }, 'Whether a token is valid'),
   route('blacklist', { tokenField, respond: z.enum(['empty', 'logged_out']) }, 'Blacklist a refresh token (log out)'),
   route('me', { respond: z.enum(['message', 'username']) }, 'A protected route: a greeting, or the username'),
@@ -130,6 +156,17 @@ export const operationSchema = z.discriminatedUnion('op', [
   route('user_list', {}, 'The users a caller may see'),
   route('user_detail', { target: z.enum(['me', 'id']) }, 'One user, `me` or by the `:id` path parameter'),
   route('user_action', { action: z.enum(DJOSER_ACTIONS), uniform: z.boolean().optional() }, "One of djoser's account actions"),
+  route('login_form', loginAnswer, 'A login by `username` or `email` and `password` (dj-rest-auth); bad credentials are a 400'),
+  route('user_details', {}, "The caller's pk, username, email and names: GET, or PUT / PATCH (dj-rest-auth)"),
+  route(
+    'password_form',
+    {
+      action: z.enum(['change', 'reset', 'reset_confirm']),
+      oldPassword: z.boolean().optional().meta({ description: "dj-rest-auth's OLD_PASSWORD_FIELD_ENABLED" }),
+    },
+    'A password flow with new_password1 and new_password2 (dj-rest-auth)',
+  ),
+  route('register_form', {}, 'Registration with username, email, password1 and password2 (dj-rest-auth)'),
 ]);
 
 /** What a preset file holds. */
@@ -204,6 +241,10 @@ const routesAgree: { [K in Operation['op']]: Same<RouteOf<Operation, K>, RouteOf
   user_list: true,
   user_detail: true,
   user_action: true,
+  login_form: true,
+  user_details: true,
+  password_form: true,
+  register_form: true,
 };
 const presetAgrees: Same<Omit<Preset, 'routes' | 'id' | 'document'>, Omit<PresetFile, 'routes' | 'id' | 'document' | '$schema'>> = true;
 void routesAgree;

@@ -15,6 +15,11 @@ export type Envelope = 'detail' | 'error';
 export interface ErrorOverride {
   status?: number;
   message?: string;
+  /**
+   * The `code` beside `detail` in the body: a string names it, false leaves
+   * it out. By default the error table's (and none with a `message`).
+   */
+  code?: string | false;
 }
 
 /** Error overrides by code; `required` is a missing or blank request field. */
@@ -40,6 +45,8 @@ interface RouteBase {
    * slash (djoser mounts SimpleJWT's views as `re_path(r"^jwt/create/?")`).
    */
   prefix?: boolean;
+  /** Also answer the URL without its trailing slash (dj-rest-auth mounts its views as `re_path(r"login/?$")`). */
+  optionalSlash?: boolean;
   /** DRF's metadata answer to an OPTIONS request on this path (`name`, `description`, `actions`). */
   metadata?: Record<string, unknown>;
 }
@@ -60,6 +67,17 @@ export type DjoserAction =
   | 'reset_username'
   | 'reset_username_confirm';
 
+/** What a login answers beside the pair, as dj-rest-auth's JWT serializers do. */
+export interface LoginAnswer {
+  /** Adds `user`: {pk, username, email, first_name, last_name} (dj-rest-auth's UserDetailsSerializer). */
+  withUser?: boolean;
+  /** Adds `access_expiration` and `refresh_expiration`, ISO 8601 in UTC (dj-rest-auth's JWT_AUTH_RETURN_EXPIRATION). */
+  withExpiration?: boolean;
+}
+
+/** dj-rest-auth's password views: change (signed in), reset (mails a link), reset_confirm (uid, token). */
+export type PasswordFormAction = 'change' | 'reset' | 'reset_confirm';
+
 export type Operation =
   | (RouteBase & {
       op: 'login';
@@ -68,7 +86,7 @@ export type Operation =
       lookup: Lookup;
       /** SimpleJWT's UPDATE_LAST_LOGIN: whether a login sets last_login; default true. */
       updateLastLogin?: boolean;
-    })
+    } & LoginAnswer)
   | (RouteBase & {
       op: 'register';
       profile: ProfileField[];
@@ -83,7 +101,13 @@ export type Operation =
    * `checkUser: false` is SimpleJWT's own refresh and verify, which never look
    * at the token's user (a deleted or inactive user's token still refreshes).
    */
-  | (RouteBase & { op: 'refresh'; tokenField: string; checkUser?: boolean })
+  | (RouteBase & {
+      op: 'refresh';
+      tokenField: string;
+      checkUser?: boolean;
+      /** Adds `access_expiration` (and, with a new refresh token, `refresh_expiration`), as dj-rest-auth's refresh view does. */
+      withExpiration?: boolean;
+    })
   | (RouteBase & { op: 'verify'; tokenField: string; checkUser?: boolean })
   | (RouteBase & {
       op: 'blacklist';
@@ -122,7 +146,16 @@ export type Operation =
    * One of djoser's actions. `uniform`: resend_activation answers 204 whether
    * or not an inactive account has the address (djoser answers 400 when none does).
    */
-  | (RouteBase & { op: 'user_action'; action: DjoserAction; uniform?: boolean });
+  | (RouteBase & { op: 'user_action'; action: DjoserAction; uniform?: boolean })
+  // dj-rest-auth's views (src/service/forms-accounts.ts): bodies read as its serializers read them.
+  /** A login by `username` or `email` and `password`; bad credentials are a 400 non-field error. */
+  | (RouteBase & { op: 'login_form' } & LoginAnswer)
+  /** The caller's pk, username, email, first_name, last_name: GET, or PUT / PATCH of username and the names. */
+  | (RouteBase & { op: 'user_details' })
+  /** A password flow with new_password1 and new_password2; `oldPassword`: OLD_PASSWORD_FIELD_ENABLED. Answers {detail}. */
+  | (RouteBase & { op: 'password_form'; action: PasswordFormAction; oldPassword?: boolean })
+  /** Registration with username, email, password1, password2: 201 with the pair and the user. */
+  | (RouteBase & { op: 'register_form' });
 
 export interface Preset {
   id: string;

@@ -100,11 +100,23 @@ export class TokenService extends ServiceCore {
     client: Client = LOCAL_CLIENT,
     opts: { lastLogin?: boolean } = {},
   ): Promise<TokenPair> {
+    return (await this.signIn(login, password, lookup, client, opts)).tokens;
+  }
+
+  /** A login that also answers its user (for the responses that carry the user, as dj-rest-auth's). */
+  async signIn(
+    login: string,
+    password: string,
+    lookup: Lookup,
+    client: Client = LOCAL_CLIENT,
+    opts: { lastLogin?: boolean } = {},
+  ): Promise<{ user: UserRecord; tokens: TokenPair }> {
     // The tokens' mint time is now, before the user is read: a password
     // change that commits after this read refuses them (core.ts, revokeAll).
     const mintedAt = mintClock();
     const user = await this.authenticateCredentials(login, password, lookup, client);
-    return this.issuePair(user.id, this.now(), client, { lastLogin: opts.lastLogin ?? true, mintedAt });
+    const tokens = await this.issuePair(user.id, this.now(), client, { lastLogin: opts.lastLogin ?? true, mintedAt });
+    return { user, tokens };
   }
 
   // ---- tokens ------------------------------------------------------------

@@ -2,9 +2,9 @@
 // request helpers, and the schema pieces several operations share.
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ErrorCode } from '../../errors.js';
-import type { Operation } from '../../presets/types.js';
+import type { LoginAnswer, Operation } from '../../presets/types.js';
 import type { AuthService, Client, Origin } from '../../service.js';
-import type { UserAuth } from '../../storage/types.js';
+import type { UserAuth, UserRecord } from '../../storage/types.js';
 import { fieldSpec, SHOWN_FIELDS, type UserField } from '../../users/fields.js';
 
 export type JsonSchema = Record<string, unknown>;
@@ -110,6 +110,61 @@ export const pair = {
 };
 
 export const detail = { type: 'object', properties: { detail: text }, required: ['detail'] };
+
+// ---- dj-rest-auth's answers ------------------------------------------------------
+
+/** dj-rest-auth's UserDetailsSerializer: pk, username, email, first_name, last_name (email read-only). */
+export const userDetails = {
+  type: 'object',
+  properties: {
+    pk: { type: 'integer', readOnly: true },
+    username: text,
+    email: { type: 'string', readOnly: true },
+    first_name: text,
+    last_name: text,
+  },
+  required: ['pk', 'username', 'email', 'first_name', 'last_name'],
+};
+
+export const dateTime = { type: 'string', format: 'date-time' };
+
+export const userDetailsOf = (u: UserRecord) => ({
+  pk: u.id,
+  username: u.username,
+  email: u.email,
+  first_name: u.first_name,
+  last_name: u.last_name,
+});
+
+/**
+ * A token's expiry as DRF's DateTimeField writes it in UTC: ISO 8601 with `Z`
+ * (whole seconds, as a token's `exp` is, so without a fraction).
+ */
+export function expirationOf(token: string): string {
+  const payload = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as { exp?: unknown };
+  if (typeof payload.exp !== 'number') throw new TypeError('a token without exp');
+  return new Date(payload.exp * 1000).toISOString().replace('.000Z', 'Z');
+}
+
+/** A login's answer: the pair, or dj-rest-auth's {access, refresh, user?, access_expiration?, refresh_expiration?}. */
+export function loginAnswerSchema(r: LoginAnswer): JsonSchema {
+  if (!r.withUser && !r.withExpiration) return pair;
+  const properties: JsonSchema = { access: text, refresh: text };
+  if (r.withUser) properties.user = userDetails;
+  if (r.withExpiration) Object.assign(properties, { access_expiration: dateTime, refresh_expiration: dateTime });
+  return { type: 'object', properties, required: Object.keys(properties) };
+}
+
+export function loginAnswer(r: LoginAnswer, signedIn: { user: UserRecord; tokens: { access: string; refresh: string } }) {
+  const { access, refresh } = signedIn.tokens;
+  if (!r.withUser && !r.withExpiration) return { refresh, access };
+  return {
+    access,
+    refresh,
+    ...(r.withUser ? { user: userDetailsOf(signedIn.user) } : {}),
+    ...(r.withExpiration ? { access_expiration: expirationOf(access), refresh_expiration: expirationOf(refresh) } : {}),
+  };
+}
 
 /** The user's profile (SPEC §4) as the account routes answer it, from the field table. */
 export const profile = {
