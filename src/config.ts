@@ -9,8 +9,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { ConfigError } from './errors.js';
-import { bool, int, limit, seconds, setting, showLimit } from './config-kit.js';
+import { bool, int, limit, setting, showLimit } from './config-kit.js';
 import { MAIL_SETTINGS } from './config-mail.js';
+import { TOKEN_SETTINGS } from './config-tokens.js';
 import { DEFAULT_LIMITS } from './throttle.js';
 import { ALGORITHMS, HMAC_ALGORITHMS, MIN_HMAC_KEY_BYTES } from '@latchkey/verify/wire';
 
@@ -146,37 +147,7 @@ export const SETTINGS = [
     schema: int(0, 30 * 86400).default(600),
     meaning: 'seconds `latchkey keys rotate` publishes the next key in the JWKS before signing with it (`--now` skips it)',
   }),
-  setting({ env: 'LATCHKEY_ACCESS_TOKEN_LIFETIME', key: 'accessTokenLifetime', schema: seconds.default(300), meaning: 'seconds' }),
-  setting({ env: 'LATCHKEY_REFRESH_TOKEN_LIFETIME', key: 'refreshTokenLifetime', schema: seconds.default(86400), meaning: 'seconds' }),
-  setting({
-    env: 'LATCHKEY_REFRESH_FAMILY_LIFETIME',
-    key: 'refreshFamilyLifetime',
-    schema: seconds.default(30 * 86400),
-    meaning: "seconds a login's rotation family may live, however often it rotates",
-  }),
-  setting({
-    env: 'LATCHKEY_ROTATE_REFRESH_TOKENS',
-    key: 'rotateRefreshTokens',
-    // Undefined means: each preset decides.
-    schema: bool.optional(),
-    shown: 'per preset (`auth-root` on, others off)',
-    meaning: '`on`/`off`: rotate refresh tokens on every refresh',
-  }),
-  setting({
-    env: 'LATCHKEY_ROTATION_REUSE_INTERVAL',
-    key: 'rotationReuseInterval',
-    schema: int(0, 3600, 'must be a whole number of seconds from 0 to 3600').default(10),
-    meaning:
-      'seconds after a rotation in which the rotated refresh token, presented again, gets the same new pair back instead of revoking its family (a retry after a lost response); 0 turns it off',
-  }),
-  setting({ env: 'LATCHKEY_ISSUER', key: 'issuer', schema: z.string().min(1).optional(), meaning: 'add and require `iss`' }),
-  setting({ env: 'LATCHKEY_AUDIENCE', key: 'audience', schema: z.string().min(1).optional(), meaning: 'add and require `aud`' }),
-  setting({
-    env: 'LATCHKEY_LEEWAY',
-    key: 'leeway',
-    schema: int(0, 3600).default(0),
-    meaning: 'seconds of clock skew allowed on `exp`, `nbf`, `iat`',
-  }),
+  ...TOKEN_SETTINGS,
   setting({
     env: 'LATCHKEY_LOGIN_THROTTLE',
     key: 'loginThrottle',

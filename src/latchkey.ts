@@ -74,12 +74,20 @@ export async function createService(config: Config, opts: CreateOptions & { mail
   }
   const keys = new KeyRing(config);
   const redis = config.redisUrl && config.loginThrottle ? openRedis(config.redisUrl) : undefined;
-  const tokens = new TokenFactory(createJwtBackend(keys, { remember: (p) => p.token_type === 'access' }), {
+  // Tokens presented again and again (access, sliding) are worth remembering; a refresh token is used once.
+  const typeClaim = config.tokenTypeClaim;
+  const tokens = new TokenFactory(createJwtBackend(keys, { remember: (p) => p[typeClaim] === 'access' || p[typeClaim] === 'sliding' }), {
     accessLifetime: config.accessTokenLifetime,
     refreshLifetime: config.refreshTokenLifetime,
     leeway: config.leeway,
     issuer: config.issuer,
     audience: config.audience,
+    slidingLifetime: config.slidingTokenLifetime,
+    slidingRefreshLifetime: config.slidingTokenRefreshLifetime,
+    userIdField: config.userIdField,
+    userIdClaim: config.userIdClaim,
+    tokenTypeClaim: config.tokenTypeClaim,
+    jtiClaim: config.jtiClaim,
   });
   const hasher = new PasswordHasher({
     ...config.argon2,
@@ -103,6 +111,8 @@ export async function createService(config: Config, opts: CreateOptions & { mail
     },
     refreshFamilyLifetime: config.refreshFamilyLifetime,
     rotationReuseInterval: config.rotationReuseInterval,
+    claims: config.tokenClaims,
+    authTokenClasses: config.authTokenClasses,
     mailer,
     onBackgroundError: (err) => opts.mailLogger?.error({ err }, 'recording the mails of a link request failed'),
     throttle: config.loginThrottle ? createThrottle(config.limits, { mode: opts.throttleMode, redis }) : NO_THROTTLE,

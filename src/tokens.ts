@@ -7,12 +7,18 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { v7 as uuidv7 } from 'uuid';
 import type { JwtBackend } from './jwt.js';
 import { TokenBackendError } from './jwt.js';
-import { checkClaims, TokenError, type Claims, type TokenType } from '@latchkey/verify/claims';
+import { checkClaims, checkRefreshExp, REFRESH_EXP_CLAIM, TokenError, type Claims, type TokenType } from '@latchkey/verify/claims';
 import { TOKEN_MESSAGES } from '@latchkey/verify/wire';
 
 // The claim checks live in @latchkey/verify, so the server and the verifier
 // run one function; TokenError (thrown by them) and the messages come with them.
 export { checkClaims, TokenError, type ClaimOptions, type Claims, type TokenType } from '@latchkey/verify/claims';
+
+/** What names a token's user: its id, or (USER_ID_FIELD `username`) its username. */
+export type UserKey = number | string;
+
+/** A token's claims as the server checks them: user_id is the USER_ID_CLAIM's value, a number or (USER_ID_FIELD username) a string. */
+export type TokenClaims = Claims<UserKey>;
 export { TOKEN_MESSAGES, type TokenErrorMessage } from '@latchkey/verify/wire';
 
 export interface TokenFactoryOptions {
@@ -21,7 +27,21 @@ export interface TokenFactoryOptions {
   leeway: number;
   issuer?: string | undefined;
   audience?: string | undefined;
+  /** SimpleJWT's SLIDING_TOKEN_LIFETIME (default 300) and SLIDING_TOKEN_REFRESH_LIFETIME (default 86400), in seconds. */
+  slidingLifetime?: number | undefined;
+  slidingRefreshLifetime?: number | undefined;
+  /** SimpleJWT's USER_ID_FIELD: `id` (default) or `username`. */
+  userIdField?: 'id' | 'username' | undefined;
+  /** SimpleJWT's USER_ID_CLAIM, TOKEN_TYPE_CLAIM and JTI_CLAIM; SimpleJWT's defaults when omitted. */
+  userIdClaim?: string | undefined;
+  tokenTypeClaim?: string | undefined;
+  jtiClaim?: string | undefined;
 }
+
+/** Custom claims: user fields by name, added after the standard claims. */
+export type ExtraClaims = Readonly<Record<string, unknown>>;
+
+const NO_EXTRA: ExtraClaims = Object.freeze({});
 
 /**
  * A jti in SimpleJWT's form, 32 lowercase hex characters, but a UUIDv7 where
@@ -80,17 +100,55 @@ export function mintedMs(jti: string): number | undefined {
 }
 
 export class TokenFactory {
+  /** The claim names on the wire (SimpleJWT's USER_ID_CLAIM, TOKEN_TYPE_CLAIM, JTI_CLAIM). */
+  readonly names: { readonly userId: string; readonly tokenType: string; readonly jti: string };
+  readonly userIdField: 'id' | 'username';
+  readonly slidingLifetime: number;
+  readonly slidingRefreshLifetime: number;
+  /** Whether every name is SimpleJWT's default, so a payload is its Claims as it is. */
+  private readonly plain: boolean;
+
   constructor(
     private readonly jwt: JwtBackend,
     private readonly o: TokenFactoryOptions,
-  ) {}
+  ) {
+    this.names = { userId: o.userIdClaim ?? 'user_id', tokenType: o.tokenTypeClaim ?? 'token_type', jti: o.jtiClaim ?? 'jti' };
+    this.userIdField = o.userIdField ?? 'id';
+    this.slidingLifetime = o.slidingLifetime ?? 300;
+    this.slidingRefreshLifetime = o.slidingRefreshLifetime ?? 86400;
+    this.plain = this.names.userId === 'user_id' && this.names.tokenType === 'token_type' && this.names.jti === 'jti';
+  }
 
-  /** Claims in SimpleJWT's order: token_type, exp, iat, jti, user_id. */
-  private claims(type: TokenType, userId: number, now: number, exp: number, mintedAt: number | undefined): Claims {
-    const c: Claims = { token_type: type, exp, iat: now, jti: newJti(mintedAt), user_id: userId };
-    if (this.o.issuer !== undefined) c.iss = this.o.issuer;
-    if (this.o.audience !== undefined) c.aud = this.o.audience;
-    return c;
+  /** What a token names `user` by: USER_ID_FIELD's value. */
+  keyOf(user: { id: number; username: string }): UserKey {
+    return this.userIdField === 'id' ? user.id : user.username;
+  }
+
+  /**
+   * The payload in SimpleJWT's order: token_type, exp, iat, jti, then (a
+   * sliding token) refresh_exp, then user_id, then the custom claims (a
+   * get_token override adds them to what for_user made). The claims under
+   * their default names come back beside it, for the service.
+   */
+  private mint(
+    type: TokenType,
+    user: UserKey,
+    now: number,
+    exp: number,
+    jti: string,
+    extra: ExtraClaims,
+    refreshExp?: number,
+  ): { token: string; claims: TokenClaims } {
+    const n = this.names;
+    const p: Record<string, unknown> = { [n.tokenType]: type, exp, iat: now, [n.jti]: jti };
+    if (refreshExp !== undefined) p[REFRESH_EXP_CLAIM] = refreshExp;
+    p[n.userId] = user;
+    for (const k in extra) p[k] = extra[k];
+    if (this.o.issuer !== undefined) p.iss = this.o.issuer;
+    if (this.o.audience !== undefined) p.aud = this.o.audience;
+    const token = this.jwt.sign(p);
+    const claims = (this.plain ? p : { ...p, token_type: type, jti, user_id: user }) as TokenClaims;
+    return { token, claims };
   }
 
   /**
@@ -99,18 +157,38 @@ export class TokenFactory {
    * what the token vouches for, so that a revocation committed after that read
    * refuses the token (service/core.ts, checkUser).
    */
-  refresh(userId: number, now: number, notAfter = Infinity, mintedAt?: number): { token: string; claims: Claims } {
-    const claims = this.claims('refresh', userId, now, Math.min(now + this.o.refreshLifetime, notAfter), mintedAt);
-    return { token: this.jwt.sign(claims), claims };
+  refresh(user: UserKey, now: number, notAfter = Infinity, mintedAt?: number, extra: ExtraClaims = NO_EXTRA) {
+    return this.mint('refresh', user, now, Math.min(now + this.o.refreshLifetime, notAfter), newJti(mintedAt), extra);
   }
 
-  access(userId: number, now: number, mintedAt?: number): { token: string; claims: Claims } {
-    const claims = this.claims('access', userId, now, now + this.o.accessLifetime, mintedAt);
-    return { token: this.jwt.sign(claims), claims };
+  access(user: UserKey, now: number, mintedAt?: number, extra: ExtraClaims = NO_EXTRA) {
+    return this.mint('access', user, now, now + this.o.accessLifetime, newJti(mintedAt), extra);
+  }
+
+  /** SimpleJWT's SlidingToken.for_user: exp a sliding lifetime away, refresh_exp a sliding refresh lifetime away. */
+  sliding(user: UserKey, now: number, mintedAt?: number, extra: ExtraClaims = NO_EXTRA) {
+    return this.mint('sliding', user, now, now + this.slidingLifetime, newJti(mintedAt), extra, now + this.slidingRefreshLifetime);
+  }
+
+  /**
+   * TokenRefreshSlidingSerializer: refresh_exp must not have passed; the
+   * token comes back with a new exp and iat and everything else as it was
+   * (its jti, refresh_exp and user), its custom claims replaced by `extra`.
+   */
+  slide(claims: TokenClaims, now: number, extra: ExtraClaims = NO_EXTRA) {
+    const refreshExp = checkRefreshExp(claims, { now, leeway: this.o.leeway });
+    return this.mint('sliding', claims.user_id, now, now + this.slidingLifetime, claims.jti, extra, refreshExp);
+  }
+
+  /** The latest a token can expire: a sliding token refreshed just before its refresh_exp lives a sliding lifetime past it. */
+  lastExpiry(claims: TokenClaims): number {
+    const refreshExp = claims[REFRESH_EXP_CLAIM];
+    if (claims.token_type !== 'sliding' || typeof refreshExp !== 'number') return claims.exp;
+    return Math.max(claims.exp, refreshExp + this.slidingLifetime);
   }
 
   /** Signature and algorithm first, then claims, then type. */
-  check(raw: string, expected: TokenType | undefined, now: number): Claims {
+  check(raw: string, expected: TokenType | readonly TokenType[] | undefined, now: number): TokenClaims {
     let payload: Record<string, unknown>;
     try {
       payload = this.jwt.decode(raw);
@@ -118,6 +196,15 @@ export class TokenFactory {
       if (err instanceof TokenBackendError) throw new TokenError(TOKEN_MESSAGES.invalid);
       throw err;
     }
-    return checkClaims(payload, expected, { now, leeway: this.o.leeway, issuer: this.o.issuer, audience: this.o.audience });
+    return checkClaims(payload, expected, {
+      now,
+      leeway: this.o.leeway,
+      issuer: this.o.issuer,
+      audience: this.o.audience,
+      userIdClaim: this.names.userId,
+      tokenTypeClaim: this.names.tokenType,
+      jtiClaim: this.names.jti,
+      userId: this.userIdField === 'id' ? 'integer' : 'string',
+    });
   }
 }

@@ -111,7 +111,7 @@ describe('checkClaims', () => {
       refused(() => checkClaims(payload({ token_type: undefined }), undefined, opts()), 'Token has no type');
     });
     it('unknown: "Token has wrong type"', () => {
-      refused(() => checkClaims(payload({ token_type: 'sliding' }), undefined, opts()), 'Token has wrong type');
+      refused(() => checkClaims(payload({ token_type: 'bearer' }), undefined, opts()), 'Token has wrong type');
       refused(() => checkClaims(payload({ token_type: 'ACCESS' }), 'access', opts()), 'Token has wrong type');
     });
     it('not the one expected: "Token has wrong type"', () => {

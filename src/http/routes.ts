@@ -94,7 +94,11 @@ export function mountPresets(app: FastifyInstance, presets: Preset[], service: A
   /** Each path's `Allow`, filled once every route is known (the hooks read it per request). */
   const allowOf = new Map<string, string>();
   for (const preset of presets) {
-    const ctx = { rotate: opts.rotate ?? preset.rotate, sendActivation: opts.sendActivationEmail ?? preset.sendActivationEmail ?? false };
+    const ctx = {
+      rotate: opts.rotate ?? preset.rotate,
+      sendActivation: opts.sendActivationEmail ?? preset.sendActivationEmail ?? false,
+      claims: preset.claims,
+    };
     const types = opts.authHeaderTypes ?? preset.authHeaderTypes ?? [AUTH_SCHEME];
     const allowHook = preset.allowOnEveryAnswer
       ? (req: FastifyRequest, reply: FastifyReply, payload: unknown) => {

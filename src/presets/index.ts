@@ -74,7 +74,11 @@ export function selectPresets(names: readonly string[], cwd = process.cwd()): Pr
 
 /** Whether a route gives a client a token pair without one: a login, or a registration that answers a pair. */
 const issuesTokens = (r: Preset['routes'][number]) =>
-  r.op === 'login' || r.op === 'login_form' || r.op === 'register_form' || (r.op === 'register' && r.respond !== 'id');
+  r.op === 'login' ||
+  r.op === 'login_sliding' ||
+  r.op === 'login_form' ||
+  r.op === 'register_form' ||
+  (r.op === 'register' && r.respond !== 'id');
 
 /**
  * `serve` refuses presets that offer no way to obtain a token (say

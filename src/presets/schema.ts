@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { ERRORS, type ErrorCode } from '../errors.js';
 import { LOGIN_KEYS, type LoginKey } from '../service/types.js';
+import { CLAIM_FIELDS, type ClaimField } from '../users/claims.js';
 import { PATCH_FIELDS, REGISTER_FIELDS, type PatchField, type RegisterField } from '../users/fields.js';
 import type { DjoserAction, Operation, Preset } from './types.js';
 
@@ -93,26 +94,24 @@ const loginAnswer = {
 const route = <Op extends string, S extends z.ZodRawShape>(op: Op, shape: S, description: string) =>
   z.strictObject({ ...routeBase, op: z.literal(op), ...shape }).meta({ id: `Route_${op}`, description });
 
+/** How a login (a pair, or a sliding token) names and finds its user. */
+const loginShape = {
+  loginField: fieldName.meta({ description: 'The request field that names the user' }),
+  lookup: z
+    .union([loginKey, z.enum(['phone', 'username_or_phone']), z.array(loginKey).min(1).readonly()], {
+      error: 'must be "username", "email", "phone_number", or a list of them, e.g. ["username", "email"]',
+    })
+    .meta({
+      description:
+        'How the user is found by that field: "username", "email", "phone_number", or several in the order they are tried ' +
+        '(["username", "email"]: a login by username or email). By email, only when exactly one active account has the address. ' +
+        '"phone" is "phone_number"; "username_or_phone" is ["phone_number", "username"].',
+    }),
+  updateLastLogin: z.boolean().optional().meta({ description: "SimpleJWT's UPDATE_LAST_LOGIN; default true" }),
+};
+
 export const operationSchema = z.discriminatedUnion('op', [
-  route(
-    'login',
-    {
-      loginField: fieldName.meta({ description: 'The request field that names the user' }),
-      lookup: z
-        .union([loginKey, z.enum(['phone', 'username_or_phone']), z.array(loginKey).min(1).readonly()], {
-          error: 'must be "username", "email", "phone_number", or a list of them, e.g. ["username", "email"]',
-        })
-        .meta({
-          description:
-            'How the user is found by that field: "username", "email", "phone_number", or several in the order they are tried ' +
-            '(["username", "email"]: a login by username or email). By email, only when exactly one active account has the address. ' +
-            '"phone" is "phone_number"; "username_or_phone" is ["phone_number", "username"].',
-        }),
-      updateLastLogin: z.boolean().optional().meta({ description: "SimpleJWT's UPDATE_LAST_LOGIN; default true" }),
-      ...loginAnswer,
-    },
-    'Obtain a token pair with a login name and a password',
-  ),
+  route('login', { ...loginShape, ...loginAnswer }, 'Obtain a token pair with a login name and a password'),
   route(
     'register',
     {
@@ -139,7 +138,28 @@ export const operationSchema = z.discriminatedUnion('op', [
     'A new access token (and, rotating, a new refresh token) for a refresh token',
   ),
   route('verify', { tokenField, checkUser }, 'Whether a token is valid'),
-  route('blacklist', { tokenField, respond: z.enum(['empty', 'logged_out']) }, 'Blacklist a refresh token (log out)'),
+  route(
+    'login_sliding',
+    loginShape,
+    'Obtain a sliding token with a login name and a password (SimpleJWT\'s TokenObtainSlidingView): {"token"}',
+  ),
+  route(
+    'refresh_sliding',
+    { tokenField, checkUser },
+    "A sliding token with a new exp, while its refresh_exp has not passed (SimpleJWT's TokenRefreshSlidingView)",
+  ),
+  route(
+    'blacklist',
+    {
+      tokenField,
+      respond: z.enum(['empty', 'logged_out']),
+      tokenType: z
+        .enum(['refresh', 'sliding'])
+        .optional()
+        .meta({ description: 'The token type blacklisted: "refresh" (default; SimpleJWT\'s TokenBlacklistView) or "sliding"' }),
+    },
+    'Blacklist a refresh token (log out), or a sliding token',
+  ),
   route('me', { respond: z.enum(['message', 'username']) }, 'A protected route: a greeting, or the username'),
   route('profile', {}, "The signed-in user's profile"),
   route(
@@ -203,6 +223,14 @@ export const presetFileSchema = z
       .optional()
       .meta({ description: 'On these paths, a method no route serves answers 401 to an anonymous caller before 405' }),
     sendActivationEmail: z.boolean().optional(),
+    claims: z
+      .array(z.enum(CLAIM_FIELDS as [ClaimField, ...ClaimField[]]))
+      .readonly()
+      .optional()
+      .meta({
+        description:
+          "Custom claims: user fields every token this preset's routes mint carries (SimpleJWT's get_token override), instead of LATCHKEY_TOKEN_CLAIMS's",
+      }),
     routes: z.array(operationSchema).min(1),
   })
   .meta({ title: 'latchkey preset', description: 'The routes of one API document, mounted by LATCHKEY_PRESETS' });
@@ -228,6 +256,8 @@ const routesAgree: { [K in Operation['op']]: Same<RouteOf<Operation, K>, RouteOf
   register: true,
   refresh: true,
   verify: true,
+  login_sliding: true,
+  refresh_sliding: true,
   blacklist: true,
   me: true,
   profile: true,

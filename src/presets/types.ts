@@ -6,6 +6,7 @@
 // needs a Bearer access token).
 import type { ErrorCode } from '../errors.js';
 import type { Lookup } from '../service.js';
+import type { ClaimField } from '../users/claims.js';
 import type { PatchField, RegisterField } from '../users/fields.js';
 
 /** `detail`: DRF's shapes. `error`: the document writes `{"error": "..."}`. */
@@ -109,9 +110,23 @@ export type Operation =
       withExpiration?: boolean;
     })
   | (RouteBase & { op: 'verify'; tokenField: string; checkUser?: boolean })
+  /** SimpleJWT's TokenObtainSlidingView: `{"token"}`, a sliding token. */
+  | (RouteBase & {
+      op: 'login_sliding';
+      loginField: string;
+      lookup: Lookup;
+      updateLastLogin?: boolean;
+    })
+  /** SimpleJWT's TokenRefreshSlidingView: the sliding token in `tokenField` comes back with a new exp. */
+  | (RouteBase & { op: 'refresh_sliding'; tokenField: string; checkUser?: boolean })
   | (RouteBase & {
       op: 'blacklist';
       tokenField: string;
+      /**
+       * The token type taken: `refresh` (default; SimpleJWT's
+       * TokenBlacklistView, which refuses a sliding token as of the wrong type) or `sliding`.
+       */
+      tokenType?: 'refresh' | 'sliding';
       /** The success body. */
       respond: 'empty' | 'logged_out';
     })
@@ -182,6 +197,11 @@ export interface Preset {
    * DRF viewset whose default permission needs a user does.
    */
   guarded?: readonly string[];
+  /**
+   * Custom claims: user fields every token this preset's routes mint carries
+   * (SimpleJWT's get_token override); instead of LATCHKEY_TOKEN_CLAIMS's.
+   */
+  claims?: readonly ClaimField[];
   /** Registration creates an inactive user and mails an activation link, unless LATCHKEY_SEND_ACTIVATION_EMAIL says otherwise. */
   sendActivationEmail?: boolean;
 }

@@ -1,5 +1,6 @@
 // The account operations: registration, a signed-in user's own profile,
 // password and sessions, and the administration the CLI does.
+import type { ClaimField } from '../users/claims.js';
 import validator from 'validator';
 import { ApiError, FIELD_MESSAGES, toApiError, UniqueViolationError, type FieldErrors } from '../errors.js';
 import { codePoints, MAX_PASSWORD_LENGTH } from '../passwords.js';
@@ -153,7 +154,13 @@ export class AccountService extends TokenService {
    * told apart from the caller's: the caller gets a fresh pair, a new session,
    * in the answer.
    */
-  async changePassword(user: UserRecord, oldPassword: string, newPassword: string, client: Client = LOCAL_CLIENT): Promise<TokenPair> {
+  async changePassword(
+    user: UserRecord,
+    oldPassword: string,
+    newPassword: string,
+    client: Client = LOCAL_CLIENT,
+    opts: { claims?: readonly ClaimField[] | undefined } = {},
+  ): Promise<TokenPair> {
     const account = user.username.toLowerCase();
     await this.throttle.beforeLogin(client.address, account);
     let ok = false;
@@ -172,7 +179,7 @@ export class AccountService extends TokenService {
     });
     if (fields) throw ApiError.fields(fields);
     const now = await this.storePassword(user.id, newPassword);
-    return this.issuePair(user.id, now, client);
+    return this.issuePair(user.id, now, client, { claims: opts.claims });
   }
 
   /** The user's live sessions, the most recently used first. */

@@ -2,8 +2,18 @@
 // issuing a token pair, and the checks of a token's user.
 import { ApiError, toApiError } from '../errors.js';
 import type { PasswordHasher } from '../passwords.js';
-import type { BlacklistReason, OutstandingToken, SessionMeta, Storage, TokenState, UserAuth, UserPatch } from '../storage/types.js';
-import { mintClock, mintClockPast, mintedMs, TOKEN_MESSAGES, type Claims, type TokenFactory } from '../tokens.js';
+import type {
+  BlacklistReason,
+  OutstandingToken,
+  SessionMeta,
+  Storage,
+  TokenState,
+  UserAuth,
+  UserPatch,
+  UserRecord,
+} from '../storage/types.js';
+import { mintClock, mintClockPast, mintedMs, TOKEN_MESSAGES, type TokenClaims, type TokenFactory } from '../tokens.js';
+import { claimValues, copiedClaims, type ClaimField } from '../users/claims.js';
 import { NO_THROTTLE, type Throttle } from '../throttle.js';
 import { LOCAL_CLIENT, type AuthEvent, type Client, type ServiceOptions, type TokenPair } from './types.js';
 
@@ -35,20 +45,52 @@ export class ServiceCore {
    * A new login: a fresh rotation family whose id is the first refresh token's
    * jti, recorded as a session with the client's address and user agent. With
    * `lastLogin`, the user's last_login is set to now in the same commit.
+   * `claims`: the custom claims (a preset's; by default LATCHKEY_TOKEN_CLAIMS),
+   * on the refresh token and copied to the access token, as SimpleJWT's
+   * get_token override and access_token do.
    */
   async issuePair(
-    userId: number,
+    who: number | UserRecord,
     now = this.now(),
     client: Client = LOCAL_CLIENT,
-    opts: { lastLogin?: boolean; mintedAt?: number } = {},
+    opts: { lastLogin?: boolean; mintedAt?: number; claims?: readonly ClaimField[] | undefined } = {},
   ): Promise<TokenPair> {
-    const refresh = this.tokens.refresh(userId, now, now + this.o.refreshFamilyLifetime, opts.mintedAt);
+    const fields = opts.claims ?? this.defaultClaims;
+    // A user given by id is read only when the tokens need more of it than its id.
+    const user =
+      typeof who === 'number' && (fields.length > 0 || this.tokens.userIdField !== 'id') ? await this.storage.getUserById(who) : who;
+    if (user === undefined) throw new ApiError('user_not_found');
+    const userId = typeof user === 'number' ? user : user.id;
+    const key = typeof user === 'number' ? user : this.tokens.keyOf(user);
+    const extra = typeof user === 'number' ? {} : claimValues(user, fields);
+    const refresh = this.tokens.refresh(key, now, now + this.o.refreshFamilyLifetime, opts.mintedAt, extra);
     await this.storage.startSession(
-      outstanding(refresh.claims, { familyId: refresh.claims.jti, familyIssuedAt: now }, now),
+      outstanding(refresh.claims, { familyId: refresh.claims.jti, familyIssuedAt: now }, now, userId),
       sessionMeta(client),
       opts.lastLogin ? { lastLogin: true } : {},
     );
-    return { refresh: refresh.token, access: this.tokens.access(userId, now, opts.mintedAt).token };
+    return { refresh: refresh.token, access: this.tokens.access(key, now, opts.mintedAt, extra).token };
+  }
+
+  /** LATCHKEY_TOKEN_CLAIMS: the custom claims of the routes whose preset names none. */
+  protected get defaultClaims(): readonly ClaimField[] {
+    return this.o.claims ?? [];
+  }
+
+  /**
+   * The custom claims a refresh mints with: read again from the user's
+   * current record, so a changed email or a new is_staff shows at the next
+   * refresh; from the presented token when its user is gone (a refresh that
+   * does not check the user, SimpleJWT's own). None read when none are set.
+   */
+  protected async freshClaims(
+    userId: number | null,
+    presented: TokenClaims,
+    fields: readonly ClaimField[],
+  ): Promise<Record<string, unknown>> {
+    if (fields.length === 0) return {};
+    const user = userId === null ? undefined : await this.storage.getUserById(userId);
+    return user ? claimValues(user, fields) : copiedClaims(presented, fields);
   }
 
   protected async hashOrBusy(password: string): Promise<string> {
@@ -60,11 +102,27 @@ export class ServiceCore {
   }
 
   /** The user a token names must still exist, be active, and not have revoked tokens this old. */
-  protected async tokenUser(claims: Claims): Promise<UserAuth> {
-    return this.checkUser(await this.storage.getUserAuth(claims.user_id), claims);
+  protected async tokenUser(claims: TokenClaims): Promise<UserAuth> {
+    return this.checkUser(await this.userAuthOf(claims), claims);
   }
 
-  protected checkUser(user: UserAuth | undefined, claims: Claims): UserAuth {
+  /** The user a token names, by USER_ID_FIELD: its id (the cached hot-path read), or its username. */
+  protected async userAuthOf(claims: TokenClaims): Promise<UserAuth | undefined> {
+    const key = claims.user_id;
+    if (typeof key === 'number') return this.storage.getUserAuth(key);
+    const u = await this.storage.getUserByUsername(key);
+    return (
+      u && {
+        id: u.id,
+        username: u.username,
+        is_active: u.is_active,
+        tokens_valid_after: u.tokens_valid_after,
+        tokens_revoked_ms: u.tokens_revoked_ms,
+      }
+    );
+  }
+
+  protected checkUser(user: UserAuth | undefined, claims: TokenClaims): UserAuth {
     if (!user) throw new ApiError('user_not_found');
     if (!user.is_active) throw new ApiError('user_inactive');
     if (revokedFor(user, claims)) throw new ApiError('token_not_valid', TOKEN_MESSAGES.blacklisted);
@@ -107,7 +165,7 @@ export class ServiceCore {
  * has only its iat, in seconds: it is refused if minted in the revocation's
  * second or before, since it cannot be told apart from one minted just before.
  */
-export function revokedFor(user: UserAuth, claims: Claims): boolean {
+export function revokedFor(user: UserAuth, claims: TokenClaims): boolean {
   const after = user.tokens_valid_after;
   if (after !== null && claims.iat < after) return true;
   const ms = mintedMs(claims.jti);
@@ -115,18 +173,29 @@ export function revokedFor(user: UserAuth, claims: Claims): boolean {
   return after !== null && claims.iat <= after;
 }
 
-export function familyOf(claims: Claims, state: TokenState | undefined) {
+export function familyOf(claims: TokenClaims, state: TokenState | undefined) {
   // A token we never recorded (minted by SimpleJWT before a cut-over) starts its own family.
   return { familyId: state?.familyId ?? claims.jti, familyIssuedAt: state?.familyIssuedAt ?? claims.iat };
 }
 
-export function outstanding(claims: Claims, family: { familyId: string; familyIssuedAt: number }, now: number): OutstandingToken {
+/**
+ * A token as the blacklist records it. `userId` is the user's id (null when
+ * the token names a user who is gone); `expiresAt` by default its exp (a
+ * sliding token's is the latest any refresh of it can give, TokenFactory.lastExpiry).
+ */
+export function outstanding(
+  claims: TokenClaims,
+  family: { familyId: string; familyIssuedAt: number },
+  now: number,
+  userId: number | null,
+  expiresAt = claims.exp,
+): OutstandingToken {
   return {
     jti: claims.jti,
-    userId: claims.user_id,
+    userId,
     familyId: family.familyId,
     familyIssuedAt: family.familyIssuedAt,
     createdAt: claims.iat || now,
-    expiresAt: claims.exp,
+    expiresAt,
   };
 }

@@ -8,6 +8,7 @@ import { ApiError, FIELD_MESSAGES, UniqueViolationError } from '../errors.js';
 import { decodeUid } from '../mail/index.js';
 import { passwordErrors } from '../password-policy.js';
 import type { UserAuth, UserPatch, UserRecord } from '../storage/types.js';
+import type { ClaimField } from '../users/claims.js';
 import { mintClock } from '../tokens.js';
 import { registrationValues, USER_DEFAULTS } from '../users/fields.js';
 import { normalizeUsername } from '../validation.js';
@@ -47,7 +48,7 @@ export class FormAccountService extends AccountLifeService {
    * "email"}: the email names the account when given, else the username. Bad
    * credentials, or an inactive account, are one non-field error (400).
    */
-  async loginByForm(body: unknown, client: Client = LOCAL_CLIENT): Promise<SignedIn> {
+  async loginByForm(body: unknown, client: Client = LOCAL_CLIENT, claims?: readonly ClaimField[]): Promise<SignedIn> {
     const form = await readForm(body, {
       username: OPTIONAL_CHAR,
       email: { kind: 'email', required: false, allowBlank: true },
@@ -69,7 +70,7 @@ export class FormAccountService extends AccountLifeService {
       }
       throw err;
     }
-    const tokens = await this.issuePair(user.id, this.now(), client, { lastLogin: true, mintedAt });
+    const tokens = await this.issuePair(user, this.now(), client, { lastLogin: true, mintedAt, claims });
     return { user, tokens };
   }
 
@@ -161,7 +162,7 @@ export class FormAccountService extends AccountLifeService {
    * dj-rest-auth's RegisterSerializer with allauth (username required, email
    * optional, ACCOUNT_EMAIL_VERIFICATION "none"): an active account, signed in.
    */
-  async registerByForm(body: unknown, client: Client = LOCAL_CLIENT): Promise<SignedIn> {
+  async registerByForm(body: unknown, client: Client = LOCAL_CLIENT, claims?: readonly ClaimField[]): Promise<SignedIn> {
     await this.throttle.hit('register', client.address);
     const form = await readForm(body, {
       username: usernameRule([async (v) => ((await this.usernameHeldByOther(v)) ? [FORM_FLOW_MESSAGES.usernameTaken] : [])]),
@@ -193,7 +194,7 @@ export class FormAccountService extends AccountLifeService {
       if (err instanceof UniqueViolationError) throw ApiError.fields({ username: [FORM_FLOW_MESSAGES.usernameTaken] });
       throw err;
     }
-    const tokens = await this.issuePair(user.id, this.now(), client, { lastLogin: true, mintedAt });
+    const tokens = await this.issuePair(user, this.now(), client, { lastLogin: true, mintedAt, claims });
     return { user, tokens };
   }
 

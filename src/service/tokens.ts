@@ -1,18 +1,23 @@
 // The token operations: logins, refresh (with rotation and reuse detection),
 // verify, blacklist, and authenticating an Authorization header.
 import { LRUCache } from 'lru-cache';
-import { ApiError, toApiError } from '../errors.js';
+import { ApiError, toApiError, type TokenMessage } from '../errors.js';
 import { codePoints, MAX_PASSWORD_LENGTH } from '../passwords.js';
 import type { TokenState, UserAuth, UserRecord } from '../storage/types.js';
-import { mintClock, TOKEN_MESSAGES, type Claims, type TokenType } from '../tokens.js';
-import { AUTH_SCHEME, parseAuthorization } from '@latchkey/verify/wire';
+import { mintClock, TOKEN_MESSAGES, TokenError, type TokenClaims, type TokenType } from '../tokens.js';
+import type { ClaimField } from '../users/claims.js';
+import { AUTH_SCHEME, MESSAGES, parseAuthorization } from '@latchkey/verify/wire';
 import { isE164, normalizeUsername } from '../validation.js';
 import { familyOf, outstanding, revokedFor, ServiceCore } from './core.js';
+import { claimValues as claimValuesOf } from '../users/claims.js';
 import { openSuccessor, sealSuccessor } from './successor.js';
 import { LOCAL_CLIENT, type Client, type LoginKey, type Lookup, type TokenPair } from './types.js';
 
 /** A session's last use is written at most this often by a refresh without rotation. */
 const SESSION_TOUCH_SECONDS = 60;
+
+/** SimpleJWT's token classes, as JWTAuthentication names them under `messages`. */
+const TOKEN_CLASS = { access: 'AccessToken', sliding: 'SlidingToken' } as const;
 
 export class TokenService extends ServiceCore {
   /** When this process last wrote each session's last use (see refresh). */
@@ -98,7 +103,7 @@ export class TokenService extends ServiceCore {
     password: string,
     lookup: Lookup,
     client: Client = LOCAL_CLIENT,
-    opts: { lastLogin?: boolean } = {},
+    opts: { lastLogin?: boolean; claims?: readonly ClaimField[] | undefined } = {},
   ): Promise<TokenPair> {
     return (await this.signIn(login, password, lookup, client, opts)).tokens;
   }
@@ -109,14 +114,67 @@ export class TokenService extends ServiceCore {
     password: string,
     lookup: Lookup,
     client: Client = LOCAL_CLIENT,
-    opts: { lastLogin?: boolean } = {},
+    opts: { lastLogin?: boolean; claims?: readonly ClaimField[] | undefined } = {},
   ): Promise<{ user: UserRecord; tokens: TokenPair }> {
     // The tokens' mint time is now, before the user is read: a password
     // change that commits after this read refuses them (core.ts, revokeAll).
     const mintedAt = mintClock();
     const user = await this.authenticateCredentials(login, password, lookup, client);
-    const tokens = await this.issuePair(user.id, this.now(), client, { lastLogin: opts.lastLogin ?? true, mintedAt });
+    const tokens = await this.issuePair(user, this.now(), client, { lastLogin: opts.lastLogin ?? true, mintedAt, claims: opts.claims });
     return { user, tokens };
+  }
+
+  /**
+   * SimpleJWT's TokenObtainSlidingView: one sliding token, recorded as a
+   * session (its own family) so that it can be listed, revoked and blacklisted.
+   */
+  async loginSliding(
+    login: string,
+    password: string,
+    lookup: Lookup,
+    client: Client = LOCAL_CLIENT,
+    opts: { lastLogin?: boolean; claims?: readonly ClaimField[] | undefined } = {},
+  ): Promise<{ token: string }> {
+    const mintedAt = mintClock(); // before the user is read, as login's
+    const user = await this.authenticateCredentials(login, password, lookup, client);
+    const now = this.now();
+    const t = this.tokens.sliding(this.tokens.keyOf(user), now, mintedAt, claimValuesOf(user, opts.claims ?? this.defaultClaims));
+    await this.storage.startSession(
+      outstanding(t.claims, { familyId: t.claims.jti, familyIssuedAt: now }, now, user.id, this.tokens.lastExpiry(t.claims)),
+      { userAgent: (client.userAgent ?? '').slice(0, 255), address: client.address.slice(0, 64) },
+      (opts.lastLogin ?? true) ? { lastLogin: true } : {},
+    );
+    return { token: t.token };
+  }
+
+  /**
+   * SimpleJWT's TokenRefreshSlidingView: the token must be valid (exp
+   * included) and its refresh_exp not passed; it comes back with a new exp and
+   * iat, the same jti and refresh_exp, and its custom claims read again from
+   * the user. With `checkUser: false` the user is not looked at (as SimpleJWT).
+   */
+  async refreshSliding(
+    raw: string,
+    opts: { checkUser?: boolean; claims?: readonly ClaimField[] | undefined } = {},
+    client: Client = LOCAL_CLIENT,
+  ): Promise<{ token: string }> {
+    await this.throttle.hit('refresh', client.address);
+    const { claims, user, state } = await this.checkToken(raw, 'sliding', 'report', opts.checkUser ?? true);
+    const now = this.now();
+    let next;
+    try {
+      const userId = userIdOf(claims, user);
+      next = this.tokens.slide(claims, now, await this.freshClaims(userId, claims, opts.claims ?? this.defaultClaims));
+      const family = familyOf(claims, state);
+      if (!state || (this.lastTouched.get(family.familyId) ?? -Infinity) <= now - SESSION_TOUCH_SECONDS) {
+        await this.storage.touchSession(outstanding(claims, family, now, userId, this.tokens.lastExpiry(claims)), now);
+        this.lastTouched.set(family.familyId, now);
+      }
+    } catch (err) {
+      throw toApiError(err) ?? err;
+    }
+    this.emit('refresh');
+    return { token: next.token };
   }
 
   // ---- tokens ------------------------------------------------------------
@@ -131,9 +189,9 @@ export class TokenService extends ServiceCore {
     expected: TokenType | undefined,
     onReuse: 'retry' | 'report' = 'report',
     checkUser = true,
-  ): Promise<{ claims: Claims; user: UserAuth; state?: TokenState }> {
+  ): Promise<{ claims: TokenClaims; user: UserAuth | undefined; state?: TokenState }> {
     const now = this.now();
-    let claims: Claims;
+    let claims: TokenClaims;
     try {
       claims = this.tokens.check(raw, expected, now);
     } catch (err) {
@@ -141,7 +199,7 @@ export class TokenService extends ServiceCore {
     }
     const user = checkUser ? await this.tokenUser(claims) : await this.revocationOnly(claims);
     let state: TokenState | undefined;
-    if (claims.token_type === 'refresh') {
+    if (claims.token_type !== 'access') {
       state = await this.storage.getTokenState(claims.jti);
       // A rotated-out token presented again for refreshing is the caller's to
       // judge (refresh: a retry, or reuse). Verify only reports; it never changes state.
@@ -157,10 +215,10 @@ export class TokenService extends ServiceCore {
    * inactive user's token still holds. Only latchkey's revocation of every
    * token before a time (a password reset, logout everywhere) is kept.
    */
-  private async revocationOnly(claims: Claims): Promise<UserAuth> {
-    const user = await this.storage.getUserAuth(claims.user_id);
+  private async revocationOnly(claims: TokenClaims): Promise<UserAuth | undefined> {
+    const user = await this.userAuthOf(claims);
     if (user && revokedFor(user, claims)) throw new ApiError('token_not_valid', TOKEN_MESSAGES.blacklisted);
-    return user ?? { id: claims.user_id, username: '', is_active: false, tokens_valid_after: null, tokens_revoked_ms: null };
+    return user;
   }
 
   /**
@@ -169,7 +227,7 @@ export class TokenService extends ServiceCore {
    */
   async refresh(
     raw: string,
-    opts: { rotate: boolean; checkUser?: boolean },
+    opts: { rotate: boolean; checkUser?: boolean; claims?: readonly ClaimField[] | undefined },
     client: Client = LOCAL_CLIENT,
   ): Promise<{ access: string; refresh?: string }> {
     await this.throttle.hit('refresh', client.address);
@@ -181,24 +239,32 @@ export class TokenService extends ServiceCore {
     const familyEnd = family.familyIssuedAt + this.o.refreshFamilyLifetime;
     // A login's family has an absolute end that neither rotation nor a long-lived token passes.
     if (familyEnd <= now) throw new ApiError('token_not_valid', TOKEN_MESSAGES.invalid);
-    const access = this.tokens.access(user.id, now, mintedAt).token;
+    const userId = userIdOf(claims, user);
+    // The custom claims, as the user is now (core.ts, freshClaims).
+    const extra = await this.freshClaims(userId, claims, opts.claims ?? this.defaultClaims);
+    const access = this.tokens.access(claims.user_id, now, mintedAt, extra).token;
     if (!opts.rotate) {
       // The session's last use, to the minute: a write (and an fsync) on every
       // refresh cost ten times the rest of it. A token never recorded here is
       // always written, so that its login becomes a listed session.
       // (rotate() below notes the use inside its own transaction.)
       if (!state || (this.lastTouched.get(family.familyId) ?? -Infinity) <= now - SESSION_TOUCH_SECONDS) {
-        await this.storage.touchSession(outstanding(claims, family, now), now);
+        await this.storage.touchSession(outstanding(claims, family, now, userId), now);
         this.lastTouched.set(family.familyId, now);
       }
       this.emit('refresh');
       return { access };
     }
 
-    const next = this.tokens.refresh(user.id, now, familyEnd, mintedAt);
+    const next = this.tokens.refresh(claims.user_id, now, familyEnd, mintedAt, extra);
     const pair = { access, refresh: next.token };
     const successor = this.reuseInterval > 0 ? { jti: next.claims.jti, sealed: sealSuccessor(pair, raw) } : undefined;
-    const won = await this.storage.rotate(outstanding(claims, family, now), outstanding(next.claims, family, now), now, successor);
+    const won = await this.storage.rotate(
+      outstanding(claims, family, now, userId),
+      outstanding(next.claims, family, now, userId),
+      now,
+      successor,
+    );
     // Another request consumed this token first: the same as presenting it again.
     if (!won) return this.retryRotation(raw, claims.jti, family.familyId, now);
     this.emit('refresh');
@@ -237,11 +303,16 @@ export class TokenService extends ServiceCore {
     await this.checkToken(raw, undefined, 'report', opts.checkUser ?? true);
   }
 
-  /** Blacklists a refresh token (logout). A token already blacklisted is refused. */
-  async blacklist(raw: string): Promise<void> {
-    const { claims, state } = await this.checkToken(raw, 'refresh');
+  /**
+   * Blacklists a refresh token (logout), or with `type: 'sliding'` a sliding
+   * token (SimpleJWT's blacklist view takes refresh tokens only; its
+   * SlidingToken.blacklist() has no view). A token already blacklisted is refused.
+   */
+  async blacklist(raw: string, type: 'refresh' | 'sliding' = 'refresh'): Promise<void> {
+    const { claims, user, state } = await this.checkToken(raw, type);
     const now = this.now();
-    const won = await this.storage.blacklist(outstanding(claims, familyOf(claims, state), now), 'logout', now);
+    const token = outstanding(claims, familyOf(claims, state), now, userIdOf(claims, user), this.tokens.lastExpiry(claims));
+    const won = await this.storage.blacklist(token, 'logout', now);
     if (!won) throw new ApiError('token_not_valid', TOKEN_MESSAGES.blacklisted);
   }
 
@@ -251,7 +322,50 @@ export class TokenService extends ServiceCore {
    */
   async authenticate(header: string | undefined, types?: readonly string[]): Promise<UserAuth | undefined> {
     const claims = this.accessClaims(header, types);
+    if (claims?.token_type === 'sliding') return this.slidingUser(claims);
     return claims && this.tokenUser(claims);
+  }
+
+  /** A sliding token as a Bearer token: SlidingToken checks the blacklist (before its user is looked up). */
+  private async slidingUser(claims: TokenClaims): Promise<UserAuth> {
+    const state = await this.storage.getTokenState(claims.jti);
+    if (state?.blacklisted) throw this.headerError(new TokenError(TOKEN_MESSAGES.blacklisted), undefined, 'sliding');
+    return this.tokenUser(claims);
+  }
+
+  /** SimpleJWT's AUTH_TOKEN_CLASSES (LATCHKEY_AUTH_TOKEN_CLASSES). */
+  private get authClasses(): readonly ('access' | 'sliding')[] {
+    return this.o.authTokenClasses ?? ['access'];
+  }
+
+  /** What checkClaims is asked for on a protected route: `access` by default (one string, as before). */
+  private readonly authExpected: TokenType | readonly TokenType[] =
+    this.o.authTokenClasses === undefined || this.o.authTokenClasses.length === 0
+      ? 'access'
+      : this.o.authTokenClasses.length === 1
+        ? this.o.authTokenClasses[0]!
+        : this.o.authTokenClasses;
+
+  /**
+   * JWTAuthentication's answer when no token class takes the token: each
+   * class's reason under `messages`. `failed` is the class whose reason `err`
+   * is (the others are asked again), or undefined when `err` is every class's.
+   */
+  private headerError(err: unknown, raw: string | undefined, failed?: 'access' | 'sliding'): unknown {
+    const classes = this.authClasses;
+    if (!(err instanceof TokenError) || (classes.length === 1 && classes[0] === 'access')) return toApiError(err, 'header') ?? err;
+    const messages: TokenMessage[] = classes.map((c) => {
+      let message = err.message;
+      if (failed !== undefined && c !== failed && raw !== undefined) {
+        try {
+          this.tokens.check(raw, c, this.now());
+        } catch (e) {
+          if (e instanceof TokenError) message = e.message;
+        }
+      } else if (failed !== undefined && c !== failed) message = TOKEN_MESSAGES.wrongType;
+      return { token_class: TOKEN_CLASS[c], token_type: c, message };
+    });
+    return new ApiError('token_not_valid', MESSAGES.tokenNotValidForAnyType, { messages });
   }
 
   /**
@@ -263,12 +377,20 @@ export class TokenService extends ServiceCore {
   authenticateNow(header: string | undefined, types?: readonly string[]): UserAuth | undefined | Promise<UserAuth | undefined> {
     const claims = this.accessClaims(header, types);
     if (!claims) return undefined;
+    if (typeof claims.user_id !== 'number' || claims.token_type === 'sliding') return this.authenticateSlow(claims);
     const cached = this.storage.cachedUserAuth(claims.user_id);
     return cached ? this.checkUser(cached, claims) : this.tokenUser(claims);
   }
 
-  /** The claims of the access token in an Authorization header; undefined if it has no Bearer credentials. */
-  private accessClaims(header: string | undefined, types: readonly string[] = [AUTH_SCHEME]): Claims | undefined {
+  private authenticateSlow(claims: TokenClaims): Promise<UserAuth> {
+    return claims.token_type === 'sliding' ? this.slidingUser(claims) : this.tokenUser(claims);
+  }
+
+  /**
+   * The claims of the token in an Authorization header (an access token, or
+   * whatever LATCHKEY_AUTH_TOKEN_CLASSES lists); undefined if it has no Bearer credentials.
+   */
+  private accessClaims(header: string | undefined, types: readonly string[] = [AUTH_SCHEME]): TokenClaims | undefined {
     if (header === undefined) return undefined;
     const scheme = `${types[0]} `;
     // The usual "Bearer <token>" first, without taking the header apart: a
@@ -277,7 +399,7 @@ export class TokenService extends ServiceCore {
     let failure: { err: unknown } | undefined;
     if (header.startsWith(scheme) && header.length > scheme.length) {
       try {
-        return this.tokens.check(header.slice(scheme.length), 'access', this.now());
+        return this.tokens.check(header.slice(scheme.length), this.authExpected, this.now());
       } catch (err) {
         failure = { err };
       }
@@ -288,9 +410,14 @@ export class TokenService extends ServiceCore {
     if (parsed.kind === 'malformed') throw new ApiError('bad_authorization_header');
     try {
       if (failure !== undefined && parsed.token === header.slice(scheme.length)) throw failure.err;
-      return this.tokens.check(parsed.token, 'access', this.now());
+      return this.tokens.check(parsed.token, this.authExpected, this.now());
     } catch (err) {
-      throw toApiError(err, 'header') ?? err;
+      throw this.headerError(err, parsed.token);
     }
   }
+}
+
+/** The id of a token's user: the user found, else (a user who is gone) the token's user_id if it is an id. */
+function userIdOf(claims: TokenClaims, user: UserAuth | undefined): number | null {
+  return user?.id ?? (typeof claims.user_id === 'number' ? claims.user_id : null);
 }

@@ -1,6 +1,7 @@
 // The service's vocabulary: what its operations take and give, with no HTTP in it.
 import type { Mailer } from '../mail/index.js';
 import type { Throttle } from '../throttle.js';
+import type { ClaimField } from '../users/claims.js';
 import type { UserView } from '../users/fields.js';
 
 export interface TokenPair {
@@ -86,6 +87,10 @@ export interface ServiceOptions {
    * default here), it revokes its family.
    */
   rotationReuseInterval?: number;
+  /** LATCHKEY_TOKEN_CLAIMS: custom claims for the routes whose preset names none; none when omitted. */
+  claims?: readonly ClaimField[];
+  /** SimpleJWT's AUTH_TOKEN_CLASSES (LATCHKEY_AUTH_TOKEN_CLASSES): what a protected route takes; `['access']` when omitted. */
+  authTokenClasses?: readonly ('access' | 'sliding')[];
   /** Brute-force and abuse limits; none when omitted. */
   throttle?: Throttle;
   /** Sends the account mails (activation, resets); none are sent without it. */

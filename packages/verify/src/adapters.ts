@@ -10,7 +10,7 @@ import { VerifyError } from './errors.js';
 import type { Verifier } from './verifier.js';
 
 /** Required authentication: no Bearer credentials is a 401, as on a DRF IsAuthenticated route. */
-async function required(verifier: Verifier, authorization: string | null | undefined): Promise<Claims> {
+async function required<I extends number | string>(verifier: Verifier<I>, authorization: string | null | undefined): Promise<Claims<I>> {
   const claims = await verifier.authenticate(authorization);
   if (claims === undefined) throw VerifyError.notAuthenticated();
   return claims;
@@ -19,7 +19,7 @@ async function required(verifier: Verifier, authorization: string | null | undef
 // ---- Fastify ------------------------------------------------------------------
 
 /** A Fastify request after fastifyAuth: `user` holds the access token's claims. */
-export type AuthenticatedFastifyRequest = FastifyRequest & { user: Claims };
+export type AuthenticatedFastifyRequest<I extends number | string = number> = FastifyRequest & { user: Claims<I> };
 
 /**
  * An onRequest or preHandler hook. On success it sets `request.user` to the
@@ -31,10 +31,10 @@ export type AuthenticatedFastifyRequest = FastifyRequest & { user: Claims };
  *
  * For speed, `app.decorateRequest('user', null)` first lets Fastify keep one request shape.
  */
-export function fastifyAuth(verifier: Verifier) {
+export function fastifyAuth<I extends number | string>(verifier: Verifier<I>) {
   return async function latchkeyAuth(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> {
     try {
-      (request as AuthenticatedFastifyRequest).user = await required(verifier, request.headers.authorization);
+      (request as AuthenticatedFastifyRequest<I>).user = await required(verifier, request.headers.authorization);
       return undefined;
     } catch (err) {
       if (!(err instanceof VerifyError)) throw err;
@@ -64,7 +64,7 @@ export interface ExpressLikeResponse {
  *
  *   app.use('/api', expressAuth(verifier));
  */
-export function expressAuth(verifier: Verifier) {
+export function expressAuth<I extends number | string>(verifier: Verifier<I>) {
   return function latchkeyAuth(req: ExpressLikeRequest, res: ExpressLikeResponse, next: (err?: unknown) => void): void {
     required(verifier, req.headers.authorization).then(
       (claims) => {
@@ -98,10 +98,10 @@ export function errorResponse(err: VerifyError): Response {
  *   if ('response' in auth) return auth.response;
  *   return Response.json({ user_id: auth.claims.user_id });
  */
-export async function authenticateRequest(
-  verifier: Verifier,
+export async function authenticateRequest<I extends number | string>(
+  verifier: Verifier<I>,
   request: Request,
-): Promise<{ claims: Claims; response?: never } | { response: Response; claims?: never }> {
+): Promise<{ claims: Claims<I>; response?: never } | { response: Response; claims?: never }> {
   try {
     return { claims: await required(verifier, request.headers.get('authorization')) };
   } catch (err) {

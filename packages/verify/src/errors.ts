@@ -8,8 +8,8 @@ export type VerifyErrorCode = 'not_authenticated' | 'bad_authorization_header' |
 
 /** SimpleJWT's per-token-class failure, as listed under `messages`. */
 export interface VerifyTokenMessage {
-  token_class: 'AccessToken';
-  token_type: 'access';
+  token_class: 'AccessToken' | 'SlidingToken';
+  token_type: 'access' | 'sliding';
   message: string;
 }
 
@@ -66,6 +66,16 @@ export class VerifyError extends Error {
         code: 'token_not_valid',
         messages: [{ token_class: 'AccessToken', token_type: 'access', message }],
       },
+      cause === undefined ? undefined : { cause },
+    );
+  }
+
+  /** A token that no accepted token class (SimpleJWT's AUTH_TOKEN_CLASSES) takes; one reason per class. */
+  static tokenNotValidFor(messages: VerifyTokenMessage[], cause?: unknown): VerifyError {
+    return new VerifyError(
+      'token_not_valid',
+      401,
+      { detail: MESSAGES.tokenNotValidForAnyType, code: 'token_not_valid', messages },
       cause === undefined ? undefined : { cause },
     );
   }

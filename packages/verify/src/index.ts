@@ -20,7 +20,10 @@
 // checkClaims (claims.ts, which the server runs too): exp required, nbf
 // honoured, no iat in the future, token_type must be `access`, user_id an
 // integer or a string of digits (returned as a number), iss and aud when
-// configured.
+// configured. A latchkey (or SimpleJWT) with other claim settings is
+// verified with the same options: `userIdClaim`, `tokenTypeClaim`,
+// `jtiClaim`, `userId: 'string'` (USER_ID_FIELD other than id) and
+// `tokenTypes: ['access', 'sliding']` (AUTH_TOKEN_CLASSES).
 //
 // Stateless. The verifier sees the signature and the claims, nothing else:
 // not the blacklist, not logouts, not password changes, not deactivated or
@@ -37,6 +40,7 @@
 export { createVerifier, bearerToken } from './verifier.js';
 export type {
   AsymmetricAlgorithm,
+  AuthTokenType,
   CommonOptions,
   HmacAlgorithm,
   JwksOptions,
@@ -48,4 +52,4 @@ export { VerifyError, isVerifyError, WWW_AUTHENTICATE } from './errors.js';
 export type { VerifyErrorBody, VerifyErrorCode, VerifyTokenMessage } from './errors.js';
 export { authenticateRequest, errorResponse, expressAuth, fastifyAuth } from './adapters.js';
 export type { AuthenticatedFastifyRequest, ExpressLikeRequest, ExpressLikeResponse } from './adapters.js';
-export type { Claims } from './claims.js';
+export type { ClaimNames, Claims } from './claims.js';

@@ -3,7 +3,7 @@
 // (claims.ts, which the server runs too), so the rules are latchkey's exactly. See index.ts for what it does not see.
 import { compactVerify, createRemoteJWKSet, customFetch, errors as joseErrors } from 'jose';
 import type { CompactJWSHeaderParameters, CompactVerifyGetKey } from 'jose';
-import { checkClaims, TokenError, type Claims } from './claims.js';
+import { checkClaims, TokenError, type ClaimNames, type Claims } from './claims.js';
 import {
   ASYMMETRIC_ALGORITHMS,
   HMAC_ALGORITHMS,
@@ -41,7 +41,28 @@ export interface SecretOptions {
   algorithm?: HmacAlgorithm;
 }
 
-export interface CommonOptions {
+/** The token types a verifier accepts as credentials: SimpleJWT's AUTH_TOKEN_CLASSES. */
+export type AuthTokenType = 'access' | 'sliding';
+
+/**
+ * SimpleJWT's claim settings, for a latchkey (or SimpleJWT) configured away
+ * from the defaults: `userIdClaim`, `tokenTypeClaim`, `jtiClaim` (latchkey's
+ * LATCHKEY_USER_ID_CLAIM, LATCHKEY_TOKEN_TYPE_CLAIM, LATCHKEY_JTI_CLAIM).
+ */
+export interface CommonOptions extends ClaimNames {
+  /**
+   * What the user id claim holds (latchkey's LATCHKEY_USER_ID_FIELD):
+   * `integer` (default; USER_ID_FIELD `id`), returned as a number; `string`
+   * (USER_ID_FIELD `username`), returned as a string.
+   */
+  userId?: 'integer' | 'string';
+  /**
+   * The token types accepted, SimpleJWT's AUTH_TOKEN_CLASSES (latchkey's
+   * LATCHKEY_AUTH_TOKEN_CLASSES). Default `['access']`. A sliding token's
+   * blacklist is not seen here (see index.ts): a blacklisted sliding token
+   * verifies until its `exp`.
+   */
+  tokenTypes?: readonly AuthTokenType[];
   /**
    * Algorithms accepted; every other one is refused before any key is looked
    * up. Default: EdDSA, ES256 and RS256 for a JWKS; the given HMAC algorithm
@@ -65,15 +86,15 @@ export interface CommonOptions {
   now?: () => number;
 }
 
-export interface Verifier {
-  /** Checks one access token; resolves to its claims (user_id always a number) or rejects with a VerifyError. */
-  verify(token: string): Promise<Claims>;
+export interface Verifier<UserId extends number | string = number> {
+  /** Checks one access token; resolves to its claims (user_id a number, or a string with `userId: 'string'`) or rejects with a VerifyError. */
+  verify(token: string): Promise<Claims<UserId>>;
   /**
    * Checks an Authorization header value as SimpleJWT's JWTAuthentication does.
    * Resolves to undefined when there are no Bearer credentials (the caller
    * decides whether that is a 401); rejects with a VerifyError otherwise.
    */
-  authenticate(authorization: string | null | undefined): Promise<Claims | undefined>;
+  authenticate(authorization: string | null | undefined): Promise<Claims<UserId> | undefined>;
 }
 
 /**
@@ -115,7 +136,29 @@ const isTokenKeyError = (err: unknown): boolean =>
 
 type KeyLookup = CompactVerifyGetKey;
 
-export function createVerifier(source: JwksOptions | SecretOptions, common: CommonOptions = {}): Verifier {
+const TOKEN_CLASS = { access: 'AccessToken', sliding: 'SlidingToken' } as const;
+
+export function createVerifier(source: JwksOptions | SecretOptions, common: CommonOptions & { userId: 'string' }): Verifier<string>;
+export function createVerifier(source: JwksOptions | SecretOptions, common?: CommonOptions & { userId?: 'integer' }): Verifier;
+export function createVerifier(source: JwksOptions | SecretOptions, common: CommonOptions = {}): Verifier<number | string> {
+  const tokenTypes: AuthTokenType[] = [...new Set<AuthTokenType>(common.tokenTypes ?? ['access'])];
+  if (tokenTypes.length === 0 || tokenTypes.some((t) => !(t in TOKEN_CLASS))) {
+    throw new TypeError("latchkey/verify: `tokenTypes` must list 'access', 'sliding' or both");
+  }
+  if (common.userId !== undefined && common.userId !== 'integer' && common.userId !== 'string') {
+    throw new TypeError("latchkey/verify: `userId` must be 'integer' or 'string'");
+  }
+  for (const name of ['userIdClaim', 'tokenTypeClaim', 'jtiClaim'] as const) {
+    const v = common[name];
+    if (v !== undefined && (typeof v !== 'string' || v === ''))
+      throw new TypeError(`latchkey/verify: \`${name}\` must be a non-empty string`);
+  }
+  const claimOptions = {
+    userIdClaim: common.userIdClaim,
+    tokenTypeClaim: common.tokenTypeClaim,
+    jtiClaim: common.jtiClaim,
+    userId: common.userId,
+  };
   const leeway = common.leeway ?? 0;
   if (!Number.isFinite(leeway) || leeway < 0) throw new TypeError('latchkey/verify: `leeway` must be a non-negative number of seconds');
   const now = common.now ?? systemNow;
@@ -167,7 +210,25 @@ export function createVerifier(source: JwksOptions | SecretOptions, common: Comm
     return lookup(header, token);
   };
 
-  async function verify(token: string): Promise<Claims> {
+  /** SimpleJWT's JWTAuthentication: each token class in turn; failing them all lists each one's reason. */
+  function check(payload: Record<string, unknown>): Claims<number | string> {
+    const t = now();
+    const failures: { type: AuthTokenType; message: string; err: TokenError }[] = [];
+    for (const type of tokenTypes) {
+      try {
+        return checkClaims(payload, type, { ...claimOptions, now: t, leeway, issuer, audience });
+      } catch (err) {
+        if (!(err instanceof TokenError)) throw err;
+        failures.push({ type, message: err.message, err });
+      }
+    }
+    throw VerifyError.tokenNotValidFor(
+      failures.map((f) => ({ token_class: TOKEN_CLASS[f.type], token_type: f.type, message: f.message })),
+      failures[0]!.err,
+    );
+  }
+
+  async function verify(token: string): Promise<Claims<number | string>> {
     let payloadBytes: Uint8Array;
     try {
       // The algorithm is pinned before the key is looked up; the signature is
@@ -188,12 +249,7 @@ export function createVerifier(source: JwksOptions | SecretOptions, common: Comm
     if (payload === null || typeof payload !== 'object' || Array.isArray(payload)) {
       throw VerifyError.tokenNotValid(TOKEN_MESSAGES.invalid);
     }
-    try {
-      return checkClaims(payload as Record<string, unknown>, 'access', { now: now(), leeway, issuer, audience });
-    } catch (err) {
-      if (err instanceof TokenError) throw VerifyError.tokenNotValid(err.message, err);
-      throw err;
-    }
+    return check(payload as Record<string, unknown>);
   }
 
   return {

@@ -50,6 +50,10 @@ export const TOKEN_MESSAGES = {
   noId: 'Token has no id',
   noType: 'Token has no type',
   noUser: 'Token contained no recognizable user identification',
+  /** SlidingToken's refresh, on a token without `refresh_exp` (check_exp's "Token has no '{}' claim"). */
+  noRefreshExp: "Token has no 'refresh_exp' claim",
+  /** SlidingToken's refresh, past `refresh_exp` (check_exp's "Token '{}' claim has expired"). */
+  refreshExpExpired: "Token 'refresh_exp' claim has expired",
 } as const;
 export type TokenErrorMessage = (typeof TOKEN_MESSAGES)[keyof typeof TOKEN_MESSAGES];
 

@@ -8,7 +8,7 @@ export const blacklist: OperationDef<'blacklist'> = {
   response: (r) =>
     r.respond === 'empty' ? { type: 'object', properties: {} } : { type: 'object', properties: { detail: { type: 'string' } } },
   handler: (r, service) => async (req) => {
-    await service.blacklist((req.body as Body)[r.tokenField]!);
+    await service.blacklist((req.body as Body)[r.tokenField]!, r.tokenType ?? 'refresh');
     return r.respond === 'empty' ? {} : { detail: 'Successfully logged out.' };
   },
 };

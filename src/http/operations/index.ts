@@ -6,11 +6,13 @@ import { change_password } from './change-password.js';
 import { list_sessions } from './list-sessions.js';
 import { login } from './login.js';
 import { login_form } from './login-form.js';
+import { login_sliding } from './login-sliding.js';
 import { logout_all } from './logout-all.js';
 import { me } from './me.js';
 import { password_form } from './password-form.js';
 import { profile } from './profile.js';
 import { refresh } from './refresh.js';
+import { refresh_sliding } from './refresh-sliding.js';
 import { register } from './register.js';
 import { register_form } from './register-form.js';
 import { revoke_session } from './revoke-session.js';
@@ -31,6 +33,8 @@ export const OPERATIONS: { readonly [N in OpName]: OperationDef<N> } = {
   refresh,
   verify,
   blacklist,
+  login_sliding,
+  refresh_sliding,
   register,
   me,
   profile,

@@ -6,5 +6,8 @@ export const login_form: OperationDef<'login_form'> = {
   protected: false,
   errors: ['invalid', 'throttled'],
   response: (r) => loginAnswerSchema(r),
-  handler: (r, service) => async (req) => loginAnswer(r, await service.loginByForm(req.body, clientOf(req))),
+  handler:
+    (r, service, { claims }) =>
+    async (req) =>
+      loginAnswer(r, await service.loginByForm(req.body, clientOf(req), claims)),
 };

@@ -14,9 +14,9 @@ export const refresh: OperationDef<'refresh'> = {
           required: ['access'],
         }
       : { type: 'object', properties: { access: text, refresh: text }, required: ['access'] },
-  handler: (r, service, { rotate }) => {
+  handler: (r, service, { rotate, claims }) => {
     const refresh = (req: FastifyRequest) =>
-      service.refresh((req.body as Body)[r.tokenField]!, { rotate, checkUser: r.checkUser ?? true }, { address: req.ip });
+      service.refresh((req.body as Body)[r.tokenField]!, { rotate, checkUser: r.checkUser ?? true, claims }, { address: req.ip });
     if (!r.withExpiration) return refresh;
     // dj-rest-auth's refresh view: each token's expiry after it.
     return async (req) => {

@@ -9,5 +9,8 @@ export const register_form: OperationDef<'register_form'> = {
   errors: ['invalid', 'throttled'],
   response: () => loginAnswerSchema(ANSWER),
   status: () => 201,
-  handler: (_r, service) => async (req) => loginAnswer(ANSWER, await service.registerByForm(req.body, clientOf(req))),
+  handler:
+    (_r, service, { claims }) =>
+    async (req) =>
+      loginAnswer(ANSWER, await service.registerByForm(req.body, clientOf(req), claims)),
 };

@@ -33,18 +33,20 @@ export const register: OperationDef<'register'> = {
     };
   },
   status: (r) => r.status,
-  handler: (r, service) => async (req) => {
-    const b = req.body as Body;
-    const profile = Object.fromEntries(r.profile.map((f) => [f, b[f]]));
-    const user = await service.register(
-      { username: b.username!, password: b.password!, ...profile },
-      { requirePhone: r.requirePhone ?? false, phoneLogin: r.phoneLogin ?? false },
-      clientOf(req),
-    );
-    if (r.respond === 'id') return { id: user.id, username: user.username };
-    const tokens = await service.issuePair(user.id, undefined, clientOf(req));
-    if (r.respond === 'pair') return tokens;
-    const { id: pk, username, email, first_name, last_name, profile_image } = user;
-    return { content: { pk, username, email, first_name, last_name, profile_image, tokens } };
-  },
+  handler:
+    (r, service, { claims }) =>
+    async (req) => {
+      const b = req.body as Body;
+      const profile = Object.fromEntries(r.profile.map((f) => [f, b[f]]));
+      const user = await service.register(
+        { username: b.username!, password: b.password!, ...profile },
+        { requirePhone: r.requirePhone ?? false, phoneLogin: r.phoneLogin ?? false },
+        clientOf(req),
+      );
+      if (r.respond === 'id') return { id: user.id, username: user.username };
+      const tokens = await service.issuePair(user, undefined, clientOf(req), { claims });
+      if (r.respond === 'pair') return tokens;
+      const { id: pk, username, email, first_name, last_name, profile_image } = user;
+      return { content: { pk, username, email, first_name, last_name, profile_image, tokens } };
+    },
 };

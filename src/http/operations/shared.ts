@@ -5,6 +5,7 @@ import type { ErrorCode } from '../../errors.js';
 import type { LoginAnswer, Operation } from '../../presets/types.js';
 import type { AuthService, Client, Origin } from '../../service.js';
 import type { UserAuth, UserRecord } from '../../storage/types.js';
+import type { ClaimField } from '../../users/claims.js';
 import { fieldSpec, SHOWN_FIELDS, type UserField } from '../../users/fields.js';
 
 export type JsonSchema = Record<string, unknown>;
@@ -25,6 +26,8 @@ export interface MountContext {
   rotate: boolean;
   /** A registration makes an inactive account and mails its activation link (LATCHKEY_SEND_ACTIVATION_EMAIL). */
   sendActivation: boolean;
+  /** The preset's custom claims (its `claims`); undefined: LATCHKEY_TOKEN_CLAIMS's. */
+  claims: readonly ClaimField[] | undefined;
 }
 
 /**
