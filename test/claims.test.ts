@@ -1,0 +1,214 @@
+// Custom claims (LATCHKEY_TOKEN_CLAIMS, a preset's `claims`) and SimpleJWT's
+// claim settings (USER_ID_FIELD, USER_ID_CLAIM, TOKEN_TYPE_CLAIM, JTI_CLAIM),
+// over HTTP on every dialect: what the tokens carry, that a refresh reads the
+// claims again from the user, and that checking, revocation, the blacklist
+// and sessions follow the claim names.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import Fastify from 'fastify';
+import { loadConfig } from '../src/config.js';
+import { mountPresets } from '../src/http/routes.js';
+import { simplejwt } from '../src/presets/index.js';
+import { claimsOf, DIALECTS, startServer, type TestServer } from './helpers.js';
+
+const PROTECTED = '/api/protected-endpoint/';
+const pairOf = (res: { json(): unknown }) => res.json() as { access: string; refresh: string };
+
+for (const dialect of DIALECTS) {
+  describe(`custom claims (${dialect})`, () => {
+    let s: TestServer | undefined;
+    let id: number;
+    before(async () => {
+      s = await startServer({
+        dialect,
+        env: { LATCHKEY_TOKEN_CLAIMS: 'username,email,is_staff', LATCHKEY_ROTATE_REFRESH_TOKENS: 'on' },
+      });
+      ({ id } = await s.user({ username: 'ada', password: 'pw-ada-12345', email: 'ada@example.com' }));
+    });
+    after(() => s?.close());
+
+    it('are on both tokens of a login, after SimpleJWT’s claims, in the order given', async () => {
+      const res = await s!.post('/api/token/', { username: 'ada', password: 'pw-ada-12345' });
+      assert.equal(res.statusCode, 200, res.body);
+      const { access, refresh } = pairOf(res);
+      for (const [token, type] of [
+        [refresh, 'refresh'],
+        [access, 'access'],
+      ] as const) {
+        const c = claimsOf(token);
+        assert.deepEqual(Object.keys(c), ['token_type', 'exp', 'iat', 'jti', 'user_id', 'username', 'email', 'is_staff']);
+        assert.equal(c.token_type, type);
+        assert.equal(c.user_id, id);
+        assert.equal(c.username, 'ada');
+        assert.equal(c.email, 'ada@example.com');
+        assert.equal(c.is_staff, false);
+      }
+      assert.equal((await s!.get(PROTECTED, access)).statusCode, 200);
+    });
+
+    it('are read again from the user on refresh: both new tokens carry the current values', async () => {
+      const login = pairOf(await s!.post('/api/token/', { username: 'ada', password: 'pw-ada-12345' }));
+      await s!.storage.updateUser(id, { email: 'ada@lovelace.org', is_staff: true });
+      const res = await s!.post('/api/token/refresh/', { refresh: login.refresh });
+      assert.equal(res.statusCode, 200, res.body);
+      const next = pairOf(res);
+      for (const token of [next.access, next.refresh]) {
+        const c = claimsOf(token);
+        assert.equal(c.email, 'ada@lovelace.org');
+        assert.equal(c.is_staff, true);
+        assert.equal(c.username, 'ada');
+      }
+      // The token presented still says what it said.
+      assert.equal(claimsOf(login.refresh).email, 'ada@example.com');
+      await s!.storage.updateUser(id, { email: 'ada@example.com', is_staff: false });
+    });
+
+    it('a preset’s claims replace the setting’s on its routes', async () => {
+      const app = Fastify({ logger: false });
+      try {
+        mountPresets(app, [{ ...simplejwt, id: 'mine', claims: ['first_name', 'is_superuser'] }], s!.service);
+        await s!.storage.updateUser(id, { first_name: 'Ada' });
+        const res = await app.inject({ method: 'POST', url: '/api/token/', payload: { username: 'ada', password: 'pw-ada-12345' } });
+        assert.equal(res.statusCode, 200, res.body);
+        const { access, refresh } = res.json<{ access: string; refresh: string }>();
+        for (const token of [access, refresh]) {
+          const c = claimsOf(token);
+          assert.deepEqual(Object.keys(c), ['token_type', 'exp', 'iat', 'jti', 'user_id', 'first_name', 'is_superuser']);
+          assert.equal(c.first_name, 'Ada');
+          assert.equal(c.is_superuser, false);
+        }
+        const r = await app.inject({ method: 'POST', url: '/api/token/refresh/', payload: { refresh } });
+        assert.equal(r.statusCode, 200, r.body);
+        assert.equal(claimsOf(r.json<{ access: string }>().access).first_name, 'Ada');
+        assert.equal(claimsOf(r.json<{ access: string }>().access).email, undefined);
+      } finally {
+        await app.close();
+      }
+    });
+  });
+
+  describe(`SimpleJWT's claim names (${dialect})`, () => {
+    let s: TestServer | undefined;
+    let id: number;
+    const env = { LATCHKEY_USER_ID_CLAIM: 'uid', LATCHKEY_TOKEN_TYPE_CLAIM: 'typ', LATCHKEY_JTI_CLAIM: 'token_id' };
+    before(async () => {
+      s = await startServer({ dialect, env: { ...env, LATCHKEY_PRESETS: 'simplejwt,account' } });
+      ({ id } = await s.user({ username: 'bob', password: 'pw-bob-12345' }));
+    });
+    after(() => s?.close());
+    const login = async () => pairOf(await s!.post('/api/token/', { username: 'bob', password: 'pw-bob-12345' }));
+
+    it('the tokens carry the user, the type and the id under the names given, and work', async () => {
+      const { access, refresh } = await login();
+      assert.deepEqual(Object.keys(claimsOf(access)), ['typ', 'exp', 'iat', 'token_id', 'uid']);
+      assert.equal(claimsOf(access).typ, 'access');
+      assert.equal(claimsOf(refresh).typ, 'refresh');
+      assert.equal(claimsOf(access).uid, id);
+      assert.equal((await s!.get(PROTECTED, access)).statusCode, 200);
+      assert.equal((await s!.post('/api/token/verify/', { token: refresh })).statusCode, 200);
+      const r = await s!.post('/api/token/refresh/', { refresh });
+      assert.equal(r.statusCode, 200, r.body);
+      assert.equal(claimsOf(pairOf(r).access).uid, id);
+    });
+
+    it('a token with the default names is refused, as SimpleJWT with these settings refuses it', async () => {
+      const { access } = await login();
+      // Same signer, default names: mint one through a server with default settings on the same key.
+      const plain = await startServer({ dialect });
+      try {
+        await plain.user({ username: 'bob', password: 'pw-bob-12345' });
+        const other = pairOf(await plain.post('/api/token/', { username: 'bob', password: 'pw-bob-12345' }));
+        const res = await s!.get(PROTECTED, other.access);
+        assert.equal(res.statusCode, 401);
+        assert.deepEqual(res.json(), {
+          detail: 'Given token not valid for any token type',
+          code: 'token_not_valid',
+          messages: [{ token_class: 'AccessToken', token_type: 'access', message: 'Token has no type' }],
+        });
+        // And this server's token there.
+        assert.equal((await plain.get(PROTECTED, access)).statusCode, 401);
+      } finally {
+        await plain.close();
+      }
+    });
+
+    it('blacklist, sessions and revocation follow the jti claim', async () => {
+      const a = await login();
+      const sessions = await s!.get('/api/account/sessions/', a.access);
+      assert.equal(sessions.statusCode, 200, sessions.body);
+      assert.ok((sessions.json() as unknown[]).length >= 1);
+      const bl = await s!.post('/api/token/blacklist/', { refresh: a.refresh });
+      assert.equal(bl.statusCode, 200, bl.body);
+      const again = await s!.post('/api/token/refresh/', { refresh: a.refresh });
+      assert.equal(again.statusCode, 401);
+      assert.deepEqual(again.json(), { detail: 'Token is blacklisted', code: 'token_not_valid' });
+
+      const b = await login();
+      const out = await s!.post('/api/account/logout-all/', undefined, { authorization: `Bearer ${b.access}` });
+      assert.ok(out.statusCode < 300, out.body);
+      assert.equal((await s!.get(PROTECTED, b.access)).statusCode, 401);
+      assert.equal((await s!.post('/api/token/refresh/', { refresh: b.refresh })).statusCode, 401);
+      assert.equal((await s!.get(PROTECTED, (await login()).access)).statusCode, 200);
+    });
+  });
+
+  describe(`USER_ID_FIELD username (${dialect})`, () => {
+    let s: TestServer | undefined;
+    let id: number;
+    before(async () => {
+      s = await startServer({ dialect, env: { LATCHKEY_USER_ID_FIELD: 'username', LATCHKEY_TOKEN_CLAIMS: 'id' } });
+      ({ id } = await s.user({ username: 'carol', password: 'pw-carol-1234' }));
+    });
+    after(() => s?.close());
+
+    it('the user claim carries the username, and the user is found by it', async () => {
+      const { access, refresh } = pairOf(await s!.post('/api/token/', { username: 'carol', password: 'pw-carol-1234' }));
+      assert.equal(claimsOf(access).user_id, 'carol');
+      assert.equal(claimsOf(access).id, id);
+      const me = await s!.get('/api/protected-endpoint/', access);
+      assert.equal(me.statusCode, 200, me.body);
+      const r = await s!.post('/api/token/refresh/', { refresh });
+      assert.equal(r.statusCode, 200, r.body);
+      assert.equal(claimsOf(pairOf(r).access).user_id, 'carol');
+      assert.equal((await s!.get(PROTECTED, pairOf(r).access)).statusCode, 200);
+    });
+
+    it('a token naming a username nobody has is "User not found"; an inactive user "User is inactive"', async () => {
+      const { access } = pairOf(await s!.post('/api/token/', { username: 'carol', password: 'pw-carol-1234' }));
+      await s!.storage.updateUser(id, { username: 'carol2' });
+      const gone = await s!.get(PROTECTED, access);
+      assert.equal(gone.statusCode, 401);
+      assert.deepEqual(gone.json(), { detail: 'User not found', code: 'user_not_found' });
+      await s!.storage.updateUser(id, { username: 'carol', is_active: false });
+      const inactive = await s!.get(PROTECTED, access);
+      assert.deepEqual(inactive.json(), { detail: 'User is inactive', code: 'user_inactive' });
+      await s!.storage.updateUser(id, { is_active: true });
+    });
+  });
+}
+
+describe('claim settings: bad values stop startup with a reason', () => {
+  const base = { LATCHKEY_DATA_DIR: '/tmp/none' };
+  const cases: [Record<string, string>, RegExp][] = [
+    [{ LATCHKEY_TOKEN_CLAIMS: 'username,password' }, /LATCHKEY_TOKEN_CLAIMS: must be user fields/],
+    [{ LATCHKEY_TOKEN_CLAIMS: 'tokens_revoked_ms' }, /LATCHKEY_TOKEN_CLAIMS: must be user fields/],
+    [{ LATCHKEY_USER_ID_CLAIM: 'sub', LATCHKEY_TOKEN_CLAIMS: 'email,sub' }, /LATCHKEY_TOKEN_CLAIMS: must be user fields/],
+    [{ LATCHKEY_USER_ID_CLAIM: 'username', LATCHKEY_TOKEN_CLAIMS: 'username' }, /LATCHKEY_TOKEN_CLAIMS: `username` is also the name/],
+    [{ LATCHKEY_JTI_CLAIM: 'exp' }, /`exp` is named twice or is one of/],
+    [{ LATCHKEY_USER_ID_CLAIM: 'jti' }, /`jti` is named twice/],
+    [{ LATCHKEY_TOKEN_TYPE_CLAIM: 'a b' }, /LATCHKEY_TOKEN_TYPE_CLAIM: must be a claim name/],
+    [{ LATCHKEY_USER_ID_FIELD: 'email' }, /LATCHKEY_USER_ID_FIELD: must be id or username/],
+    [{ LATCHKEY_AUTH_TOKEN_CLASSES: 'access,refresh' }, /LATCHKEY_AUTH_TOKEN_CLASSES: must be access, sliding, or both/],
+  ];
+  for (const [env, reason] of cases) {
+    it(JSON.stringify(env), () => assert.throws(() => loadConfig({ ...base, ...env }), reason));
+  }
+  it('the defaults are SimpleJWT’s', () => {
+    const c = loadConfig(base);
+    assert.deepEqual(
+      [c.userIdField, c.userIdClaim, c.tokenTypeClaim, c.jtiClaim, c.tokenClaims, c.authTokenClasses],
+      ['id', 'user_id', 'token_type', 'jti', [], ['access']],
+    );
+    assert.deepEqual([c.slidingTokenLifetime, c.slidingTokenRefreshLifetime], [300, 86400]);
+  });
+});
