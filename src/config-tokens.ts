@@ -109,7 +109,7 @@ export const TOKEN_SETTINGS = [
       }
       return claims;
     },
-    shown: 'none',
+    shown: 'no custom claims',
     meaning:
       "user fields added to every token as claims of the same name (as a SimpleJWT `get_token` override does), e.g. `username,email,is_staff`; a preset's `claims` replace them on its routes; refreshed from the user's current values on every refresh",
   }),
