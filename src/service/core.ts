@@ -20,7 +20,7 @@ import { LOCAL_CLIENT, type AuthEvent, type Client, type ServiceOptions, type To
 const systemNow = () => Math.floor(Date.now() / 1000);
 
 /** Client details as a session records them, cut to the columns' lengths. */
-const sessionMeta = (client: Client): SessionMeta => ({
+export const sessionMeta = (client: Client): SessionMeta => ({
   userAgent: (client.userAgent ?? '').slice(0, 255),
   address: client.address.slice(0, 64),
 });

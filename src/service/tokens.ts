@@ -5,11 +5,10 @@ import { ApiError, toApiError, type TokenMessage } from '../errors.js';
 import { codePoints, MAX_PASSWORD_LENGTH } from '../passwords.js';
 import type { TokenState, UserAuth, UserRecord } from '../storage/types.js';
 import { mintClock, TOKEN_MESSAGES, TokenError, type TokenClaims, type TokenType } from '../tokens.js';
-import type { ClaimField } from '../users/claims.js';
+import { claimValues, type ClaimField } from '../users/claims.js';
 import { AUTH_SCHEME, MESSAGES, parseAuthorization } from '@latchkey/verify/wire';
 import { isE164, normalizeUsername } from '../validation.js';
-import { familyOf, outstanding, revokedFor, ServiceCore } from './core.js';
-import { claimValues as claimValuesOf } from '../users/claims.js';
+import { familyOf, outstanding, revokedFor, ServiceCore, sessionMeta } from './core.js';
 import { openSuccessor, sealSuccessor } from './successor.js';
 import { LOCAL_CLIENT, type Client, type LoginKey, type Lookup, type TokenPair } from './types.js';
 
@@ -138,10 +137,10 @@ export class TokenService extends ServiceCore {
     const mintedAt = mintClock(); // before the user is read, as login's
     const user = await this.authenticateCredentials(login, password, lookup, client);
     const now = this.now();
-    const t = this.tokens.sliding(this.tokens.keyOf(user), now, mintedAt, claimValuesOf(user, opts.claims ?? this.defaultClaims));
+    const t = this.tokens.sliding(this.tokens.keyOf(user), now, mintedAt, claimValues(user, opts.claims ?? this.defaultClaims));
     await this.storage.startSession(
       outstanding(t.claims, { familyId: t.claims.jti, familyIssuedAt: now }, now, user.id, this.tokens.lastExpiry(t.claims)),
-      { userAgent: (client.userAgent ?? '').slice(0, 255), address: client.address.slice(0, 64) },
+      sessionMeta(client),
       (opts.lastLogin ?? true) ? { lastLogin: true } : {},
     );
     return { token: t.token };
@@ -348,21 +347,26 @@ export class TokenService extends ServiceCore {
 
   /**
    * JWTAuthentication's answer when no token class takes the token: each
-   * class's reason under `messages`. `failed` is the class whose reason `err`
-   * is (the others are asked again), or undefined when `err` is every class's.
+   * class's reason under `messages`, in AUTH_TOKEN_CLASSES's order. With one
+   * class, its reason is `err`'s. With several, `err` is `failed`'s reason (a
+   * token of that type, so of the wrong type for the others), or, with no
+   * `failed`, each class is asked again (a failure costs that, never a success).
    */
   private headerError(err: unknown, raw: string | undefined, failed?: 'access' | 'sliding'): unknown {
+    if (!(err instanceof TokenError)) return toApiError(err, 'header') ?? err;
     const classes = this.authClasses;
-    if (!(err instanceof TokenError) || (classes.length === 1 && classes[0] === 'access')) return toApiError(err, 'header') ?? err;
     const messages: TokenMessage[] = classes.map((c) => {
-      let message = err.message;
-      if (failed !== undefined && c !== failed && raw !== undefined) {
-        try {
-          this.tokens.check(raw, c, this.now());
-        } catch (e) {
-          if (e instanceof TokenError) message = e.message;
+      let message: string = err.message;
+      if (classes.length > 1 && c !== failed) {
+        if (failed !== undefined || raw === undefined) message = TOKEN_MESSAGES.wrongType;
+        else {
+          try {
+            this.tokens.check(raw, c, this.now());
+          } catch (e) {
+            if (e instanceof TokenError) message = e.message;
+          }
         }
-      } else if (failed !== undefined && c !== failed) message = TOKEN_MESSAGES.wrongType;
+      }
       return { token_class: TOKEN_CLASS[c], token_type: c, message };
     });
     return new ApiError('token_not_valid', MESSAGES.tokenNotValidForAnyType, { messages });
