@@ -63,6 +63,17 @@ for (const dialect of DIALECTS) {
       await s!.storage.updateUser(id, { email: 'ada@example.com', is_staff: false });
     });
 
+    it('a refresh that does not look at the user (SimpleJWT’s own) copies them from the token when the user is gone', async () => {
+      const u = await s!.user({ username: 'gone', password: 'pw-gone-12345', email: 'gone@example.com' });
+      const login = pairOf(await s!.post('/api/token/', { username: 'gone', password: 'pw-gone-12345' }));
+      assert.ok(await s!.storage.deleteUser(u.id));
+      const refused = await s!.post('/api/token/refresh/', { refresh: login.refresh });
+      assert.deepEqual(refused.json(), { detail: 'User not found', code: 'user_not_found' });
+      const { access } = await s!.service.refresh(login.refresh, { rotate: false, checkUser: false });
+      const c = claimsOf(access);
+      assert.deepEqual([c.user_id, c.username, c.email, c.is_staff], [u.id, 'gone', 'gone@example.com', false]);
+    });
+
     it('a preset’s claims replace the setting’s on its routes', async () => {
       const app = Fastify({ logger: false });
       try {
