@@ -14,6 +14,7 @@ import { AuthService, type AuthEvent } from './service.js';
 import { databaseStartupError, openStorage } from './storage/open.js';
 import type { Storage } from './storage/types.js';
 import { TokenFactory } from './tokens.js';
+import { checkPresetClaims } from './users/claims.js';
 import { Redis } from 'ioredis';
 import { createThrottle, NO_THROTTLE, type ThrottleMode } from './throttle.js';
 
@@ -65,6 +66,7 @@ export function createConfiguredMailer(config: Config, storage: Storage, logger?
 /** The service alone, without HTTP: what the CLI's user commands need. */
 export async function createService(config: Config, opts: CreateOptions & { mailLogger?: MailLogger } = {}) {
   const presets = selectPresets(config.presets); // fail fast on a bad preset list
+  checkPresetClaims(presets, [config.userIdClaim, config.tokenTypeClaim, config.jtiClaim]);
   const storage = opts.storage ?? openStorage(config.databaseUrl, { poolSize: config.databasePoolSize });
   try {
     await storage.migrate();

@@ -9,6 +9,7 @@ import Fastify from 'fastify';
 import { loadConfig } from '../src/config.js';
 import { mountPresets } from '../src/http/routes.js';
 import { simplejwt } from '../src/presets/index.js';
+import { checkPresetClaims } from '../src/users/claims.js';
 import { claimsOf, DIALECTS, startServer, type TestServer } from './helpers.js';
 
 const PROTECTED = '/api/protected-endpoint/';
@@ -214,6 +215,18 @@ describe('claim settings: bad values stop startup with a reason', () => {
   for (const [env, reason] of cases) {
     it(JSON.stringify(env), () => assert.throws(() => loadConfig({ ...base, ...env }), reason));
   }
+  it('a preset’s claims: user fields only, and none named as a standard claim', () => {
+    const taken = ['user_id', 'token_type', 'jti'];
+    assert.doesNotThrow(() => checkPresetClaims([{ id: 'ok', claims: ['email', 'is_staff'] }], taken));
+    assert.throws(
+      () => checkPresetClaims([{ id: 'mine', claims: ['password'] }], taken),
+      /preset "mine": claims: `password` is not a user field/,
+    );
+    assert.throws(
+      () => checkPresetClaims([{ id: 'mine', claims: ['username'] }], ['username', 'token_type', 'jti']),
+      /preset "mine": claims: `username` is also the name of a standard claim/,
+    );
+  });
   it('the defaults are SimpleJWT’s', () => {
     const c = loadConfig(base);
     assert.deepEqual(
