@@ -4,13 +4,15 @@
 // claims again from the user, and that checking, revocation, the blacklist
 // and sessions follow the claim names.
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Fastify from 'fastify';
 import { loadConfig } from '../src/config.js';
 import { mountPresets } from '../src/http/routes.js';
-import { simplejwt } from '../src/presets/index.js';
+import { PRESETS, selectPresets } from '../src/presets/index.js';
 import { checkPresetClaims } from '../src/users/claims.js';
-import { claimsOf, DIALECTS, startServer, type TestServer } from './helpers.js';
+import { claimsOf, DIALECTS, startServer, tempDir, type TestServer } from './helpers.js';
 
 const PROTECTED = '/api/protected-endpoint/';
 const pairOf = (res: { json(): unknown }) => res.json() as { access: string; refresh: string };
@@ -78,7 +80,7 @@ for (const dialect of DIALECTS) {
     it('a preset’s claims replace the setting’s on its routes', async () => {
       const app = Fastify({ logger: false });
       try {
-        mountPresets(app, [{ ...simplejwt, id: 'mine', claims: ['first_name', 'is_superuser'] }], s!.service);
+        mountPresets(app, [{ ...PRESETS.simplejwt!, id: 'mine', claims: ['first_name', 'is_superuser'] }], s!.service);
         await s!.storage.updateUser(id, { first_name: 'Ada' });
         const res = await app.inject({ method: 'POST', url: '/api/token/', payload: { username: 'ada', password: 'pw-ada-12345' } });
         assert.equal(res.statusCode, 200, res.body);
@@ -198,6 +200,47 @@ for (const dialect of DIALECTS) {
     });
   });
 }
+
+describe('a preset file’s claims', () => {
+  let s: TestServer | undefined;
+  const dir = tempDir('latchkey-claims-preset-');
+  const file = path.join(dir, 'mobile.json');
+  const preset = (claims: unknown) => ({
+    id: 'mobile',
+    envelope: 'detail',
+    rotate: false,
+    claims,
+    routes: [
+      { method: 'POST', url: '/m/login/', op: 'login', loginField: 'username', lookup: 'username', summary: 'Log in' },
+      { method: 'POST', url: '/m/slide/', op: 'login_sliding', loginField: 'username', lookup: 'username', summary: 'Log in (sliding)' },
+    ],
+  });
+  after(async () => {
+    await s?.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('are what its routes mint with, beside the built-in presets’ (the setting’s)', async () => {
+    fs.writeFileSync(file, JSON.stringify(preset(['email', 'is_staff'])));
+    s = await startServer({ env: { LATCHKEY_PRESETS: `simplejwt,${file}`, LATCHKEY_TOKEN_CLAIMS: 'username' } });
+    await s.user({ username: 'dora', password: 'pw-dora-12345', email: 'dora@example.com' });
+    const creds = { username: 'dora', password: 'pw-dora-12345' };
+    const mine = claimsOf(pairOf(await s.post('/m/login/', creds)).access);
+    assert.deepEqual([mine.email, mine.is_staff, mine.username], ['dora@example.com', false, undefined]);
+    const sliding = claimsOf((await s.post('/m/slide/', creds)).json<{ token: string }>().token);
+    assert.deepEqual([sliding.email, sliding.is_staff, sliding.username], ['dora@example.com', false, undefined]);
+    const builtin = claimsOf(pairOf(await s.post('/api/token/', creds)).access);
+    assert.deepEqual([builtin.username, builtin.email], ['dora', undefined]);
+  });
+
+  it('a field that is not a claim field stops startup with the file, the JSON path and the reason', () => {
+    fs.writeFileSync(file, JSON.stringify(preset(['email', 'password'])));
+    assert.throws(
+      () => selectPresets([file]),
+      (err: Error) => err.message.startsWith(`${file}: $.claims[1]: `),
+    );
+  });
+});
 
 describe('claim settings: bad values stop startup with a reason', () => {
   const base = { LATCHKEY_DATA_DIR: '/tmp/none' };
