@@ -242,6 +242,31 @@ describe('a preset file’s claims', () => {
   });
 });
 
+describe('custom claims on dj-rest-auth’s form login and registration', () => {
+  let s: TestServer | undefined;
+  before(async () => {
+    s = await startServer({ env: { LATCHKEY_PRESETS: 'dj-rest-auth', LATCHKEY_TOKEN_CLAIMS: 'username,email' } });
+    await s.user({ username: 'erin', password: 'pw-erin-12345', email: 'erin@example.com' });
+  });
+  after(() => s?.close());
+
+  it('both mint with them', async () => {
+    const login = await s!.post('/dj-rest-auth/login/', { username: 'erin', password: 'pw-erin-12345' });
+    assert.equal(login.statusCode, 200, login.body);
+    const c = claimsOf(pairOf(login).access);
+    assert.deepEqual([c.username, c.email], ['erin', 'erin@example.com']);
+    const reg = await s!.post('/dj-rest-auth/registration/', {
+      username: 'frank',
+      email: 'frank@example.com',
+      password1: 'a-long-unusual-passphrase-9',
+      password2: 'a-long-unusual-passphrase-9',
+    });
+    assert.equal(reg.statusCode, 201, reg.body);
+    const r = claimsOf(pairOf(reg).refresh);
+    assert.deepEqual([r.username, r.email], ['frank', 'frank@example.com']);
+  });
+});
+
 describe('claim settings: bad values stop startup with a reason', () => {
   const base = { LATCHKEY_DATA_DIR: '/tmp/none' };
   const cases: [Record<string, string>, RegExp][] = [
