@@ -1,18 +1,20 @@
 // The storage on PostgreSQL: what differs from SQLite is where the migration
 // tables live (the schema latchkey uses), the identity sequence after an
 // imported id, and telling the other instances about user changes (NOTIFY).
-// Its write path is the general one (writes.ts), in a transaction per call.
+// Its write path sends each write that commits together as one statement (writes.ts here).
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import type pg from 'pg';
 import { KyselyStorage, type ChangeFeed } from '../base.js';
 import type { Database } from '../schema.js';
 import { USER_CHANNEL } from './feed.js';
+import { PostgresWrites } from './writes.js';
 
 export class PostgresStorage extends KyselyStorage {
   readonly dialect = 'postgres' as const;
 
   constructor(pool: pg.Pool, feed: ChangeFeed | undefined) {
     super(new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), feed, 'postgres');
+    this.writes = new PostgresWrites(this.db);
   }
 
   /**
