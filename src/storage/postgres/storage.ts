@@ -14,7 +14,7 @@ export class PostgresStorage extends KyselyStorage {
 
   constructor(pool: pg.Pool, feed: ChangeFeed | undefined) {
     super(new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), feed, 'postgres');
-    this.writes = new PostgresWrites(this.db);
+    this.writes = new PostgresWrites(this.db, pool);
   }
 
   /**

@@ -9,6 +9,7 @@
 // began, not the rows another part inserted. So a token recorded by this very
 // statement is found through the insert's RETURNING, not by a SELECT.
 import { sql, type Kysely, type RawBuilder } from 'kysely';
+import type pg from 'pg';
 import type { Database } from '../schema.js';
 import type { BlacklistReason, OutstandingToken, SessionMeta, Successor } from '../types.js';
 import { KyselyWrites } from '../writes.js';
@@ -45,10 +46,110 @@ const noteUseCte = (t: OutstandingToken, at: number, gate: RawBuilder<unknown>) 
   )`;
 
 type Won = { won: number };
+type RotateParams = { old: OutstandingToken; next: OutstandingToken; at: number; successor?: Successor };
+
+/**
+ * A statement Kysely compiles once, then run as a named prepared statement:
+ * PostgreSQL parses and plans it once per connection, not on every call (a
+ * rotation's statement took 0.26 ms to plan against 0.61 ms to run). The
+ * statement is compiled from sentinel values, which tells which parameter
+ * position takes which value.
+ */
+class Prepared<P> {
+  private readonly text: string;
+  private readonly picks: ((p: P) => unknown)[];
+
+  constructor(
+    private readonly name: string,
+    db: Kysely<Database>,
+    build: (v: (pick: (p: P) => unknown) => RawBuilder<unknown>) => RawBuilder<unknown>,
+  ) {
+    const picks: ((p: P) => unknown)[] = [];
+    const compiled = build((pick) => {
+      picks.push(pick);
+      return sql`${`\u0000sentinel ${picks.length - 1}\u0000`}`;
+    }).compile(db);
+    this.text = compiled.sql;
+    // Each parameter of the compiled text is one sentinel: its position names its value.
+    this.picks = compiled.parameters.map((sentinel) => picks[Number(/sentinel (\d+)/.exec(String(sentinel))![1])]!);
+  }
+
+  async run<R extends pg.QueryResultRow>(pool: pg.Pool, p: P): Promise<R[]> {
+    const { rows } = await pool.query<R>({ name: this.name, text: this.text, values: this.picks.map((pick) => pick(p)) });
+    return rows;
+  }
+}
+
+/** Storage.rotate() as one statement; `kept` only with a successor. */
+function rotateStatement(v: (pick: (p: RotateParams) => unknown) => RawBuilder<unknown>, withSuccessor: boolean) {
+  const old = {
+    jti: v((p) => p.old.jti),
+    userId: v((p) => p.old.userId),
+    familyId: v((p) => p.old.familyId),
+    familyIssuedAt: v((p) => p.old.familyIssuedAt),
+    createdAt: v((p) => p.old.createdAt),
+    expiresAt: v((p) => p.old.expiresAt),
+  };
+  const at = v((p) => p.at);
+  const next = {
+    jti: v((p) => p.next.jti),
+    userId: v((p) => p.next.userId),
+    familyId: v((p) => p.next.familyId),
+    familyIssuedAt: v((p) => p.next.familyIssuedAt),
+    createdAt: v((p) => p.next.createdAt),
+    expiresAt: v((p) => p.next.expiresAt),
+  };
+  const kept = withSuccessor
+    ? sql`,
+  kept AS (
+    INSERT INTO rotation_successors (token_id, successor_jti, sealed, rotated_at)
+    SELECT token_id, ${v((p) => p.successor!.jti)}, ${v((p) => p.successor!.sealed)}, ${at}::bigint FROM consumed
+    ON CONFLICT (token_id) DO NOTHING
+  )`
+    : sql``;
+  return sql`WITH
+  ins AS (
+    INSERT INTO outstanding_tokens (jti, user_id, family_id, family_issued_at, created_at, expires_at)
+    VALUES (${old.jti}, ${old.userId}, ${old.familyId}, ${old.familyIssuedAt}, ${old.createdAt}, ${old.expiresAt})
+    ON CONFLICT (jti) DO NOTHING
+    RETURNING id
+  ),
+  recorded AS (
+    SELECT id FROM ins
+    UNION ALL
+    SELECT id FROM outstanding_tokens WHERE jti = ${old.jti} AND NOT EXISTS (SELECT 1 FROM ins)
+  ),
+  consumed AS (
+    INSERT INTO blacklisted_tokens (token_id, reason, blacklisted_at)
+    SELECT id, 'rotated', ${at}::bigint FROM recorded
+    ON CONFLICT (token_id) DO NOTHING
+    RETURNING token_id
+  ),
+  nxt AS (
+    INSERT INTO outstanding_tokens (jti, user_id, family_id, family_issued_at, created_at, expires_at)
+    SELECT ${next.jti}, ${next.userId}::bigint, ${next.familyId}, ${next.familyIssuedAt}::bigint,
+           ${next.createdAt}::bigint, ${next.expiresAt}::bigint FROM consumed
+    ON CONFLICT (jti) DO NOTHING
+  ),
+  used AS (
+    INSERT INTO sessions (family_id, user_id, created_at, last_used_at, user_agent, address)
+    SELECT ${next.familyId}, ${next.userId}::bigint, ${next.familyIssuedAt}::bigint, ${at}::bigint, '', '' FROM consumed
+    ON CONFLICT (family_id) DO UPDATE SET last_used_at = EXCLUDED.last_used_at
+  )${kept}
+  SELECT count(*)::int AS won FROM consumed`;
+}
 
 export class PostgresWrites extends KyselyWrites {
-  constructor(private readonly pg: Kysely<Database>) {
+  private readonly rotateWith: Prepared<RotateParams>;
+  private readonly rotateWithout: Prepared<RotateParams>;
+
+  constructor(
+    private readonly pg: Kysely<Database>,
+    private readonly pool: pg.Pool,
+  ) {
     super(pg);
+    this.rotateWith = new Prepared('latchkey_rotate_kept', pg, (v) => rotateStatement(v, true));
+    this.rotateWithout = new Prepared('latchkey_rotate', pg, (v) => rotateStatement(v, false));
   }
 
   override async blacklist(t: OutstandingToken, reason: BlacklistReason, at: number): Promise<boolean> {
@@ -62,23 +163,8 @@ export class PostgresWrites extends KyselyWrites {
    * successor, as one statement: the last three only if the consume won.
    */
   override async rotate(old: OutstandingToken, next: OutstandingToken, at: number, successor?: Successor): Promise<boolean> {
-    const kept = successor
-      ? sql`,
-  kept AS (
-    INSERT INTO rotation_successors (token_id, successor_jti, sealed, rotated_at)
-    SELECT token_id, ${successor.jti}, ${successor.sealed}, ${at}::bigint FROM consumed
-    ON CONFLICT (token_id) DO NOTHING
-  )`
-      : sql``;
-    const { rows } = await sql<Won>`WITH ${recordCte(old)}, ${consumeCte('rotated', at)},
-  nxt AS (
-    INSERT INTO outstanding_tokens (jti, user_id, family_id, family_issued_at, created_at, expires_at)
-    SELECT ${next.jti}, ${next.userId}::bigint, ${next.familyId}, ${next.familyIssuedAt}::bigint,
-           ${next.createdAt}::bigint, ${next.expiresAt}::bigint FROM consumed
-    ON CONFLICT (jti) DO NOTHING
-  ),
-  ${noteUseCte(next, at, sql`consumed`)}${kept}
-  SELECT count(*)::int AS won FROM consumed`.execute(this.pg);
+    const statement = successor ? this.rotateWith : this.rotateWithout;
+    const rows = await statement.run<Won>(this.pool, { old, next, at, ...(successor ? { successor } : {}) });
     return rows[0]!.won > 0;
   }
 
