@@ -5,7 +5,8 @@
 // parse, bind, execute and sync together), by its first word, over N
 // sequential refreshes through the service, on a scratch database the
 // script creates and drops (bench/lib/postgres.ts). Also prints the median
-// time of one refresh, which on loopback is mostly those round trips.
+// time of one refresh, which on loopback is mostly those round trips, and the
+// WAL flushes per refresh (pg_stat_wal, counted server-wide).
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
@@ -53,6 +54,20 @@ try {
     let pair = await service.login('stmt', 'stmt-password-1', 'username');
     // Warm: the user's auth columns cached, the pool's connections open.
     for (let i = 0; i < 20; i++) pair = (await service.refresh(pair.refresh, { rotate: true })) as typeof pair;
+    // WAL flushes, server-wide (pg_stat_wal, PostgreSQL 14+): other clients' commits count too.
+    // A backend reports its WAL counters when it has been idle for a while (up to
+    // 10 s on PostgreSQL 15), so each reading waits for the pool's to report.
+    const walSyncs = async () => {
+      await new Promise((r) => setTimeout(r, 11_000));
+      const c = new pg.Client({ connectionString: scratch.urls[0] });
+      await c.connect();
+      try {
+        return Number((await c.query<{ n: string }>('SELECT wal_sync AS n FROM pg_stat_wal')).rows[0]?.n ?? NaN);
+      } finally {
+        await c.end();
+      }
+    };
+    const syncs0 = await walSyncs();
     counting = true;
     const times: number[] = [];
     for (let i = 0; i < n; i++) {
@@ -61,11 +76,13 @@ try {
       times.push(performance.now() - t0);
     }
     counting = false;
+    const syncs = (await walSyncs()) - syncs0;
     times.sort((a, b) => a - b);
     const total = [...counts.values()].reduce((a, b) => a + b, 0);
     console.log(`${n} sequential refreshes with rotation (reuse interval ${args.reuse} s):`);
     console.log(`  round trips per refresh: ${(total / n).toFixed(2)}`);
     for (const [k, v] of [...counts].sort((a, b) => b[1] - a[1])) console.log(`    ${k}: ${(v / n).toFixed(2)}`);
+    console.log(`  WAL flushes (fsync) per refresh, server-wide: ${(syncs / n).toFixed(2)}`);
     console.log(`  median ${times[Math.floor(n / 2)]!.toFixed(3)} ms per refresh, p99 ${times[Math.floor(n * 0.99)]!.toFixed(3)} ms`);
   } finally {
     await close();
