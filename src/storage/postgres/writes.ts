@@ -8,6 +8,8 @@
 // One subtlety of CTEs: every part sees the snapshot taken when the statement
 // began, not the rows another part inserted. So a token recorded by this very
 // statement is found through the insert's RETURNING, not by a SELECT.
+// The rotation, the one write on a hot path, is also a prepared statement
+// (prepared.ts): its text spells out the same parts as the CTEs below.
 import { sql, type Kysely, type RawBuilder } from 'kysely';
 import type pg from 'pg';
 import type { Database } from '../schema.js';
