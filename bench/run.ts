@@ -29,6 +29,9 @@
 //   --blacklisted-share F    share of seeded tokens blacklisted (default 0.2)
 //   --only G1,G2             run only these groups of the main table: protected, verify,
 //                            refresh, rotation, login, storm, paced
+//   --database URL           also run every group on PostgreSQL: postgres://user@host:port/NAME,
+//                            where NAME (and NAME_pair) are scratch databases the bench
+//                            creates and drops; one instance, and two on one database
 //   --keep                   keep the temporary directory (databases, server logs)
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -39,7 +42,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { hash, type Algorithm } from '@node-rs/argon2';
-import { runLoad, startBackground, type LoadSpec, type RunResult } from './lib/load.js';
+import { runLoad, runLoadOn, startBackground, type LoadSpec, type RunResult } from './lib/load.js';
 import { runPaced } from './lib/paced.js';
 import {
   descendants,
@@ -54,6 +57,7 @@ import {
   waitReady,
   type Server,
 } from './lib/procs.js';
+import { createScratch, scratchName, type Scratch } from './lib/postgres.js';
 import { seedDatabase, seededUsername, type SeedResult } from './lib/seed.js';
 import { runWrk, wrkPath } from './lib/wrk.js';
 import { MEMORY_FLAGS } from '../src/serve.js';
@@ -85,8 +89,17 @@ const { values: args } = parseArgs({
     all: { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
     only: { type: 'string' },
+    database: { type: 'string' },
   },
 });
+if (args.database !== undefined) {
+  try {
+    scratchName(args.database);
+  } catch (err) {
+    console.error(`bench: ${(err as Error).message}`);
+    process.exit(2);
+  }
+}
 
 function num(name: keyof typeof args, min = 0): number {
   const v = Number(args[name]);
@@ -166,10 +179,16 @@ async function prepareLatchkeyData(name: string, extra: Record<string, string> =
 
 async function startLatchkey(
   name: string,
-  o: { workers: number; extra?: Record<string, string>; prepared?: { dataDir: string; env: NodeJS.ProcessEnv } },
+  o: {
+    workers: number;
+    extra?: Record<string, string>;
+    prepared?: { dataDir: string; env: NodeJS.ProcessEnv };
+    /** false: the user is already in the (shared PostgreSQL) database. */
+    createUser?: boolean;
+  },
 ): Promise<LatchkeyServer> {
   const { dataDir, env } = o.prepared ?? (await prepareLatchkeyData(name, o.extra));
-  await runCommand(NODE, [CLI, 'createuser', '--username', USER, '--password', PASSWORD], { env });
+  if (o.createUser !== false) await runCommand(NODE, [CLI, 'createuser', '--username', USER, '--password', PASSWORD], { env });
   const port = await freePort();
   const logFile = path.join(tmp, `${name}.log`);
   // As `npm start` and the `latchkey` command run it (a worker gets the flag from its primary).
@@ -316,6 +335,33 @@ function httpTarget(key: string, server: Server, prepare: () => Promise<HttpSpec
           duration,
         },
         server.child.pid,
+      );
+    },
+  };
+}
+
+/**
+ * Two instances on one database, loaded at once: each gets its share of the
+ * connections (`prepare` is asked once per instance, with that share), and the
+ * run counts both.
+ */
+function pairTarget(key: string, pair: LatchkeyServer[], prepare: (s: Server, connections: number) => Promise<HttpSpec>): Target {
+  return {
+    key,
+    server: pair[0]!,
+    mustSucceed: true,
+    async run(duration) {
+      const specs = await Promise.all(
+        pair.map(async (s, i) => {
+          const share = Math.floor(opt.connections / pair.length) + (i < opt.connections % pair.length ? 1 : 0);
+          const spec = await prepare(s, share);
+          const c = spec.connections === undefined ? share : Math.max(1, Math.round(spec.connections / pair.length));
+          return { ...spec, url: `http://127.0.0.1:${s.port}${spec.path}`, connections: c, duration };
+        }),
+      );
+      return runLoadOn(
+        specs,
+        pair.map((s) => s.child.pid!),
       );
     },
   };
@@ -631,7 +677,22 @@ interface Servers {
   peer?: Server;
   peerRot?: Server;
   peerNote?: string;
+  pg?: PgServers;
 }
+
+/** latchkey on PostgreSQL (--database): one instance, its rotating twin, and two rotating instances on one database. */
+interface PgServers {
+  one: LatchkeyServer;
+  rot: LatchkeyServer;
+  pair: LatchkeyServer[];
+}
+const PG_ONE = 'PostgreSQL';
+const PG_PAIR = 'PostgreSQL ×2';
+const PG_ONE_LABEL = 'latchkey on PostgreSQL, one instance';
+const PG_PAIR_LABEL = 'latchkey on PostgreSQL, two instances on one database';
+
+/** The largest RSS of any process of a run (each instance of a pair is one process). */
+const largestRss = (s: Summary | undefined) => (s && s.rssMax.length ? Math.max(...s.rssMax) : NaN);
 
 const GROUPS = ['protected', 'verify', 'refresh', 'rotation', 'login', 'storm', 'paced'] as const;
 type Group = (typeof GROUPS)[number];
@@ -644,26 +705,53 @@ for (const g of only ?? []) {
 }
 const want = (g: Group) => !only || only.has(g);
 
-async function mainTable(sv: Servers, idle: { lk: number; lk2: number }): Promise<Row[]> {
-  const { bare, lk, lkRot, lk2, peer, peerRot } = sv;
+async function mainTable(sv: Servers, idle: { lk: number; lk2: number; pg?: number }): Promise<Row[]> {
+  const { bare, lk, lkRot, lk2, peer, peerRot, pg } = sv;
   const lkPair = await login(lk);
   const lk2Pair = await login(lk2);
+  const pgPair = pg && (await login(pg.one));
+  const pgPairs = pg && (await login(pg.pair[0]!));
   // The peer's access tokens last 5 minutes: each peer run logs in afresh.
   const peerSession = async () => login(peer!);
   const peerNote = `SimpleJWT peer skipped: ${sv.peerNote}`;
   const rows: Row[] = [];
   const g: Partial<Record<Group, Record<string, Summary>>> = {};
 
-  const pairRows = (title: string, s: Record<string, Summary>, target?: { name: string; min: number }) => {
+  const pairRows = (
+    title: string,
+    s: Record<string, Summary>,
+    target?: { name: string; min: number; pg?: { name: string; min: number } },
+    pairNote?: string,
+  ) => {
     rows.push({ measurement: `${title}, ${opt.connections} connections`, note: '' });
     const l = s['latchkey']!;
     const p = s['peer'];
     rows.push(
-      serverRow('latchkey', l, {
+      serverRow(pg ? 'latchkey on SQLite' : 'latchkey', l, {
         ratio: p ? `${ratio(l.rps / p.rps)} peer` : '',
         ...(target && p ? { target: check(target.name, l.rps / p.rps, 'min', target.min) } : {}),
       }),
     );
+    if (pg) {
+      for (const [key, label] of [
+        [PG_ONE, PG_ONE_LABEL],
+        [PG_PAIR, PG_PAIR_LABEL],
+      ] as const) {
+        const q = s[key];
+        if (!q) {
+          rows.push({ measurement: label, note: pairNote ?? '' });
+          continue;
+        }
+        const t = target?.pg;
+        rows.push(
+          serverRow(label, q, {
+            rss: largestRss(q),
+            ratio: p ? `${ratio(q.rps / p.rps)} peer` : '',
+            ...(t && p ? { target: check(`${t.name} (${key})`, q.rps / p.rps, 'min', t.min) } : {}),
+          }),
+        );
+      }
+    }
     if (p) rows.push(serverRow('SimpleJWT peer', p, { ratio: 'reference' }, 2, true));
     else rows.push({ measurement: 'SimpleJWT peer', note: peerNote });
   };
@@ -673,11 +761,21 @@ async function mainTable(sv: Servers, idle: { lk: number; lk2: number }): Promis
     await preflight(bare, { path: PROTECTED, headers: { authorization: `Bearer ${lkPair.access}` } });
     await preflight(lk, { path: PROTECTED, headers: { authorization: `Bearer ${lkPair.access}` } });
     await preflight(lk2, { path: PROTECTED, headers: { authorization: `Bearer ${lk2Pair.access}` } });
+    if (pg) {
+      await preflight(pg.one, { path: PROTECTED, headers: { authorization: `Bearer ${pgPair!.access}` } });
+      for (const s of pg.pair) await preflight(s, { path: PROTECTED, headers: { authorization: `Bearer ${pgPairs!.access}` } });
+    }
     const s = (g.protected = await compare('protected GET', [
       httpTarget('bare', bare, async () => protectedSpec(lkPair.access)),
       httpTarget('latchkey', lk, async () => protectedSpec(lkPair.access)),
       httpTarget('latchkey --workers 2', lk2, async () => protectedSpec(lk2Pair.access)),
       ...(peer ? [httpTarget('peer', peer, async () => protectedSpec((await peerSession()).access), false)] : []),
+      ...(pg
+        ? [
+            httpTarget(PG_ONE, pg.one, async () => protectedSpec(pgPair!.access)),
+            pairTarget(PG_PAIR, pg.pair, async () => protectedSpec(pgPairs!.access)),
+          ]
+        : []),
     ]));
     // The same three again with wrk as the load: it takes a fraction of
     // autocannon's CPU per request, which leaves the second core to the
@@ -722,6 +820,23 @@ async function mainTable(sv: Servers, idle: { lk: number; lk2: number }): Promis
         2,
       );
     rows.push(workersRow(latch, s['latchkey --workers 2']!, false));
+    if (pg) {
+      for (const [key, label] of [
+        [PG_ONE, PG_ONE_LABEL],
+        [PG_PAIR, PG_PAIR_LABEL],
+      ] as const) {
+        const q = s[key]!;
+        rows.push(
+          serverRow(label, q, {
+            rss: largestRss(q),
+            ratio:
+              `${ratio(q.rps / bareS.rps)} bare (by CPU per request ${ratio(bareS.cpu / q.cpu)})` +
+              (peerS ? ` · ${ratio(q.rps / peerS.rps)} peer` : ''),
+            target: 'information',
+          }),
+        );
+      }
+    }
     if (w) {
       const wb = w['bare']!;
       const w1 = w['latchkey']!;
@@ -745,6 +860,12 @@ async function mainTable(sv: Servers, idle: { lk: number; lk2: number }): Promis
   if (want('verify')) {
     g.verify = await compare('verify', [
       httpTarget('latchkey', lk, async () => postSpec('/api/token/verify/', { token: lkPair.access })),
+      ...(pg
+        ? [
+            httpTarget(PG_ONE, pg.one, async () => postSpec('/api/token/verify/', { token: pgPair!.access })),
+            pairTarget(PG_PAIR, pg.pair, async () => postSpec('/api/token/verify/', { token: pgPairs!.access })),
+          ]
+        : []),
       ...(peer
         ? [httpTarget('peer', peer, async () => postSpec('/api/token/verify/', { token: (await peerSession()).access }), false)]
         : []),
@@ -755,21 +876,29 @@ async function mainTable(sv: Servers, idle: { lk: number; lk2: number }): Promis
   if (want('refresh')) {
     g.refresh = await compare('refresh (no rotation)', [
       httpTarget('latchkey', lk, async () => postSpec('/api/token/refresh/', { refresh: lkPair.refresh })),
+      ...(pg ? [httpTarget(PG_ONE, pg.one, async () => postSpec('/api/token/refresh/', { refresh: pgPair!.refresh }))] : []),
       ...(peer
         ? [httpTarget('peer', peer, async () => postSpec('/api/token/refresh/', { refresh: (await peerSession()).refresh }), false)]
         : []),
     ]);
-    pairRows('**refresh, no rotation**', g.refresh);
+    pairRows('**refresh, no rotation**', g.refresh, undefined, 'the two instances rotate (they serve the rotation rows)');
   }
 
   if (want('rotation')) {
     g.rotation = await compare('refresh (rotation)', [
       httpTarget('latchkey', lkRot, async () => rotationSpec(await logins(lkRot, opt.connections))),
+      ...(pg
+        ? [
+            httpTarget(PG_ONE, pg.rot, async () => rotationSpec(await logins(pg.rot, opt.connections))),
+            pairTarget(PG_PAIR, pg.pair, async (s, n) => rotationSpec(await logins(s, n))),
+          ]
+        : []),
       ...(peerRot ? [httpTarget('peer', peerRot, async () => rotationSpec(await logins(peerRot, opt.connections)), false)] : []),
     ]);
     pairRows('**refresh with rotation** (writes; one token chain per connection)', g.rotation, {
-      name: 'refresh with rotation ≥ 10× the peer',
-      min: 10,
+      name: 'refresh with rotation ≥ 40× the peer (SQLite)',
+      min: 40,
+      pg: { name: 'refresh with rotation ≥ 15× the peer', min: 15 },
     });
   }
 
@@ -778,6 +907,12 @@ async function mainTable(sv: Servers, idle: { lk: number; lk2: number }): Promis
       hashRateTarget('hash'),
       hashRateTarget('verify'),
       httpTarget('latchkey', lk, async () => postSpec('/api/token/', { username: USER, password: PASSWORD }, opt.loginConnections)),
+      ...(pg
+        ? [
+            httpTarget(PG_ONE, pg.one, async () => postSpec('/api/token/', { username: USER, password: PASSWORD }, opt.loginConnections)),
+            pairTarget(PG_PAIR, pg.pair, async () => postSpec('/api/token/', { username: USER, password: PASSWORD }, opt.loginConnections)),
+          ]
+        : []),
     ]));
     const raw = s['raw-hash']!;
     const rawVerify = s['raw-verify']!;
@@ -809,43 +944,76 @@ async function mainTable(sv: Servers, idle: { lk: number; lk2: number }): Promis
         target: check('login ≥ 0.9× the raw hash rate', lg.rps / raw.rps, 'min', 0.9),
       }),
     );
+    if (pg) {
+      const q = s[PG_ONE]!;
+      const q2 = s[PG_PAIR]!;
+      rows.push(
+        serverRow(`${PG_ONE_LABEL}, ${opt.loginConnections} connections`, q, {
+          ratio: `${ratio(q.rps / raw.rps)} raw hash()`,
+          target: check(`login ≥ 0.9× the raw hash rate (${PG_ONE})`, q.rps / raw.rps, 'min', 0.9),
+        }),
+      );
+      rows.push(
+        serverRow(`${PG_PAIR_LABEL}, ${opt.loginConnections} connections in all`, q2, {
+          rss: largestRss(q2),
+          ratio: `${ratio(q2.rps / raw.rps)} raw hash() (two hash slots, one per instance)`,
+          target: 'information',
+        }),
+      );
+    }
   }
 
-  const stormRows = (title: string, s: Record<string, Summary>, judged: boolean) => {
+  const stormRows = (title: string, s: Record<string, Summary>, judged: boolean, who = 'latchkey') => {
     rows.push({ measurement: title, note: '' });
     const u = s['unloaded']!;
     const st = s['login storm']!;
-    rows.push(serverRow('latchkey, unloaded', u, { ratio: 'reference (p99)' }));
+    const where = who === 'latchkey' ? '' : ` (${PG_ONE})`;
+    rows.push(serverRow(`${who}, unloaded`, u, { ratio: 'reference (p99)' }));
     const stormRate = median(st.runs.map((r) => r.storm?.rps ?? NaN));
     rows.push(
       serverRow(
-        `latchkey, during a login storm (${opt.stormConnections} connections, ${fmtRate(stormRate)} logins/s; CPU includes the hashing)`,
+        `${who}, during a login storm (${opt.stormConnections} connections, ${fmtRate(stormRate)} logins/s; CPU includes the hashing)`,
         st,
         {
           ratio: `p99 ${ratio(st.p99 / u.p99)} unloaded`,
-          target: judged ? check('protected GET p99 during a login storm ≤ 3× unloaded', st.p99 / u.p99, 'max', 3) : 'information',
+          target: judged ? check(`protected GET p99 during a login storm ≤ 3× unloaded${where}`, st.p99 / u.p99, 'max', 3) : 'information',
         },
       ),
     );
   };
+  let pgStorm: Record<string, Summary> | undefined;
   if (want('storm')) {
     const unloaded = httpTarget('unloaded', lk, async () => protectedSpec(lkPair.access));
     g.storm = await compare('protected GET during a login storm', [unloaded, withStorm('login storm', lk, unloaded)]);
     stormRows(`**protected GET p99 during a login storm**, ${opt.connections} connections (saturating)`, g.storm, true);
+    if (pg) {
+      const u = httpTarget('unloaded', pg.one, async () => protectedSpec(pgPair!.access));
+      pgStorm = await compare(`protected GET during a login storm (${PG_ONE})`, [u, withStorm('login storm', pg.one, u)]);
+      stormRows(`**protected GET p99 during a login storm**, ${opt.connections} connections, ${PG_ONE}`, pgStorm, true, PG_ONE_LABEL);
+    }
   }
   if (want('paced')) {
-    const paced: Target = {
+    const pacedOn = (s: Server, access: string): Target => ({
       key: 'unloaded',
-      server: lk,
+      server: s,
       mustSucceed: true,
       run: (duration) =>
         runPaced(
-          { port: lk.port, path: PROTECTED, headers: { authorization: `Bearer ${lkPair.access}` }, rate: opt.pacedRate, duration },
-          lk.child.pid!,
+          { port: s.port, path: PROTECTED, headers: { authorization: `Bearer ${access}` }, rate: opt.pacedRate, duration },
+          s.child.pid!,
         ),
-    };
+    });
+    const paced = pacedOn(lk, lkPair.access);
     g.paced = await compare(`protected GET at ${opt.pacedRate} req/s during a login storm`, [paced, withStorm('login storm', lk, paced)]);
     stormRows(`**protected GET p99 during a login storm**, steady ${opt.pacedRate} req/s (open loop)`, g.paced, false);
+    if (pg) {
+      const u = pacedOn(pg.one, pgPair!.access);
+      const r = await compare(`protected GET at ${opt.pacedRate} req/s during a login storm (${PG_ONE})`, [
+        u,
+        withStorm('login storm', pg.one, u),
+      ]);
+      stormRows(`**protected GET p99 during a login storm**, steady ${opt.pacedRate} req/s (open loop), ${PG_ONE}`, r, false, PG_ONE_LABEL);
+    }
   }
 
   // RSS: every latchkey --workers 1 run, the rotation server, each worker of --workers 2.
@@ -866,6 +1034,19 @@ async function mainTable(sv: Servers, idle: { lk: number; lk2: number }): Promis
   rows.push({ measurement: '**RSS** (VmRSS of the server process, per worker)', note: '' });
   rows.push({ measurement: 'latchkey `--workers 1`, idle, 1 s after start', rss: idle.lk });
   rows.push({ measurement: 'latchkey `--workers 2`, idle, 1 s after start (larger worker)', rss: idle.lk2 });
+  if (pg) {
+    rows.push({ measurement: `${PG_ONE_LABEL}, idle, 1 s after start`, rss: idle.pg ?? NaN });
+    const pgRuns = [...Object.values(g), pgStorm]
+      .flatMap((grp) => (grp ? [grp[PG_ONE], grp[PG_PAIR]] : []))
+      .map(largestRss)
+      .filter((v) => !Number.isNaN(v));
+    rows.push({
+      measurement: 'latchkey on PostgreSQL under load: the largest of every run above',
+      rss: Math.max(0, ...pgRuns),
+      ratio: 'any instance',
+      target: 'information',
+    });
+  }
   rows.push({
     measurement: 'latchkey under load: the largest of every run above',
     rss: worst,
@@ -976,13 +1157,44 @@ async function growth(): Promise<Growth> {
   return { rows, seed, seedSeconds, flush: { seconds: flushSeconds, deleted, output: output.trim() }, sizeBefore };
 }
 
+// ---- PostgreSQL (--database) -----------------------------------------------------
+
+let scratch: Scratch | undefined;
+
+/**
+ * Two scratch databases: NAME holds one instance and its rotating twin (rotation
+ * is a setting of the process, not of the data), NAME_pair two rotating
+ * instances. The pools are latchkey's default size.
+ */
+async function startPostgresServers(url: string): Promise<PgServers> {
+  scratch = await createScratch(url, ['', '_pair']);
+  const [oneUrl, pairUrl] = scratch.urls as [string, string];
+  log(`PostgreSQL: scratch databases ${scratch.urls.map((u) => new URL(u).pathname.slice(1)).join(', ')}`);
+  const rotate = { LATCHKEY_ROTATE_REFRESH_TOKENS: 'on' };
+  const onePrep = await prepareLatchkeyData('lk-pg', { LATCHKEY_DATABASE_URL: oneUrl });
+  const pairPrep = await prepareLatchkeyData('lk-pg-pair', { LATCHKEY_DATABASE_URL: pairUrl, ...rotate });
+  const [one, pair0] = await Promise.all([
+    startLatchkey('lk-pg', { workers: 1, prepared: onePrep }),
+    startLatchkey('lk-pg-pair-1', { workers: 1, prepared: pairPrep }),
+  ]);
+  // The user is in the database already.
+  const [rot, pair1] = await Promise.all([
+    startLatchkey('lk-pg-rotate', { workers: 1, prepared: { ...onePrep, env: { ...onePrep.env, ...rotate } }, createUser: false }),
+    startLatchkey('lk-pg-pair-2', { workers: 1, prepared: pairPrep, createUser: false }),
+  ]);
+  return { one, rot, pair: [pair0, pair1] };
+}
+
 // ---- main ----------------------------------------------------------------------
 
 process.on('exit', killAllNow);
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, () => {
     log(`\n${signal}: stopping the servers`);
-    void stopAll().finally(() => process.exit(130));
+    void stopAll()
+      .then(() => scratch?.drop())
+      .catch(() => {})
+      .finally(() => process.exit(130));
   });
 }
 
@@ -1022,13 +1234,24 @@ async function main(): Promise<number> {
       peerNote ? undefined : startPeer('peer', false, peerDir),
       peerNote ? undefined : startPeer('peer-rotate', true, peerDir),
     ]);
+    const pg = args.database !== undefined ? await startPostgresServers(args.database) : undefined;
     await sleep(1000);
     const idle = {
       lk: rssBytes(lk.child.pid!),
       lk2: Math.max(...descendants(lk2.child.pid!).map(rssBytes)),
+      ...(pg ? { pg: rssBytes(pg.one.child.pid!) } : {}),
     };
     rows = await mainTable(
-      { bare, lk, lkRot, lk2, ...(peer ? { peer } : {}), ...(peerRot ? { peerRot } : {}), ...(peerNote ? { peerNote } : {}) },
+      {
+        bare,
+        lk,
+        lkRot,
+        lk2,
+        ...(peer ? { peer } : {}),
+        ...(peerRot ? { peerRot } : {}),
+        ...(peerNote ? { peerNote } : {}),
+        ...(pg ? { pg } : {}),
+      },
       idle,
     );
     await stopAll();
@@ -1079,6 +1302,11 @@ try {
   args.keep = true;
 } finally {
   await stopAll();
+  if (scratch) {
+    await scratch.drop().catch((err: unknown) => {
+      log(`bench: could not drop the scratch databases: ${err instanceof Error ? err.message : String(err)}`);
+    });
+  }
   if (!args.keep) fs.rmSync(tmp, { recursive: true, force: true });
   else log(`kept ${tmp}`);
 }

@@ -106,7 +106,7 @@ export function buildProgram(): Command {
     .description('serve the API (HOST, PORT and LATCHKEY_* variables configure it)')
     .option('--host <host>', 'address to listen on (overrides HOST)')
     .option('--port <port>', 'port to listen on (overrides PORT)')
-    .option('--workers <n>', 'processes sharing the port (overrides LATCHKEY_WORKERS; default: the number of cores)')
+    .option('--workers <n>', 'processes sharing the port (overrides LATCHKEY_WORKERS; default: the cores it may use)')
     .action(async (opts: { host?: string; port?: string; workers?: string }, cmd: Command) => {
       await checkOverrides(cmd, { host: 'HOST', port: 'PORT', workers: 'LATCHKEY_WORKERS' });
       const cfg = await config({ HOST: opts.host, PORT: opts.port, LATCHKEY_WORKERS: opts.workers });

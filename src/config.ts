@@ -5,9 +5,9 @@
 // so a new setting is one row. Settings are validated once at startup, CLI
 // overrides through the same schemas, and the result is frozen deeply.
 // Anything wrong is a ConfigError, which stops startup with a one-line reason.
-import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
+import { usableCores } from './cores.js';
 import { ConfigError } from './errors.js';
 import { bool, int, limit, setting, showLimit } from './config-kit.js';
 import { MAIL_SETTINGS } from './config-mail.js';
@@ -65,9 +65,9 @@ export const SETTINGS = [
   setting({
     env: 'LATCHKEY_WORKERS',
     key: 'workers',
-    schema: int(1, 256, 'must be a whole number from 1 to 256').default(os.availableParallelism()),
-    shown: 'the number of cores',
-    meaning: 'processes `serve` runs, sharing the port (`serve --workers N` overrides it)',
+    schema: int(1, 256, 'must be a whole number from 1 to 256').default(usableCores()),
+    shown: 'the cores it may use (CPU affinity, capped by a cgroup CPU quota)',
+    meaning: 'processes `serve` runs, sharing the port (`serve --workers N` overrides it; why this default: BENCHMARKS.md)',
   }),
   setting({
     env: 'LATCHKEY_PRESETS',
@@ -299,7 +299,7 @@ export const SETTINGS = [
     key: 'hashConcurrency',
     schema: int(1, 256).optional(),
     // Leave a core for serving: cores - 1 hashes in all, shared by the workers.
-    resolve: (v, done) => v ?? Math.max(1, Math.floor((os.availableParallelism() - 1) / (done.workers as number))),
+    resolve: (v, done) => v ?? Math.max(1, Math.floor((usableCores() - 1) / (done.workers as number))),
     shown: '(cores − 1) ÷ workers, at least 1',
     meaning: 'password hashes running at once, per process',
   }),

@@ -9,8 +9,13 @@
 // encoding, Django's unusable-password marker) is simply "no match": nothing
 // here throws.
 import { createHash, pbkdf2, timingSafeEqual } from 'node:crypto';
+import { createRequire } from 'node:module';
 import { verify as argon2Verify } from '@node-rs/argon2';
-import { verify as bcryptVerify } from '@node-rs/bcrypt';
+import type * as Bcrypt from '@node-rs/bcrypt';
+
+/** bcrypt's native binding, loaded at the first bcrypt hash: most processes never see one. */
+const bcryptVerify = (password: string, hash: string) =>
+  (createRequire(import.meta.url)('@node-rs/bcrypt') as typeof Bcrypt).verify(password, hash);
 
 /**
  * Django's PBKDF2 hashers: `pbkdf2_sha256$<iterations>$<salt>$<base64 hash>`.

@@ -3,11 +3,11 @@
 // through the same schemas, and the result cannot be changed.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { loadConfig, SETTINGS, settingError, settingsMarkdown } from '../src/config.js';
+import { usableCores } from '../src/cores.js';
 import { ConfigError } from '../src/errors.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -65,8 +65,8 @@ describe('README configuration table', () => {
 
   it('the defaults described in words hold too', () => {
     const config = loadConfig({});
-    assert.equal(config.workers, os.availableParallelism());
-    assert.equal(config.hashConcurrency, Math.max(1, Math.floor((os.availableParallelism() - 1) / config.workers)));
+    assert.equal(config.workers, usableCores());
+    assert.equal(config.hashConcurrency, Math.max(1, Math.floor((usableCores() - 1) / config.workers)));
     assert.equal(config.signingKey, undefined);
     assert.equal(config.rotateRefreshTokens, undefined);
   });
@@ -119,7 +119,7 @@ describe('loadConfig', () => {
     assert.equal(c.host, '0.0.0.0');
     assert.equal(c.workers, 4);
     // Derived settings see the override: hashes are shared by the overriding worker count.
-    assert.equal(c.hashConcurrency, Math.max(1, Math.floor((os.availableParallelism() - 1) / 4)));
+    assert.equal(c.hashConcurrency, Math.max(1, Math.floor((usableCores() - 1) / 4)));
     assert.throws(() => loadConfig({}, { PORT: '70000' }), /^ConfigError: PORT: must be a port number from 0 to 65535$/);
     assert.throws(() => loadConfig({}, { LATCHKEY_WORKERS: 'many' }), /LATCHKEY_WORKERS: must be a whole number from 1 to 256/);
     assert.equal(loadConfig({ PORT: '9000' }, { PORT: undefined }).port, 9000, 'an undefined override leaves the variable');

@@ -84,7 +84,42 @@ function forgetLostRequests(client: autocannon.Client): void {
 }
 
 export async function runLoad(spec: LoadSpec, serverPid: number | undefined): Promise<RunResult> {
-  const pids = serverPid ? tree(serverPid) : [];
+  return runLoadOn([spec], serverPid ? [serverPid] : []);
+}
+
+/** One autocannon instance; 2xx latencies go to `latencies`. */
+function fire(spec: LoadSpec, latencies: Samples): Promise<autocannon.Result> {
+  return new Promise<autocannon.Result>((resolve, reject) => {
+    const opts: autocannon.Options = {
+      url: spec.url,
+      connections: spec.connections,
+      duration: spec.duration,
+      ...(spec.method ? { method: spec.method } : {}),
+      ...(spec.headers ? { headers: spec.headers } : {}),
+      ...(spec.body !== undefined ? { body: spec.body } : {}),
+      ...(spec.requests ? { requests: spec.requests } : {}),
+      setupClient: (client: autocannon.Client) => {
+        forgetLostRequests(client);
+        spec.setupClient?.(client);
+      },
+      ...(spec.overallRate ? { overallRate: spec.overallRate } : {}),
+    };
+    // autocannon calls back with an Error or null (its types say `any`).
+    const instance = autocannon(opts, (err: Error | null, res: autocannon.Result) => (err ? reject(err) : resolve(res)));
+    instance.on('response', (_client: unknown, status: number, _bytes: number, ms: number) => {
+      if (status >= 200 && status < 300) latencies.push(ms);
+    });
+  });
+}
+
+/**
+ * Several loads at once, one per spec (e.g. two instances of the server on
+ * one database, each with its share of the connections), counted as one run:
+ * responses and CPU are summed over every server process in `serverPids`'
+ * trees, and the percentiles cover every 2xx response of all of them.
+ */
+export async function runLoadOn(specs: LoadSpec[], serverPids: number[]): Promise<RunResult> {
+  const pids = serverPids.flatMap((p) => tree(p));
   const rssMax = pids.map(() => 0);
   const sample = () => pids.forEach((p, i) => (rssMax[i] = Math.max(rssMax[i]!, rssBytes(p))));
   sample();
@@ -92,29 +127,9 @@ export async function runLoad(spec: LoadSpec, serverPid: number | undefined): Pr
   const latencies = new Samples();
   const cpu0 = cpuMicros(pids);
   const load0 = process.cpuUsage();
-  let result: autocannon.Result;
+  let results: autocannon.Result[];
   try {
-    result = await new Promise<autocannon.Result>((resolve, reject) => {
-      const opts: autocannon.Options = {
-        url: spec.url,
-        connections: spec.connections,
-        duration: spec.duration,
-        ...(spec.method ? { method: spec.method } : {}),
-        ...(spec.headers ? { headers: spec.headers } : {}),
-        ...(spec.body !== undefined ? { body: spec.body } : {}),
-        ...(spec.requests ? { requests: spec.requests } : {}),
-        setupClient: (client: autocannon.Client) => {
-          forgetLostRequests(client);
-          spec.setupClient?.(client);
-        },
-        ...(spec.overallRate ? { overallRate: spec.overallRate } : {}),
-      };
-      // autocannon calls back with an Error or null (its types say `any`).
-      const instance = autocannon(opts, (err: Error | null, res: autocannon.Result) => (err ? reject(err) : resolve(res)));
-      instance.on('response', (_client: unknown, status: number, _bytes: number, ms: number) => {
-        if (status >= 200 && status < 300) latencies.push(ms);
-      });
-    });
+    results = await Promise.all(specs.map((spec) => fire(spec, latencies)));
   } finally {
     clearInterval(sampler);
   }
@@ -122,16 +137,19 @@ export async function runLoad(spec: LoadSpec, serverPid: number | undefined): Pr
   const serverCpu = cpuMicros(pids) - cpu0;
   const loadUsage = process.cpuUsage(load0);
   const statusCodes: Record<string, number> = {};
-  for (const [code, v] of Object.entries(result.statusCodeStats ?? {})) statusCodes[code] = v.count ?? 0;
+  for (const result of results) {
+    for (const [code, v] of Object.entries(result.statusCodeStats ?? {})) statusCodes[code] = (statusCodes[code] ?? 0) + (v.count ?? 0);
+  }
   const total = Object.values(statusCodes).reduce((a, b) => a + b, 0);
-  const ok = result['2xx'];
+  const ok = results.reduce((a, r) => a + r['2xx'], 0);
+  const seconds = Math.max(...results.map((r) => r.duration));
   return {
     ok,
-    non2xx: result.non2xx,
-    errors: result.errors,
+    non2xx: results.reduce((a, r) => a + r.non2xx, 0),
+    errors: results.reduce((a, r) => a + r.errors, 0),
     statusCodes,
-    seconds: result.duration,
-    rps: ok / result.duration,
+    seconds,
+    rps: ok / seconds,
     p50: latencies.percentile(50),
     p99: latencies.percentile(99),
     cpuUsPerReq: ok > 0 ? serverCpu / ok : NaN,

@@ -3,10 +3,14 @@
 // stream transport (RFC 5322 with MIME parts) and written atomically.
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
-import nodemailer from 'nodemailer';
+import type nodemailer from 'nodemailer';
 import type SMTPPool from 'nodemailer/lib/smtp-pool/index.js';
 import { ConfigError } from '../errors.js';
+
+/** nodemailer, loaded when a transport first needs it: a process that sends no mail never loads it (about 3 MB of heap). */
+const loadNodemailer = () => createRequire(import.meta.url)('nodemailer') as typeof nodemailer;
 
 export interface OutgoingMail {
   /** The outbox id: names the .eml file and makes the Message-ID, stable across retries. */
@@ -75,7 +79,7 @@ export function smtpTransport(rawUrl: string, timeouts: SmtpTimeouts = {}): Mail
   const opts = parseSmtpUrl(rawUrl);
   const auth = opts.auth as { user: string; pass: string } | undefined;
   const secrets = auth === undefined || auth.pass === '' ? [] : secretForms(auth.user, auth.pass, rawUrl);
-  const transporter = nodemailer.createTransport({
+  const transporter = loadNodemailer().createTransport({
     ...opts,
     maxConnections: 2,
     connectionTimeout: timeouts.connectionMs ?? 10_000,
@@ -123,7 +127,8 @@ export function scrubUserinfo(text: string): string {
 
 /** Writes each mail as `<created ms>-<id>.eml` in `dir`: a temporary file, fsynced, then renamed. */
 export function fileTransport(dir: string): MailTransport {
-  const composer = nodemailer.createTransport({ streamTransport: true, buffer: true, newline: 'windows' });
+  const compose = () => loadNodemailer().createTransport({ streamTransport: true, buffer: true, newline: 'windows' });
+  let composer: ReturnType<typeof compose> | undefined;
   let ready = false;
   return {
     description: `files:${dir}`,
@@ -132,6 +137,7 @@ export function fileTransport(dir: string): MailTransport {
         await fs.promises.mkdir(dir, { recursive: true, mode: 0o700 });
         ready = true;
       }
+      composer ??= compose();
       const info = await composer.sendMail(message(mail));
       const eml = info.message as unknown as Buffer;
       const name = `${String(mail.createdAt).padStart(13, '0')}-${String(mail.id).padStart(8, '0')}.eml`;
@@ -152,7 +158,7 @@ export function fileTransport(dir: string): MailTransport {
     },
     scrub: scrubUserinfo,
     close() {
-      composer.close();
+      composer?.close();
     },
   };
 }
