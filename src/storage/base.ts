@@ -5,7 +5,8 @@
 // write path of logins, refreshes and logouts is a Writes (writes.ts).
 import { Migrator, sql, type Kysely, type MigrationResult, type Selectable } from 'kysely';
 import { LRUCache } from 'lru-cache';
-import { StorageUnavailableError, UniqueViolationError } from '../errors.js';
+import { StorageUnavailableError } from '../errors.js';
+import { asUniqueViolation, isUnavailable } from './db-errors.js';
 import { migrations, type Dialect } from './migrations.js';
 import { liveSessions, recordToken, revokeWhere, successorQuery, tokenStateQuery, userAuthQuery, userQuery } from './queries.js';
 import { toRow, toSession, toUser, type Database, type TokenStateRow, type UserAuthRow, type UserKey, type UsersTable } from './schema.js';
@@ -59,39 +60,6 @@ const USER_CACHE_TTL_MS = 2_000;
 
 /** Tokens deleted per transaction by flushExpired: about a quarter second of the write lock on a million-token SQLite database. */
 const FLUSH_BATCH = 2_000;
-
-/** pg's own errors when a connection dies or never comes; they carry no code. */
-const PG_CONNECTION_LOST =
-  /Connection terminated|not queryable|connection error|timeout exceeded when trying to connect|Client was closed/i;
-
-/** Errors that mean "the database is not there", as opposed to a bug or a constraint. */
-function isUnavailable(err: unknown): boolean {
-  const code = (err as { code?: unknown } | null)?.code;
-  if (typeof code !== 'string') return err instanceof Error && PG_CONNECTION_LOST.test(err.message);
-  return (
-    ['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH'].includes(code) ||
-    /^(08|57P0|53)/.test(code) || // PostgreSQL: connection exception, admin shutdown, insufficient resources (53100 disk full)
-    code === '25006' || // PostgreSQL: read-only transaction (a standby, default_transaction_read_only)
-    code === '58030' || // PostgreSQL: I/O error
-    /^SQLITE_(BUSY|LOCKED|IOERR|CANTOPEN|READONLY|FULL|CORRUPT|NOTADB)/.test(code)
-  );
-}
-
-function uniqueField(err: unknown): 'username' | 'phone_number' | undefined {
-  const e = err as { code?: unknown; message?: unknown; constraint?: unknown } | null;
-  const unique = e?.code === '23505' || (typeof e?.code === 'string' && e.code.startsWith('SQLITE_CONSTRAINT'));
-  if (!unique) return undefined;
-  const text = [e?.constraint, e?.message].filter((v) => typeof v === 'string').join(' ');
-  if (text.includes('phone_number')) return 'phone_number';
-  if (text.includes('username')) return 'username';
-  return undefined;
-}
-
-/** A unique violation as UniqueViolationError naming the field; anything else as it is. */
-function asUniqueViolation(err: unknown): unknown {
-  const field = uniqueField(err);
-  return field ? new UniqueViolationError(field) : err;
-}
 
 export abstract class KyselyStorage implements Storage {
   abstract readonly dialect: Dialect;
