@@ -19,3 +19,11 @@ export function linkOf(mail: ParsedMail, kind: 'activate' | 'password/reset/conf
   assert.ok(m, `no ${kind} link in ${mail.text}`);
   return { uid: m[1]!, token: m[2]! };
 }
+
+/** A server's mail settings for a test SMTP server on `port`: delivery over SMTP, retried and polled quickly. */
+export const mailEnv = (port: number) => ({
+  LATCHKEY_SMTP_URL: `smtp://127.0.0.1:${port}`,
+  LATCHKEY_MAIL_RETRY_MIN_MS: '50',
+  LATCHKEY_MAIL_RETRY_MAX_MS: '200',
+  LATCHKEY_MAIL_POLL_MS: '100',
+});

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { ParsedMail } from 'mailparser';
-import { freePort, linkOf } from './account-life-support.js';
+import { freePort, linkOf, mailEnv } from './account-life-support.js';
 import { DIALECTS, startServer, type TestServer } from './helpers.js';
 import { smtpServer, type TestSmtp } from './mail/helpers.js';
 
@@ -48,10 +48,7 @@ for (const dialect of DIALECTS) {
         dialect,
         env: {
           LATCHKEY_PRESETS: 'simplejwt,account,djoser',
-          LATCHKEY_SMTP_URL: `smtp://127.0.0.1:${smtp.port}`,
-          LATCHKEY_MAIL_RETRY_MIN_MS: '50',
-          LATCHKEY_MAIL_RETRY_MAX_MS: '200',
-          LATCHKEY_MAIL_POLL_MS: '100',
+          ...mailEnv(smtp.port),
         },
       });
     });

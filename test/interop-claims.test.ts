@@ -5,24 +5,9 @@
 // TokenRefreshSlidingSerializer refreshes latchkey's sliding token, which
 // latchkey then takes back. Skipped where the Debian packages are missing.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import fs from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import { claimsOf, skipUnless, startServer, tempDir, TEST_KEY, type TestServer } from './helpers.js';
-
-const PYTHON = '/usr/bin/python3';
-const PEER_DIR = fileURLToPath(new URL('../../test/peer/', import.meta.url));
-
-function peerMissing(): string | false {
-  if (!fs.existsSync(PYTHON)) return `${PYTHON} not found`;
-  const r = spawnSync(PYTHON, ['-c', 'import rest_framework_simplejwt'], { encoding: 'utf8' });
-  if (r.status !== 0) {
-    return 'SimpleJWT is not installed for /usr/bin/python3 (apt-get install python3-django python3-djangorestframework python3-djangorestframework-simplejwt)';
-  }
-  return false;
-}
+import { claimsOf, skipUnless, startServer, TEST_KEY, type TestServer } from './helpers.js';
+import { peerMissing, runPeerScript } from './simplejwt-peer.js';
 
 /** Creates the users, then runs each case's token through SimpleJWT's classes. */
 const PEER_SCRIPT = String.raw`
@@ -94,19 +79,7 @@ const USERS = [
 ];
 
 function runPeer(env: Record<string, string>, cases: PeerCase[]): PeerResult[] {
-  const dir = tempDir('latchkey-peer-');
-  try {
-    const r = spawnSync(PYTHON, ['-c', PEER_SCRIPT, PEER_DIR], {
-      input: JSON.stringify({ users: USERS, cases }),
-      encoding: 'utf8',
-      env: { ...process.env, ...env, REF_DB: path.join(dir, 'peer.sqlite3'), REF_SIGNING_KEY: TEST_KEY, PYTHONDONTWRITEBYTECODE: '1' },
-      timeout: 120_000,
-    });
-    assert.equal(r.status, 0, `the peer script failed:\n${r.stderr}`);
-    return JSON.parse(r.stdout) as PeerResult[];
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
+  return runPeerScript<PeerResult[]>(PEER_SCRIPT, { users: USERS, cases }, { ...env, REF_SIGNING_KEY: TEST_KEY });
 }
 
 /** The same settings on both sides: latchkey's LATCHKEY_X is the peer's REF_X. */

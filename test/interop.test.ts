@@ -4,12 +4,9 @@
 // the Debian interpreter when its packages are installed).
 import assert from 'node:assert/strict';
 import { createHmac, randomBytes } from 'node:crypto';
-import { spawnSync } from 'node:child_process';
-import fs from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import { claimsOf, FIXTURES, skipUnless, startServer, tempDir, TEST_KEY, type TestServer } from './helpers.js';
+import { claimsOf, FIXTURES, skipUnless, startServer, TEST_KEY, type TestServer } from './helpers.js';
+import { peerMissing, runPeerScript } from './simplejwt-peer.js';
 
 const OTHER_KEY = 'a-different-signing-key-0123456789abcdefgh';
 const USER_IDS = FIXTURES.tokens.map((t) => t.user_id);
@@ -235,18 +232,6 @@ describe('interop: a SimpleJWT refresh token under rotation (cut-over)', () => {
 
 // ---- the reverse direction: latchkey's tokens under the real SimpleJWT ----
 
-const PYTHON = '/usr/bin/python3';
-const PEER_DIR = fileURLToPath(new URL('../../test/peer/', import.meta.url));
-
-function peerMissing(): string | false {
-  if (!fs.existsSync(PYTHON)) return `${PYTHON} not found`;
-  const r = spawnSync(PYTHON, ['-c', 'import rest_framework_simplejwt'], { encoding: 'utf8' });
-  if (r.status !== 0) {
-    return 'SimpleJWT is not installed for /usr/bin/python3 (apt-get install python3-django python3-djangorestframework python3-djangorestframework-simplejwt)';
-  }
-  return false;
-}
-
 /**
  * Runs on SimpleJWT 5.2.2 with its blacklist app: creates the given users
  * with the same ids, then checks each token with JWTAuthentication and the
@@ -301,19 +286,7 @@ type PeerResult = Record<
 > & { label: string };
 
 function runPeer(key: string, users: number[], cases: { label: string; access: string; refresh: string }[]): PeerResult[] {
-  const dir = tempDir('latchkey-peer-');
-  try {
-    const r = spawnSync(PYTHON, ['-c', PEER_SCRIPT, PEER_DIR], {
-      input: JSON.stringify({ users, cases }),
-      encoding: 'utf8',
-      env: { ...process.env, REF_DB: path.join(dir, 'peer.sqlite3'), REF_SIGNING_KEY: key, PYTHONDONTWRITEBYTECODE: '1' },
-      timeout: 120_000,
-    });
-    assert.equal(r.status, 0, `the peer script failed:\n${r.stderr}`);
-    return JSON.parse(r.stdout) as PeerResult[];
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
+  return runPeerScript<PeerResult[]>(PEER_SCRIPT, { users, cases }, { REF_SIGNING_KEY: key });
 }
 
 const PEER_SUITE = 'interop: latchkey-minted tokens on the real SimpleJWT';

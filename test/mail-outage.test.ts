@@ -3,7 +3,7 @@
 // back on the same port, the mail arrives, and its link sets the password.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { freePort, linkOf } from './account-life-support.js';
+import { freePort, linkOf, mailEnv } from './account-life-support.js';
 import { startServer } from './helpers.js';
 import { smtpServer } from './mail/helpers.js';
 
@@ -15,10 +15,7 @@ describe('mail outage', () => {
     const s = await startServer({
       env: {
         LATCHKEY_PRESETS: 'djoser',
-        LATCHKEY_SMTP_URL: `smtp://127.0.0.1:${smtp.port}`,
-        LATCHKEY_MAIL_RETRY_MIN_MS: '50',
-        LATCHKEY_MAIL_RETRY_MAX_MS: '200',
-        LATCHKEY_MAIL_POLL_MS: '100',
+        ...mailEnv(smtp.port),
       },
     });
     t.after(() => s.close());

@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import type { ParsedMail } from 'mailparser';
 import { PRESETS } from '../../src/presets/index.js';
 import type { Preset } from '../../src/presets/types.js';
-import { freePort, linkOf } from '../account-life-support.js';
+import { freePort, linkOf, mailEnv } from '../account-life-support.js';
 import { claimsOf, DIALECTS, startServer, type TestServer } from '../helpers.js';
 import { smtpServer, type TestSmtp } from '../mail/helpers.js';
 import { body, expectExact, expectToken, FORM, form } from './expect.js';
@@ -62,10 +62,7 @@ for (const dialect of DIALECTS) {
         dialect,
         env: {
           LATCHKEY_PRESETS: 'dj-rest-auth',
-          LATCHKEY_SMTP_URL: `smtp://127.0.0.1:${smtp.port}`,
-          LATCHKEY_MAIL_RETRY_MIN_MS: '50',
-          LATCHKEY_MAIL_RETRY_MAX_MS: '200',
-          LATCHKEY_MAIL_POLL_MS: '100',
+          ...mailEnv(smtp.port),
         },
       });
     });
