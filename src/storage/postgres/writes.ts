@@ -9,7 +9,7 @@
 // began, not the rows another part inserted. So a token recorded by this very
 // statement is found through the insert's RETURNING, not by a SELECT.
 // The rotation, the one write on a hot path, is also a prepared statement
-// (prepared.ts): its text spells out the same parts as the CTEs below.
+// (prepared.ts), built from the same CTEs with sentinels for its values.
 import { sql, type Kysely, type RawBuilder } from 'kysely';
 import type pg from 'pg';
 import type { Database } from '../schema.js';
@@ -17,8 +17,11 @@ import type { BlacklistReason, OutstandingToken, SessionMeta, Successor } from '
 import { KyselyWrites } from '../writes.js';
 import { Prepared, type Sentinel } from './prepared.js';
 
+/** A token's columns as a statement takes them: its values, or a prepared statement's sentinels. */
+type TokenValues = { [K in keyof OutstandingToken]: unknown };
+
 /** `recorded`: the token's outstanding_tokens id, whether this statement inserted it or it was there. */
-const recordCte = (t: OutstandingToken) => sql`
+const recordCte = (t: TokenValues) => sql`
   ins AS (
     INSERT INTO outstanding_tokens (jti, user_id, family_id, family_issued_at, created_at, expires_at)
     VALUES (${t.jti}, ${t.userId}, ${t.familyId}, ${t.familyIssuedAt}, ${t.createdAt}, ${t.expiresAt})
@@ -32,7 +35,7 @@ const recordCte = (t: OutstandingToken) => sql`
   )`;
 
 /** `consumed`: the token's id if this statement blacklisted it (the atomic consume: one insert wins). */
-const consumeCte = (reason: BlacklistReason, at: number) => sql`
+const consumeCte = (reason: BlacklistReason | RawBuilder<unknown>, at: unknown) => sql`
   consumed AS (
     INSERT INTO blacklisted_tokens (token_id, reason, blacklisted_at)
     SELECT id, ${reason}, ${at}::bigint FROM recorded
@@ -41,7 +44,7 @@ const consumeCte = (reason: BlacklistReason, at: number) => sql`
   )`;
 
 /** Sets the family's last use (queries.ts noteUse), only if `gate` has a row. */
-const noteUseCte = (t: OutstandingToken, at: number, gate: RawBuilder<unknown>) => sql`
+const noteUseCte = (t: TokenValues, at: unknown, gate: RawBuilder<unknown>) => sql`
   used AS (
     INSERT INTO sessions (family_id, user_id, created_at, last_used_at, user_agent, address)
     SELECT ${t.familyId}, ${t.userId}::bigint, ${t.familyIssuedAt}::bigint, ${at}::bigint, '', '' FROM ${gate}
@@ -53,23 +56,17 @@ type RotateParams = { old: OutstandingToken; next: OutstandingToken; at: number;
 
 /** Storage.rotate() as one statement; `kept` only with a successor. */
 function rotateStatement(v: Sentinel<RotateParams>, withSuccessor: boolean) {
-  const old = {
-    jti: v((p) => p.old.jti),
-    userId: v((p) => p.old.userId),
-    familyId: v((p) => p.old.familyId),
-    familyIssuedAt: v((p) => p.old.familyIssuedAt),
-    createdAt: v((p) => p.old.createdAt),
-    expiresAt: v((p) => p.old.expiresAt),
-  };
+  const token = (pick: (p: RotateParams) => OutstandingToken): TokenValues => ({
+    jti: v((p) => pick(p).jti),
+    userId: v((p) => pick(p).userId),
+    familyId: v((p) => pick(p).familyId),
+    familyIssuedAt: v((p) => pick(p).familyIssuedAt),
+    createdAt: v((p) => pick(p).createdAt),
+    expiresAt: v((p) => pick(p).expiresAt),
+  });
+  const old = token((p) => p.old);
+  const next = token((p) => p.next);
   const at = v((p) => p.at);
-  const next = {
-    jti: v((p) => p.next.jti),
-    userId: v((p) => p.next.userId),
-    familyId: v((p) => p.next.familyId),
-    familyIssuedAt: v((p) => p.next.familyIssuedAt),
-    createdAt: v((p) => p.next.createdAt),
-    expiresAt: v((p) => p.next.expiresAt),
-  };
   const kept = withSuccessor
     ? sql`,
   kept AS (
@@ -78,35 +75,14 @@ function rotateStatement(v: Sentinel<RotateParams>, withSuccessor: boolean) {
     ON CONFLICT (token_id) DO NOTHING
   )`
     : sql``;
-  return sql`WITH
-  ins AS (
-    INSERT INTO outstanding_tokens (jti, user_id, family_id, family_issued_at, created_at, expires_at)
-    VALUES (${old.jti}, ${old.userId}, ${old.familyId}, ${old.familyIssuedAt}, ${old.createdAt}, ${old.expiresAt})
-    ON CONFLICT (jti) DO NOTHING
-    RETURNING id
-  ),
-  recorded AS (
-    SELECT id FROM ins
-    UNION ALL
-    SELECT id FROM outstanding_tokens WHERE jti = ${old.jti} AND NOT EXISTS (SELECT 1 FROM ins)
-  ),
-  consumed AS (
-    INSERT INTO blacklisted_tokens (token_id, reason, blacklisted_at)
-    SELECT id, 'rotated', ${at}::bigint FROM recorded
-    ON CONFLICT (token_id) DO NOTHING
-    RETURNING token_id
-  ),
+  return sql`WITH ${recordCte(old)}, ${consumeCte(sql.lit('rotated'), at)},
   nxt AS (
     INSERT INTO outstanding_tokens (jti, user_id, family_id, family_issued_at, created_at, expires_at)
     SELECT ${next.jti}, ${next.userId}::bigint, ${next.familyId}, ${next.familyIssuedAt}::bigint,
            ${next.createdAt}::bigint, ${next.expiresAt}::bigint FROM consumed
     ON CONFLICT (jti) DO NOTHING
   ),
-  used AS (
-    INSERT INTO sessions (family_id, user_id, created_at, last_used_at, user_agent, address)
-    SELECT ${next.familyId}, ${next.userId}::bigint, ${next.familyIssuedAt}::bigint, ${at}::bigint, '', '' FROM consumed
-    ON CONFLICT (family_id) DO UPDATE SET last_used_at = EXCLUDED.last_used_at
-  )${kept}
+  ${noteUseCte(next, at, sql`consumed`)}${kept}
   SELECT count(*)::int AS won FROM consumed`;
 }
 
