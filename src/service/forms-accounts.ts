@@ -60,18 +60,14 @@ export class FormAccountService extends AccountLifeService {
     if (email) by = { login: email, lookup: 'email' };
     else if (username) by = { login: username, lookup: 'username' };
     else throw ApiError.fields({ non_field_errors: [FORM_FLOW_MESSAGES.mustInclude] });
-    const mintedAt = mintClock();
-    let user: UserRecord;
     try {
-      user = await this.authenticateCredentials(by.login, password!, by.lookup, client);
+      return await this.signIn(by.login, password!, by.lookup, client, { claims });
     } catch (err) {
       if (err instanceof ApiError && err.code === 'no_active_account') {
         throw ApiError.fields({ non_field_errors: [FORM_FLOW_MESSAGES.badCredentials] });
       }
       throw err;
     }
-    const tokens = await this.issuePair(user, this.now(), client, { lastLogin: true, mintedAt, claims });
-    return { user, tokens };
   }
 
   /**
