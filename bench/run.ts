@@ -90,6 +90,7 @@ const { values: args } = parseArgs({
     keep: { type: 'boolean', default: false },
     only: { type: 'string' },
     database: { type: 'string' },
+    'cpu-prof': { type: 'string' },
   },
 });
 if (args.database !== undefined) {
@@ -100,6 +101,9 @@ if (args.database !== undefined) {
     process.exit(2);
   }
 }
+
+/** `--cpu-prof DIR`: every latchkey server writes a V8 CPU profile there when it stops (workers pass it on). */
+const PROFILE_FLAGS = args['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(args['cpu-prof'])}`] : [];
 
 function num(name: keyof typeof args, min = 0): number {
   const v = Number(args[name]);
@@ -192,7 +196,7 @@ async function startLatchkey(
   const port = await freePort();
   const logFile = path.join(tmp, `${name}.log`);
   // As `npm start` and the `latchkey` command run it (a worker gets the flag from its primary).
-  const args = [...MEMORY_FLAGS, CLI, 'serve', '--workers', String(o.workers), '--port', String(port)];
+  const args = [...MEMORY_FLAGS, ...PROFILE_FLAGS, CLI, 'serve', '--workers', String(o.workers), '--port', String(port)];
   const child = startChild(NODE, args, { env, log: logFile });
   const s = { name, port, child, log: logFile, env, dataDir };
   await waitReady(s);

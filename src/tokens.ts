@@ -2,9 +2,9 @@
 // one pure function that checks their claims (checkClaims, which lives in
 // @latchkey/verify). A token is checked in a fixed order: signature and
 // algorithm (jwt.ts), then claims (checkClaims), then the type. Storage-backed checks (blacklist, user) belong to the service.
-import { randomInt } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { v7 as uuidv7 } from 'uuid';
+import { randomChunk } from './random-pool.js';
 import type { JwtBackend } from './jwt.js';
 import { TokenBackendError } from './jwt.js';
 import { checkClaims, checkRefreshExp, REFRESH_EXP_CLAIM, TokenError, type Claims, type TokenType } from '@latchkey/verify/claims';
@@ -57,9 +57,9 @@ export function newJti(mintedMs: number = mintClock()): string {
   // 9562's fixed-length counter), so this process's jtis sort in mint order.
   if (mintedMs !== order.ms || order.seq >= 0xffffffff) {
     order.ms = mintedMs;
-    order.seq = randomInt(0x80000000);
+    order.seq = randomChunk(4).readUInt32BE(0) >>> 1;
   } else order.seq++;
-  return uuidv7({ msecs: mintedMs, seq: order.seq }, Buffer.allocUnsafe(16)).toString('hex');
+  return uuidv7({ msecs: mintedMs, seq: order.seq, random: randomChunk(16) }, Buffer.allocUnsafe(16)).toString('hex');
 }
 
 const order = { ms: -1, seq: 0 };

@@ -45,16 +45,34 @@ export function openSqlite(file: string, fastPath: boolean): SqliteStorage {
   return new SqliteStorage(db, feed, fastPath, fault);
 }
 
-/** Whether the WAL index (`<file>-shm`, memory-mapped) can be written; missing is fine (SQLite creates it). */
+/**
+ * Whether the WAL index (`<file>-shm`, memory-mapped) can be written; missing
+ * is fine (SQLite creates it). Asked once per turn of the event loop: every
+ * storage call asks, an access() costs a system call (5-20 µs on this
+ * project's VM, most of a rotation's reads), and a check is only as fresh as
+ * the turn it runs in anyway.
+ */
 function walIndexFault(file: string): () => Error | undefined {
   const shm = `${file}-shm`;
-  return () => {
-    try {
-      fs.accessSync(shm, fs.constants.W_OK);
-      return undefined;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      return err as Error;
-    }
+  let known: { fault: Error | undefined } | undefined;
+  const forget = () => {
+    known = undefined;
   };
+  return () => {
+    if (!known) {
+      known = { fault: shmFault(shm) };
+      setImmediate(forget);
+    }
+    return known.fault;
+  };
+}
+
+function shmFault(shm: string): Error | undefined {
+  try {
+    fs.accessSync(shm, fs.constants.W_OK);
+    return undefined;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    return err as Error;
+  }
 }

@@ -1,8 +1,12 @@
 // Group commit on SQLite. The writes that reach run() in one turn of the event
 // loop are committed together: one transaction, so one fsync (synchronous=FULL)
-// for all of them. Each runs in its own savepoint, so one that throws is rolled
-// back alone and only its caller sees the error; every caller is answered only
-// after the commit, so nothing is acknowledged that a power loss could undo.
+// for all of them. Every caller is answered only after the commit, so nothing
+// is acknowledged that a power loss could undo. One write that throws must
+// fail alone: the batch then starts over with each write in its own savepoint,
+// so that only that one is rolled back and only its caller sees the error. A
+// batch runs without savepoints first because they are not free: each makes
+// SQLite copy every page it touches to a statement journal, which past 64 KiB
+// is a temporary file (three writes per page, where the WAL has two).
 import type { Database } from 'better-sqlite3';
 import { StorageUnavailableError } from '../../errors.js';
 
@@ -14,12 +18,17 @@ interface Pending {
 
 type Outcome = { ok: true; value: unknown } | { ok: false; err: unknown };
 
+/** A write of a batch run without savepoints threw, and the transaction is still open. */
+class WriteFailed extends Error {}
+
 /** How often a batch tries again for a write lock that another connection holds. */
 const RETRY_MS = 2;
 
 export class GroupCommit {
   private queue: Pending[] = [];
   private scheduled = false;
+  /** The next batch runs each write in its own savepoint: one write of this batch threw. */
+  private isolate = false;
   /** When the oldest waiting write arrived: it waits for the lock at most busy_timeout. */
   private since = 0;
   private readonly savepoint: (work: () => unknown) => unknown;
@@ -82,26 +91,39 @@ export class GroupCommit {
       }
       return;
     }
-    const outcomes: Outcome[] = [];
+    const isolate = this.isolate;
+    this.isolate = false;
+    let outcomes: Outcome[];
     try {
-      for (const item of this.queue) {
-        try {
-          outcomes.push({ ok: true, value: this.savepoint(item.work) });
-        } catch (err) {
-          // Some errors (I/O, disk full) roll the whole transaction back: then
-          // nothing of this batch is committed, and every caller must hear so.
-          if (!this.db.inTransaction) throw err;
-          outcomes.push({ ok: false, err });
-        }
-      }
+      outcomes = this.apply(isolate);
       this.db.exec('COMMIT');
     } catch (err) {
       if (this.db.inTransaction) this.db.exec('ROLLBACK');
-      this.settle(this.queue.map(() => ({ ok: false, err })));
+      if (err instanceof WriteFailed) {
+        // Nothing of this batch is committed: it starts over, isolated.
+        this.isolate = true;
+        this.scheduled = true;
+        setImmediate(this.flush);
+      } else this.settle(this.queue.map(() => ({ ok: false, err })));
       return;
     }
     this.settle(outcomes);
   };
+
+  /** Runs the waiting writes in the open transaction: with `isolate`, each in its own savepoint. */
+  private apply(isolate: boolean): Outcome[] {
+    return this.queue.map((item): Outcome => {
+      try {
+        return { ok: true, value: isolate ? this.savepoint(item.work) : item.work() };
+      } catch (err) {
+        // Some errors (I/O, disk full) roll the whole transaction back: then
+        // nothing of this batch is committed, and every caller must hear so.
+        if (!this.db.inTransaction) throw err;
+        if (!isolate) throw new WriteFailed();
+        return { ok: false, err };
+      }
+    });
+  }
 
   /** Fails whatever is still waiting (the storage is closing). */
   abandon(err: Error): void {
