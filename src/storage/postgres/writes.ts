@@ -16,6 +16,7 @@ import type { Database } from '../schema.js';
 import type { BlacklistReason, OutstandingToken, SessionMeta, Successor } from '../types.js';
 import { KyselyWrites } from '../writes.js';
 import { Prepared, type Sentinel } from './prepared.js';
+import { RotationBatcher } from './rotation-batch.js';
 
 /** A token's columns as a statement takes them: its values, or a prepared statement's sentinels. */
 type TokenValues = { [K in keyof OutstandingToken]: unknown };
@@ -89,6 +90,7 @@ function rotateStatement(v: Sentinel<RotateParams>, withSuccessor: boolean) {
 export class PostgresWrites extends KyselyWrites {
   private readonly rotateWith: Prepared<RotateParams>;
   private readonly rotateWithout: Prepared<RotateParams>;
+  private readonly rotations: RotationBatcher;
 
   constructor(
     private readonly pg: Kysely<Database>,
@@ -97,6 +99,7 @@ export class PostgresWrites extends KyselyWrites {
     super(pg);
     this.rotateWith = new Prepared('latchkey_rotate_kept', (v) => rotateStatement(v, true).compile(pg));
     this.rotateWithout = new Prepared('latchkey_rotate', (v) => rotateStatement(v, false).compile(pg));
+    this.rotations = new RotationBatcher(pool, (p) => this.rotateAlone(p));
   }
 
   override async blacklist(t: OutstandingToken, reason: BlacklistReason, at: number): Promise<boolean> {
@@ -108,10 +111,15 @@ export class PostgresWrites extends KyselyWrites {
   /**
    * Consumes `old`, records `next`, notes the family's use and keeps the
    * successor, as one statement: the last three only if the consume won.
+   * Rotations issued together travel as one batch (rotation-batch.ts).
    */
-  override async rotate(old: OutstandingToken, next: OutstandingToken, at: number, successor?: Successor): Promise<boolean> {
-    const statement = successor ? this.rotateWith : this.rotateWithout;
-    const rows = await statement.run<Won>(this.pool, { old, next, at, ...(successor ? { successor } : {}) });
+  override rotate(old: OutstandingToken, next: OutstandingToken, at: number, successor?: Successor): Promise<boolean> {
+    return this.rotations.rotate({ old, next, at, ...(successor ? { successor } : {}) });
+  }
+
+  /** One rotation as its own statement (rotation-batch.ts sends concurrent ones together). */
+  private async rotateAlone(p: RotateParams): Promise<boolean> {
+    const rows = await (p.successor ? this.rotateWith : this.rotateWithout).run<Won>(this.pool, p);
     return rows[0]!.won > 0;
   }
 

@@ -1,0 +1,163 @@
+// Group commit of rotations on PostgreSQL. The rotations that arrive while
+// earlier ones are on their way are sent together, as one statement over
+// arrays: one round trip, one plan execution and one commit (one WAL flush)
+// for all of them, where each alone costs all three. Each caller still learns
+// only whether its own consume won, and only after the commit that holds it.
+//
+// The statement is the single rotation's (writes.ts) over a set of rows, with
+// what a set adds: two rotations of one token in a batch consume it once (the
+// first in the batch wins, as the first to commit would), and a family's last
+// use is noted once. Should the batch fail (a deadlock with another instance,
+// a constraint), its rotations run again one by one, so that an error reaches
+// only the caller whose rotation causes it.
+import type pg from 'pg';
+import type { OutstandingToken, Successor } from '../types.js';
+
+export interface RotationParams {
+  old: OutstandingToken;
+  next: OutstandingToken;
+  at: number;
+  successor?: Successor;
+}
+
+interface Waiting {
+  p: RotationParams;
+  resolve: (won: boolean) => void;
+  reject: (err: unknown) => void;
+}
+
+/** Batches in flight at once; what arrives meanwhile waits for the next. */
+const IN_FLIGHT = 2;
+/** Rotations per statement at most. */
+const MAX_BATCH = 256;
+
+const BATCH_SQL = `
+WITH input AS (
+  SELECT * FROM unnest($1::varchar[], $2::bigint[], $3::varchar[], $4::bigint[], $5::bigint[], $6::bigint[],
+                       $7::varchar[], $8::bigint[], $9::varchar[], $10::bigint[], $11::bigint[], $12::bigint[],
+                       $13::bigint[], $14::varchar[], $15::text[])
+    WITH ORDINALITY AS i(jti, user_id, family_id, family_issued_at, created_at, expires_at,
+                         next_jti, next_user_id, next_family_id, next_family_issued_at, next_created_at, next_expires_at,
+                         at, successor_jti, sealed, n)
+),
+ins AS (
+  INSERT INTO outstanding_tokens (jti, user_id, family_id, family_issued_at, created_at, expires_at)
+  SELECT jti, user_id, family_id, family_issued_at, created_at, expires_at FROM input ORDER BY n
+  ON CONFLICT (jti) DO NOTHING
+  RETURNING id, jti
+),
+recorded AS (
+  SELECT DISTINCT ON (id) id, n FROM (
+    SELECT coalesce(ins.id, o.id) AS id, i.n
+    FROM input i LEFT JOIN ins ON ins.jti = i.jti LEFT JOIN outstanding_tokens o ON o.jti = i.jti
+  ) r WHERE id IS NOT NULL ORDER BY id, n
+),
+consumed AS (
+  INSERT INTO blacklisted_tokens (token_id, reason, blacklisted_at)
+  SELECT r.id, 'rotated', i.at FROM recorded r JOIN input i USING (n) ORDER BY r.id
+  ON CONFLICT (token_id) DO NOTHING
+  RETURNING token_id
+),
+won AS (
+  SELECT r.id, i.* FROM recorded r JOIN consumed c ON c.token_id = r.id JOIN input i USING (n)
+),
+nxt AS (
+  INSERT INTO outstanding_tokens (jti, user_id, family_id, family_issued_at, created_at, expires_at)
+  SELECT next_jti, next_user_id, next_family_id, next_family_issued_at, next_created_at, next_expires_at FROM won ORDER BY n
+  ON CONFLICT (jti) DO NOTHING
+),
+used AS (
+  INSERT INTO sessions (family_id, user_id, created_at, last_used_at, user_agent, address)
+  SELECT DISTINCT ON (next_family_id) next_family_id, next_user_id, next_family_issued_at, at, '', ''
+  FROM won ORDER BY next_family_id, at DESC
+  ON CONFLICT (family_id) DO UPDATE SET last_used_at = EXCLUDED.last_used_at
+),
+kept AS (
+  INSERT INTO rotation_successors (token_id, successor_jti, sealed, rotated_at)
+  SELECT id, successor_jti, sealed, at FROM won WHERE sealed IS NOT NULL
+  ON CONFLICT (token_id) DO NOTHING
+)
+SELECT n::int AS n FROM won`;
+
+export class RotationBatcher {
+  private queue: Waiting[] = [];
+  private inFlight = 0;
+  private scheduled = false;
+
+  constructor(
+    private readonly pool: pg.Pool,
+    /** One rotation alone (the single statement): for a batch of one, and to run a failed batch one by one. */
+    private readonly single: (p: RotationParams) => Promise<boolean>,
+  ) {}
+
+  rotate(p: RotationParams): Promise<boolean> {
+    return new Promise<boolean>((resolve, reject) => {
+      this.queue.push({ p, resolve, reject });
+      this.schedule();
+    });
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.inFlight >= IN_FLIGHT || this.queue.length === 0) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      if (this.inFlight >= IN_FLIGHT) return;
+      const batch = this.queue.splice(0, MAX_BATCH);
+      if (batch.length === 0) return;
+      this.inFlight++;
+      void this.send(batch).finally(() => {
+        this.inFlight--;
+        this.schedule();
+      });
+      this.schedule();
+    });
+  }
+
+  private async send(batch: Waiting[]): Promise<void> {
+    if (batch.length === 1) return this.alone(batch[0]!);
+    let won: Set<number>;
+    try {
+      won = await this.together(batch.map((w) => w.p));
+    } catch {
+      await Promise.all(batch.map((w) => this.alone(w)));
+      return;
+    }
+    batch.forEach((w, i) => w.resolve(won.has(i + 1)));
+  }
+
+  private async alone(w: Waiting): Promise<void> {
+    try {
+      w.resolve(await this.single(w.p));
+    } catch (err) {
+      w.reject(err);
+    }
+  }
+
+  /** The batch as one statement; the 1-based positions of the rotations whose consume won. */
+  private async together(ps: RotationParams[]): Promise<Set<number>> {
+    const col = <T>(f: (p: RotationParams) => T): T[] => ps.map(f);
+    const { rows } = await this.pool.query<{ n: number }>({
+      name: 'latchkey_rotate_batch',
+      text: BATCH_SQL,
+      values: [
+        col((p) => p.old.jti),
+        col((p) => p.old.userId),
+        col((p) => p.old.familyId),
+        col((p) => p.old.familyIssuedAt),
+        col((p) => p.old.createdAt),
+        col((p) => p.old.expiresAt),
+        col((p) => p.next.jti),
+        col((p) => p.next.userId),
+        col((p) => p.next.familyId),
+        col((p) => p.next.familyIssuedAt),
+        col((p) => p.next.createdAt),
+        col((p) => p.next.expiresAt),
+        col((p) => p.at),
+        col((p) => p.successor?.jti ?? null),
+        col((p) => p.successor?.sealed ?? null),
+      ],
+    });
+    return new Set(rows.map((r) => r.n));
+  }
+}
