@@ -107,5 +107,28 @@ describe(
       assert.equal((await s.getTokenState(olds[2]!.jti))?.blacklisted, null, 'the failed rotation left its token as it was');
       for (const i of [0, 1, 3, 4]) assert.equal((await s.getTokenState(olds[i]!.jti))?.blacklisted, 'rotated');
     });
+
+    it('token states asked for together each get their own answer (one query for the turn)', async () => {
+      const live = Array.from({ length: 6 }, (_, i) => token({ userId: i % 2 ? null : 3 }));
+      for (const t of live) await s.recordOutstanding(t);
+      await s.blacklist(live[1]!, 'logout', T + 1);
+      await s.blacklist(live[4]!, 'rotated', T + 1);
+      const unknown = token();
+      const asked = [live[0]!, unknown, ...live.slice(1), live[0]!];
+      const states = await Promise.all(asked.map((t) => s.getTokenState(t.jti)));
+      assert.deepEqual(
+        states,
+        asked.map((t) =>
+          t === unknown
+            ? undefined
+            : {
+                familyId: t.familyId,
+                familyIssuedAt: T,
+                userId: t.userId,
+                blacklisted: t === live[1] ? 'logout' : t === live[4] ? 'rotated' : null,
+              },
+        ),
+      );
+    });
   },
 );

@@ -3,7 +3,7 @@
 // where writes go together); SQLite's fast path compiles each once and runs it
 // as a prepared statement (sqlite/prepared.ts). One source, so the two paths
 // cannot drift apart.
-import type { Kysely } from 'kysely';
+import type { Expression, Kysely } from 'kysely';
 import type { Database, UserKey } from './schema.js';
 import type { BlacklistReason, OutstandingToken, SessionMeta } from './types.js';
 
@@ -142,8 +142,8 @@ export const userQuery = (db: Kysely<Database>, key: UserKey, value: string | nu
 export const userAuthQuery = (db: Kysely<Database>, id: number) =>
   db.selectFrom('users').select(['id', 'username', 'is_active', 'tokens_valid_after', 'tokens_revoked_ms']).where('id', '=', id);
 
-/** A refresh token's family, user and blacklist reason: the read behind every refresh. */
-export const tokenStateQuery = (db: Kysely<Database>, jti: string) =>
+/** A refresh token's family, user and blacklist reason: the read behind every refresh (`jti` may be an expression: PostgreSQL's any(array)). */
+export const tokenStateQuery = (db: Kysely<Database>, jti: string | Expression<string>) =>
   db
     .selectFrom('outstanding_tokens as o')
     .leftJoin('blacklisted_tokens as b', 'b.token_id', 'o.id')

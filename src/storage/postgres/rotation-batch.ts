@@ -10,6 +10,7 @@
 // use is noted once. Should the batch fail (a deadlock with another instance,
 // a constraint), its rotations run again one by one, so that an error reaches
 // only the caller whose rotation causes it.
+import DataLoader from 'dataloader';
 import type pg from 'pg';
 import type { OutstandingToken, Successor } from '../types.js';
 
@@ -18,12 +19,6 @@ export interface RotationParams {
   next: OutstandingToken;
   at: number;
   successor?: Successor;
-}
-
-interface Waiting {
-  p: RotationParams;
-  resolve: (won: boolean) => void;
-  reject: (err: unknown) => void;
 }
 
 /** Batches in flight at once; what arrives meanwhile waits for the next. */
@@ -80,62 +75,61 @@ kept AS (
 SELECT n::int AS n FROM won`;
 
 export class RotationBatcher {
-  private queue: Waiting[] = [];
   private inFlight = 0;
-  private scheduled = false;
+  /** Batches ready to go once one in flight comes back. */
+  private readonly waiting: (() => void)[] = [];
+  private readonly loader: DataLoader<RotationParams, boolean>;
 
   constructor(
     private readonly pool: pg.Pool,
     /** One rotation alone (the single statement): for a batch of one, and to run a failed batch one by one. */
     private readonly single: (p: RotationParams) => Promise<boolean>,
-  ) {}
+  ) {
+    // DataLoader gathers the rotations issued until the batch is dispatched:
+    // the end of this turn of the event loop, or later while IN_FLIGHT
+    // batches are out, so that a busy server sends fewer, larger batches.
+    this.loader = new DataLoader((ps) => this.send(ps), {
+      cache: false,
+      maxBatchSize: MAX_BATCH,
+      batchScheduleFn: (dispatch) => {
+        if (this.inFlight < IN_FLIGHT) setImmediate(dispatch);
+        else this.waiting.push(dispatch);
+      },
+    });
+  }
 
   rotate(p: RotationParams): Promise<boolean> {
-    return new Promise<boolean>((resolve, reject) => {
-      this.queue.push({ p, resolve, reject });
-      this.schedule();
-    });
+    return this.loader.load(p);
   }
 
-  private schedule(): void {
-    if (this.scheduled || this.inFlight >= IN_FLIGHT || this.queue.length === 0) return;
-    this.scheduled = true;
-    setImmediate(() => {
-      this.scheduled = false;
-      if (this.inFlight >= IN_FLIGHT) return;
-      const batch = this.queue.splice(0, MAX_BATCH);
-      if (batch.length === 0) return;
-      this.inFlight++;
-      void this.send(batch).finally(() => {
-        this.inFlight--;
-        this.schedule();
-      });
-      this.schedule();
-    });
-  }
-
-  private async send(batch: Waiting[]): Promise<void> {
-    if (batch.length === 1) return this.alone(batch[0]!);
-    let won: Set<number>;
+  private async send(ps: readonly RotationParams[]): Promise<(boolean | Error)[]> {
+    this.inFlight++;
     try {
-      won = await this.together(batch.map((w) => w.p));
-    } catch {
-      await Promise.all(batch.map((w) => this.alone(w)));
-      return;
+      if (ps.length === 1) return [await this.alone(ps[0]!)];
+      try {
+        const won = await this.together(ps);
+        return ps.map((_, i) => won.has(i + 1));
+      } catch {
+        return await Promise.all(ps.map((p) => this.alone(p)));
+      }
+    } finally {
+      this.inFlight--;
+      const next = this.waiting.shift();
+      if (next) setImmediate(next);
     }
-    batch.forEach((w, i) => w.resolve(won.has(i + 1)));
   }
 
-  private async alone(w: Waiting): Promise<void> {
+  /** One rotation by itself: whether it won, or the error it met (DataLoader rejects that caller alone with it). */
+  private async alone(p: RotationParams): Promise<boolean | Error> {
     try {
-      w.resolve(await this.single(w.p));
+      return await this.single(p);
     } catch (err) {
-      w.reject(err);
+      return err instanceof Error ? err : new Error(String(err));
     }
   }
 
   /** The batch as one statement; the 1-based positions of the rotations whose consume won. */
-  private async together(ps: RotationParams[]): Promise<Set<number>> {
+  private async together(ps: readonly RotationParams[]): Promise<Set<number>> {
     const col = <T>(f: (p: RotationParams) => T): T[] => ps.map(f);
     const { rows } = await this.pool.query<{ n: number }>({
       name: 'latchkey_rotate_batch',

@@ -2,6 +2,7 @@
 // tables live (the schema latchkey uses), the identity sequence after an
 // imported id, and telling the other instances about user changes (NOTIFY).
 // Its write path sends each write that commits together as one statement (writes.ts here).
+import DataLoader from 'dataloader';
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import type pg from 'pg';
 import { KyselyStorage, type ChangeFeed } from '../base.js';
@@ -21,20 +22,28 @@ export class PostgresStorage extends KyselyStorage {
   ) {
     super(new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), feed, 'postgres');
     this.writes = new PostgresWrites(this.db, pool);
-    this.tokenState = new Prepared('latchkey_token_state', (v) =>
-      tokenStateQuery(
-        this.db,
-        v((p) => p.jti),
-      ).compile(),
+    // Every token's state asked for in one turn of the event loop, in one query.
+    const states = new Prepared<{ jtis: readonly string[] }>('latchkey_token_states', (v) =>
+      tokenStateQuery(this.db, sql<string>`any(${v((p) => p.jtis)}::varchar[])`)
+        .select('o.jti')
+        .compile(),
+    );
+    this.tokenStates = new DataLoader(
+      async (jtis) => {
+        const rows = await states.run<TokenStateRow & { jti: string }>(this.pool, { jtis });
+        const byJti = new Map(rows.map((r) => [r.jti, r]));
+        return jtis.map((jti) => byJti.get(jti));
+      },
+      { cache: false, batchScheduleFn: (dispatch) => setImmediate(dispatch) },
     );
   }
 
-  private readonly tokenState: Prepared<{ jti: string }>;
+  private readonly tokenStates: DataLoader<string, TokenStateRow | undefined>;
 
-  /** The read behind every refresh, as a prepared statement (see prepared.ts). */
+  /** The read behind every refresh: a prepared statement (see prepared.ts), batched per turn of the event loop. */
   override getTokenState(jti: string): Promise<TokenState | undefined> {
     return this.guard(async () => {
-      const [r] = await this.tokenState.run<TokenStateRow>(this.pool, { jti });
+      const r = await this.tokenStates.load(jti);
       if (!r) return undefined;
       return { familyId: r.family_id, familyIssuedAt: r.family_issued_at, userId: r.user_id, blacklisted: r.reason ?? null };
     });
