@@ -19,6 +19,7 @@ import type { AuthService } from '../service.js';
 import { registerRefreshCookie } from './cookies.js';
 import { registerCors } from './cors.js';
 import { registerDocs } from './docs.js';
+import { FastLane } from './fast-lane.js';
 import { RequestMeter } from './meter.js';
 import { OPS_ROUTES, registerOps, type OpsDeps } from './health-metrics.js';
 import { registerInputChecks } from './input.js';
@@ -191,6 +192,8 @@ export interface AppDeps {
   keys: KeySource;
   /** What /healthz, /readyz and /metrics report on. */
   ops: OpsDeps;
+  /** false: no fast lane (see fast-lane.ts), every request goes through Fastify; tests compare the two. */
+  fastLane?: boolean;
 }
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
@@ -198,6 +201,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const log = appLogger(deps);
   const meter = new RequestMeter(OPS_ROUTES);
   const gate = drainGate();
+  // Only when the app runs no per-request hook of its own: CORS, and the debug
+  // log of successes (a logger passed in as loggerInstance need not have isLevelEnabled).
+  const debug = (log as Partial<Logger>).isLevelEnabled?.('debug') ?? false;
+  const fastLane = new FastLane(deps.service, deps.fastLane !== false && config.corsOrigins.length === 0 && !debug);
   const app = Fastify({
     // Fastify has no logger of its own: the app logs through `log` directly.
     // With one, Fastify would give every request a child logger and every
@@ -210,7 +217,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // deadline (see cutSlowHeaders).
     // Requests that arrive while the app closes are answered there too, before
     // Fastify sees them (see drainGate).
-    serverFactory: (handler, opts) => meter.serverFactory(headersArrived)(gate.wrap(handler), opts),
+    // The fast lane answers the plain success of a constant GET before Fastify (see fast-lane.ts).
+    serverFactory: (handler, opts) => meter.serverFactory(headersArrived)(gate.wrap(fastLane.wrap(handler)), opts),
     bodyLimit: config.bodyLimit,
     trustProxy: config.trustProxy ? config.trustProxy.split(',').map((s) => s.trim()) : false,
     requestTimeout: LIMITS.requestTimeoutMs,
@@ -231,6 +239,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // Not Fastify's own 503 body: drainGate answers in the route's envelope, with Retry-After.
     return503OnClosing: false,
   });
+  fastLane.attach(app);
   app.addHook('preClose', (done) => {
     gate.closing = true;
     done();
@@ -268,8 +277,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   // Successes are logged only at debug or trace: the hook is not even
   // registered otherwise, so the hot path pays nothing for it.
-  // (A logger passed in as loggerInstance need not have isLevelEnabled.)
-  if ((log as Partial<Logger>).isLevelEnabled?.('debug')) {
+  if (debug) {
     app.addHook('onResponse', async (req, reply) => {
       if (reply.statusCode < 400) {
         log.debug(
@@ -285,6 +293,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.addHook('onRoute', (route) => {
     gate.learn(route.url, (route.config as { errors?: RouteErrorConfig } | undefined)?.errors);
     const metered = meter.route(route.url);
+    fastLane.route(route, metered);
     if (!metered) return;
     const handler = route.handler as (this: FastifyInstance, ...a: Parameters<RouteHandlerMethod>) => unknown;
     route.handler = function (req, reply) {
@@ -305,6 +314,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     rotate: config.rotateRefreshTokens,
     authHeaderTypes: config.authHeaderTypes,
     sendActivationEmail: config.sendActivationEmail,
+    constantGet: (handler, types) => fastLane.candidate(handler, types),
   });
   return app;
 }

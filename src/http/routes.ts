@@ -66,6 +66,8 @@ export interface MountOptions {
   rotate?: boolean | undefined;
   authHeaderTypes?: readonly string[] | undefined;
   sendActivationEmail?: boolean | undefined;
+  /** Told of each protected GET that answers every caller the same body, before it is mounted (see fast-lane.ts). */
+  constantGet?: ((handler: RouteOptions['handler'], types: readonly string[]) => void) | undefined;
 }
 
 /**
@@ -116,6 +118,7 @@ export function mountPresets(app: FastifyInstance, presets: Preset[], service: A
       const status = def.status?.(r) ?? 200;
       const body = def.body?.(r);
       const guarded = (preset.guarded ?? []).some((p) => r.url.startsWith(p));
+      const constantGet = isProtected && r.method === 'GET' && status === 200 && (def.constant?.(r) ?? false);
       for (const url of urlsOf(r)) {
         const route: RouteOptions = {
           method: r.method,
@@ -146,6 +149,7 @@ export function mountPresets(app: FastifyInstance, presets: Preset[], service: A
                   return handle(req, reply);
                 },
         };
+        if (constantGet) opts.constantGet?.(route.handler, types);
         app.route(route);
         const entry = byUrl.get(url) ?? {
           methods: new Set<string>(),

@@ -386,6 +386,24 @@ export class TokenService extends ServiceCore {
     return cached ? this.checkUser(cached, claims) : this.tokenUser(claims);
   }
 
+  /**
+   * authenticateNow()'s answer when it is a caller found at once (an access
+   * token whose user is cached and neither inactive nor revoked), else
+   * undefined: never a promise and never a throw. For http/fast-lane.ts, which
+   * leaves any other request to the route, where authenticateNow() decides.
+   */
+  cachedCaller(header: string, types?: readonly string[]): UserAuth | undefined {
+    let claims: TokenClaims | undefined;
+    try {
+      claims = this.accessClaims(header, types);
+    } catch {
+      return undefined;
+    }
+    if (!claims || typeof claims.user_id !== 'number' || claims.token_type === 'sliding') return undefined;
+    const cached = this.storage.cachedUserAuth(claims.user_id);
+    return cached && cached.is_active && !revokedFor(cached, claims) ? cached : undefined;
+  }
+
   private authenticateSlow(claims: TokenClaims): Promise<UserAuth> {
     return claims.token_type === 'sliding' ? this.slidingUser(claims) : this.tokenUser(claims);
   }

@@ -7,6 +7,7 @@ const PROTECTED_MESSAGE = { message: 'You have accessed a protected route!' };
 export const me: OperationDef<'me'> = {
   protected: true,
   errors: [],
+  constant: (r) => r.respond === 'message',
   response: (r) =>
     r.respond === 'message'
       ? { type: 'object', properties: { message: { type: 'string' } } }

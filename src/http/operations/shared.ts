@@ -55,6 +55,12 @@ export interface OperationDef<N extends OpName> {
   response(r: RouteOf<N>): JsonSchema;
   /** The success status; 200 when absent. */
   status?(r: RouteOf<N>): number;
+  /**
+   * True when the route answers every caller it lets in with the same body
+   * (no user data, no request data): a GET of it may be answered by the fast
+   * lane (src/http/fast-lane.ts).
+   */
+  constant?(r: RouteOf<N>): boolean;
   handler(r: RouteOf<N>, service: AuthService, ctx: MountContext): Handler;
 }
 
