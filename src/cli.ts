@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=4 --heap-growing-percent=25
+#!/usr/bin/env -S node --max-semi-space-size=4 --heap-growing-percent=25 --v8-pool-size=2
 // The latchkey command line: serve, migrate, createuser, changepassword,
 // users list|show|activate|deactivate|delete, sessions list|revoke,
 // flushexpiredtokens, import-django, mail list|retry, presets schema|show|check. Every command exits non-zero with a

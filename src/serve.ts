@@ -22,12 +22,23 @@ const FORCE_EXIT_MS = 10_000;
  * - A heap that grows by 25 % of what survives a full collection before the
  *   next one, instead of up to 4×: under rotation the old generation filled
  *   with dead requests to three times the live heap before V8 collected it.
+ * - Two V8 helper threads instead of four: each thread that compiles or marks
+ *   keeps its own malloc arena. About 5 MB less per process, idle and under
+ *   load, at the same CPU per request; one helper saved no more and looked
+ *   slower (BENCHMARKS.md, "Idle memory").
  * `npm start` and the `latchkey` command pass these to a single process; the
  * primary passes each to its workers unless the operator already set it (on
  * node's command line, which workers inherit, or in NODE_OPTIONS where node
  * allows it).
  */
-export const MEMORY_FLAGS = ['--max-semi-space-size=4', '--heap-growing-percent=25'] as const;
+export const MEMORY_FLAGS = ['--max-semi-space-size=4', '--heap-growing-percent=25', '--v8-pool-size=2'] as const;
+
+/**
+ * glibc's malloc arenas per worker: by default up to eight per core, each
+ * keeping what its threads freed. Two hold a worker's few threads (set in its
+ * environment, as glibc reads it at start; an operator's own value wins).
+ */
+const workerEnv = (): NodeJS.ProcessEnv => ({ MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '2' });
 
 function workerExecArgv(): string[] {
   const given = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)];
@@ -114,7 +125,7 @@ export async function servePrimary(cfg: Config, workers: number): Promise<void> 
   let stopping = false;
   const recentCrashes: number[] = [];
   cluster.setupPrimary({ execArgv: workerExecArgv() });
-  const fork = (): Worker => cluster.fork();
+  const fork = (): Worker => cluster.fork(workerEnv());
   cluster.on('exit', (worker, code, signal) => {
     if (stopping) {
       if (Object.keys(cluster.workers ?? {}).length === 0) {
