@@ -4,7 +4,7 @@
 // one TokenBackendError. Claims (exp, nbf, iat, token_type...) are checked by
 // tokens.ts, not here, so that the signature always comes before claims.
 import { createSigner, createVerifier, TokenError } from 'fast-jwt';
-import { LRUCache } from 'lru-cache';
+import { boundedCache } from './bounded-cache.js';
 import type { Algorithm } from './config.js';
 import type { Key, KeySet } from './keys.js';
 import { REFUSED_JWT_HEADERS } from '@latchkey/verify/wire';
@@ -87,7 +87,7 @@ export function createJwtBackend(source: KeySource, opts: JwtBackendOptions = {}
   // and the user, on every call, so expiry and revocation always win. Inside a
   // request this measured about 20 µs cheaper than verifying again. fast-jwt's
   // own cache keys entries by a hash of the token, which cost more than it saved.
-  const verified = new LRUCache<string, Readonly<Record<string, unknown>>>({ max: 10_000 });
+  const verified = boundedCache<string, Readonly<Record<string, unknown>>>(10_000);
   build();
 
   return {

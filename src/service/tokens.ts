@@ -1,6 +1,6 @@
 // The token operations: logins, refresh (with rotation and reuse detection),
 // verify, blacklist, and authenticating an Authorization header.
-import { LRUCache } from 'lru-cache';
+import { boundedCache } from '../bounded-cache.js';
 import { ApiError, toApiError, type TokenMessage } from '../errors.js';
 import { codePoints, MAX_PASSWORD_LENGTH } from '../passwords.js';
 import type { TokenState, UserAuth, UserRecord } from '../storage/types.js';
@@ -20,7 +20,7 @@ const TOKEN_CLASS = { access: 'AccessToken', sliding: 'SlidingToken' } as const;
 
 export class TokenService extends ServiceCore {
   /** When this process last wrote each session's last use (see refresh). */
-  private readonly lastTouched = new LRUCache<string, number>({ max: 100_000 });
+  private readonly lastTouched = boundedCache<string, number>(100_000);
 
   // ---- login -------------------------------------------------------------
 

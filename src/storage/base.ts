@@ -4,7 +4,7 @@
 // sqlite/storage.ts and postgres/storage.ts, through the few hooks below; the
 // write path of logins, refreshes and logouts is a Writes (writes.ts).
 import { Migrator, sql, type Kysely, type MigrationResult, type Selectable } from 'kysely';
-import { LRUCache } from 'lru-cache';
+import { boundedCache } from '../bounded-cache.js';
 import { StorageUnavailableError } from '../errors.js';
 import { asUniqueViolation, isUnavailable } from './db-errors.js';
 import { migrations, type Dialect } from './migrations.js';
@@ -75,7 +75,7 @@ export abstract class KyselyStorage implements Storage {
    * change feed reports another process's change, and after a short TTL.
    * `generation` moves on every drop, so a read that raced a change is not cached.
    */
-  private readonly userCache = new LRUCache<number, UserAuth>({ max: 50_000, ttl: USER_CACHE_TTL_MS });
+  private readonly userCache = boundedCache<number, UserAuth>(50_000, { ttl: USER_CACHE_TTL_MS });
   private generation = 0;
   private cacheLive = false;
   private stopFeed: (() => void) | undefined;
