@@ -25,11 +25,15 @@
 //                            growth: preload a database and compare protected GET,
 //                            refresh (rotation) and login with an empty one; then
 //                            time flushexpiredtokens. Only the growth table runs
-//                            unless --all is given.
+//                            unless --all is given. With --database as well, the same
+//                            comparison on PostgreSQL (scratch NAME_grow, NAME_grow_ref;
+//                            bench/lib/growth-pg.ts)
+//   --growth-on LIST         sqlite,postgres (default): the databases the growth run uses
 //   --expired-share F        share of seeded tokens already expired (default 0.4)
 //   --blacklisted-share F    share of seeded tokens blacklisted (default 0.2)
 //   --only G1,G2             run only these groups of the main table: protected, verify,
-//                            refresh, rotation, login, storm, paced, reset
+//                            refresh, rotation, login, storm, paced, reset (the mail
+//                            routes against login's non-hash CPU: bench/lib/reset.ts)
 //   --database URL           also run every group on PostgreSQL: postgres://user@host:port/NAME,
 //                            where NAME (and NAME_pair) are scratch databases the bench
 //                            creates and drops; one instance, and two on one database
@@ -115,6 +119,7 @@ const { values: args } = parseArgs({
     only: { type: 'string' },
     database: { type: 'string' },
     'cpu-prof': { type: 'string' },
+    'growth-on': { type: 'string', default: 'sqlite,postgres' },
   },
 });
 if (args.database !== undefined) {
@@ -1363,8 +1368,10 @@ async function main(): Promise<number> {
     if (want('reset')) rows.push(...(await resetRows()));
     await stopAll();
   }
-  if (seeding) growthOut = await growth();
-  const pgGrowthOut = seeding && args.database !== undefined ? await growthPostgres(growthPgDeps(args.database)) : undefined;
+  const growthOn = new Set(args['growth-on']!.split(',').map((d) => d.trim()));
+  if (seeding && growthOn.has('sqlite')) growthOut = await growth();
+  const pgGrowthOut =
+    seeding && growthOn.has('postgres') && args.database !== undefined ? await growthPostgres(growthPgDeps(args.database)) : undefined;
   await stopAll();
 
   // ---- report
