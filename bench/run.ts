@@ -1246,6 +1246,7 @@ async function resetRows(): Promise<Row[]> {
       tmp,
       user: USER,
       password: PASSWORD,
+      rounds: opt.rounds,
       connections: opt.loginConnections,
       databases: [{ label: '', env: {} }, ...(own ? [{ label: PG_ONE, env: { LATCHKEY_DATABASE_URL: own.urls[0]! } }] : [])],
     });

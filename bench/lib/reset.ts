@@ -85,6 +85,8 @@ export interface ResetDeps<S extends SummaryLike> {
   tmp: string;
   user: string;
   password: string;
+  /** Measured rounds per target (compare()'s); the runs before them are warm-ups. */
+  rounds: number;
   /** Connections of the login and reset loads. */
   connections: number;
   /** The databases to run on: '' label for SQLite (the data dir's file), or a PostgreSQL URL. */
@@ -261,7 +263,8 @@ async function measure<S extends SummaryLike>(d: ResetDeps<S>, server: Server, s
   ];
   for (const r of RESET_ROUTES) {
     const q = s[r.key]!;
-    const dr = drains[r.key]!;
+    // The measured rounds: compare() runs each target's warm-up before them.
+    const dr = drains[r.key]!.slice(-d.rounds);
     const slowest = Math.max(...dr.map((x) => x.seconds));
     const mid = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
     if (dr.some((x) => Number.isNaN(x.seconds)))
