@@ -25,11 +25,15 @@
 //                            growth: preload a database and compare protected GET,
 //                            refresh (rotation) and login with an empty one; then
 //                            time flushexpiredtokens. Only the growth table runs
-//                            unless --all is given.
+//                            unless --all is given. With --database as well, the same
+//                            comparison on PostgreSQL (scratch NAME_grow, NAME_grow_ref;
+//                            bench/lib/growth-pg.ts)
+//   --growth-on LIST         sqlite,postgres (default): the databases the growth run uses
 //   --expired-share F        share of seeded tokens already expired (default 0.4)
 //   --blacklisted-share F    share of seeded tokens blacklisted (default 0.2)
 //   --only G1,G2             run only these groups of the main table: protected, verify,
-//                            refresh, rotation, login, storm, paced
+//                            refresh, rotation, login, storm, paced, reset (the mail
+//                            routes against login's non-hash CPU: bench/lib/reset.ts)
 //   --database URL           also run every group on PostgreSQL: postgres://user@host:port/NAME,
 //                            where NAME (and NAME_pair) are scratch databases the bench
 //                            creates and drops; one instance, and two on one database
@@ -82,6 +86,8 @@ import {
 } from './lib/report.js';
 import { ROTATION_TOKENS_PER_CONNECTION, runWrk, runWrkOn, wrkPath, type WrkSpec } from './lib/wrk.js';
 import { usableCores } from '../src/cores.js';
+import { resetGroup } from './lib/reset.js';
+import { growthPostgres } from './lib/growth-pg.js';
 import { MEMORY_FLAGS } from '../src/serve.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -113,6 +119,7 @@ const { values: args } = parseArgs({
     only: { type: 'string' },
     database: { type: 'string' },
     'cpu-prof': { type: 'string' },
+    'growth-on': { type: 'string', default: 'sqlite,postgres' },
   },
 });
 if (args.database !== undefined) {
@@ -678,7 +685,7 @@ const PG_PAIR_LABEL = 'latchkey on PostgreSQL, two instances on one database';
 /** The largest RSS of any process of a run (each instance of a pair is one process). */
 const largestRss = (s: Summary | undefined) => (s && s.rssMax.length ? Math.max(...s.rssMax) : NaN);
 
-const GROUPS = ['protected', 'verify', 'refresh', 'rotation', 'login', 'storm', 'paced'] as const;
+const GROUPS = ['protected', 'verify', 'refresh', 'rotation', 'login', 'storm', 'paced', 'reset'] as const;
 type Group = (typeof GROUPS)[number];
 const only = args.only ? new Set(args.only.split(',').map((g) => g.trim())) : undefined;
 for (const g of only ?? []) {
@@ -1220,6 +1227,62 @@ async function startPostgresServers(url: string): Promise<PgServers> {
   return { one, rot, rotDefault, pair: [pair0, pair1] };
 }
 
+// ---- reset group and growth on PostgreSQL (bench/lib/reset.ts, growth-pg.ts) -------
+
+/** The reset group on SQLite, and on a scratch PostgreSQL database `<NAME>_reset` with --database. */
+async function resetRows(): Promise<Row[]> {
+  const own = args.database !== undefined ? await createScratch(args.database, ['_reset']) : undefined;
+  try {
+    return await resetGroup({
+      prepare: prepareLatchkeyData,
+      start: (name, prepared) => startLatchkey(name, { workers: 1, prepared }),
+      cli: (a, env) => runCommand(NODE, [CLI, ...a], { env }),
+      compare,
+      rawVerify: () => hashRateTarget('verify'),
+      serverRow,
+      check,
+      failures,
+      log,
+      tmp,
+      user: USER,
+      password: PASSWORD,
+      rounds: opt.rounds,
+      connections: opt.loginConnections,
+      databases: [{ label: '', env: {} }, ...(own ? [{ label: PG_ONE, env: { LATCHKEY_DATABASE_URL: own.urls[0]! } }] : [])],
+    });
+  } finally {
+    await stopAll();
+    await own?.drop();
+  }
+}
+
+function growthPgDeps(url: string) {
+  return {
+    url,
+    users: opt.seedUsers ?? 0,
+    tokens: opt.seedTokens ?? 0,
+    expiredShare: opt.expiredShare,
+    blacklistedShare: opt.blacklistedShare,
+    connections: opt.connections,
+    loginConnections: opt.loginConnections,
+    argon2: ARGON2,
+    password: PASSWORD,
+    prepare: prepareLatchkeyData,
+    start: (name: string, prepared: { dataDir: string; env: NodeJS.ProcessEnv }) => startLatchkey(name, { workers: 1, prepared }),
+    login,
+    logins,
+    compare,
+    httpTarget,
+    protectedSpec,
+    rotationSpec,
+    postSpec,
+    serverRow,
+    check,
+    ratio,
+    log,
+  };
+}
+
 // ---- main ----------------------------------------------------------------------
 
 process.on('exit', killAllNow);
@@ -1303,9 +1366,13 @@ async function main(): Promise<number> {
       },
       idle,
     );
+    if (want('reset')) rows.push(...(await resetRows()));
     await stopAll();
   }
-  if (seeding) growthOut = await growth();
+  const growthOn = new Set(args['growth-on']!.split(',').map((d) => d.trim()));
+  if (seeding && growthOn.has('sqlite')) growthOut = await growth();
+  const pgGrowthOut =
+    seeding && growthOn.has('postgres') && args.database !== undefined ? await growthPostgres(growthPgDeps(args.database)) : undefined;
   await stopAll();
 
   // ---- report
@@ -1328,6 +1395,7 @@ async function main(): Promise<number> {
     );
     parts.push(renderTable(g.rows));
   }
+  if (pgGrowthOut) parts.push(pgGrowthOut.summary, renderTable(pgGrowthOut.rows));
   if (failures.length) parts.push(`Runs with failed requests (their figures are not valid):\n${failures.map((f) => `- ${f}`).join('\n')}`);
   const markdown = parts.join('\n\n');
   process.stdout.write(`\n${markdown}\n`);
