@@ -133,15 +133,20 @@ export class KyselyMailOutbox<DB = MailDb> implements MailOutbox {
   }
 
   async markSent(id: number, claim: string, now: number): Promise<boolean> {
-    const res = await this.db
+    return (await this.markSentMany([id], claim, now)).length === 1;
+  }
+
+  async markSentMany(ids: readonly number[], claim: string, now: number): Promise<number[]> {
+    if (ids.length === 0) return [];
+    const rows = await this.db
       .updateTable('mail_outbox')
-      // The bodies hold one-time links: nothing needs them once delivered.
       .set({ status: 'sent', sent_at: now, claim: null, text_body: '', html_body: '', last_error: null })
-      .where('id', '=', id)
+      .where('id', 'in', ids)
       .where('claim', '=', claim)
       .where('status', '=', 'sending')
-      .executeTakeFirst();
-    return Number(res.numUpdatedRows) === 1;
+      .returning('id')
+      .execute();
+    return rows.map((r) => Number(r.id));
   }
 
   async markFailed(id: number, claim: string, error: string, retryAt: number | null): Promise<boolean> {

@@ -77,6 +77,12 @@ export interface MailOutbox {
   /** Records a delivery. False if the claim was lost (the lease ran out and another sender took it). */
   markSent(id: number, claim: string, now: number): Promise<boolean>;
   /**
+   * markSent for several mails of one claim in one statement (one commit, so
+   * one fsync on SQLite, for a whole round). Returns the ids it recorded: an id
+   * left out had its claim lost.
+   */
+  markSentMany(ids: readonly number[], claim: string, now: number): Promise<number[]>;
+  /**
    * Records a failed attempt: pending again at `retryAt`, or `failed` for good
    * when `retryAt` is null. `error` must already be scrubbed of secrets.
    */
