@@ -31,6 +31,9 @@ export interface KyselyMailOutboxOptions {
   now?: () => number;
 }
 
+/** Most mails in one INSERT: 12 values each, well under SQLite's 32,766 bound parameters. */
+const MAX_INSERT_ROWS = 100;
+
 const SUMMARY_COLUMNS = [
   'id',
   'kind',
@@ -54,6 +57,8 @@ export class KyselyMailOutbox<DB = MailDb> implements MailOutbox {
   private readonly db: Kysely<MailDb>;
   private readonly dialect: 'sqlite' | 'postgres';
   private readonly now: () => number;
+  /** Mails waiting for this turn's INSERT (enqueue without a transaction). */
+  private toInsert: { row: OutboxRow; resolve: (id: number) => void; reject: (err: unknown) => void }[] = [];
 
   constructor(db: Kysely<DB>, opts: KyselyMailOutboxOptions) {
     this.db = mailDb(db);
@@ -63,27 +68,47 @@ export class KyselyMailOutbox<DB = MailDb> implements MailOutbox {
 
   async enqueue<T>(mail: NewMail, trx?: Kysely<T> | Transaction<T>): Promise<number> {
     checkNewMail(mail);
-    const db = trx === undefined ? this.db : mailDb(trx);
-    const now = this.now();
-    const row = await db
+    const row = outboxRow(mail, this.now());
+    if (trx !== undefined) return (await this.insert(mailDb(trx), [row]))[0]!;
+    // Outside a transaction, the mails recorded in one turn of the event loop
+    // (the resets answered together) go in as one INSERT: one commit, so one
+    // fsync on SQLite, instead of one each.
+    return new Promise<number>((resolve, reject) => {
+      this.toInsert.push({ row, resolve, reject });
+      if (this.toInsert.length === 1) setImmediate(() => void this.insertQueued());
+    });
+  }
+
+  private async insertQueued(): Promise<void> {
+    const batch = this.toInsert.splice(0, MAX_INSERT_ROWS);
+    if (this.toInsert.length > 0) setImmediate(() => void this.insertQueued());
+    try {
+      const ids = await this.insert(
+        this.db,
+        batch.map((b) => b.row),
+      );
+      batch.forEach((b, i) => b.resolve(ids[i]!));
+    } catch (err) {
+      if (batch.length === 1) return batch[0]!.reject(err);
+      // One bad row must fail alone: each goes again by itself.
+      for (const b of batch) {
+        await this.insert(this.db, [b.row]).then(
+          (ids) => b.resolve(ids[0]!),
+          (e: unknown) => b.reject(e),
+        );
+      }
+    }
+  }
+
+  /** Inserts rows with one statement; their ids in the rows' order (ids grow in insertion order). */
+  private async insert(db: Kysely<MailDb>, rows: OutboxRow[]): Promise<number[]> {
+    const res = await db
       .insertInto('mail_outbox')
-      .values({
-        kind: mail.kind,
-        recipient: mail.to,
-        subject: mail.subject,
-        text_body: mail.text,
-        html_body: mail.html,
-        status: 'pending',
-        attempts: 0,
-        created_at: now,
-        next_attempt_at: now,
-        claim: null,
-        sent_at: null,
-        last_error: null,
-      } as never)
+      .values(rows as never)
       .returning('id')
-      .executeTakeFirstOrThrow();
-    return Number(row.id);
+      .execute();
+    if (res.length !== rows.length) throw new Error(`mail outbox: inserted ${res.length} of ${rows.length} mails`);
+    return res.map((r) => Number(r.id)).sort((a, b) => a - b);
   }
 
   async claimDue(now: number, limit: number, leaseMs: number): Promise<ClaimedMail[]> {
@@ -190,6 +215,25 @@ export class KyselyMailOutbox<DB = MailDb> implements MailOutbox {
     const res = await this.db.deleteFrom('mail_outbox').where('status', '=', 'sent').where('sent_at', '<', before).executeTakeFirst();
     return Number(res.numDeletedRows);
   }
+}
+
+type OutboxRow = Omit<MailOutboxTable, 'id'>;
+
+function outboxRow(mail: NewMail, now: number): OutboxRow {
+  return {
+    kind: mail.kind,
+    recipient: mail.to,
+    subject: mail.subject,
+    text_body: mail.text,
+    html_body: mail.html,
+    status: 'pending',
+    attempts: 0,
+    created_at: now,
+    next_attempt_at: now,
+    claim: null,
+    sent_at: null,
+    last_error: null,
+  };
 }
 
 function checkNewMail(mail: NewMail): void {
