@@ -165,6 +165,7 @@ export class KyselyMailOutbox<DB = MailDb> implements MailOutbox {
     if (ids.length === 0) return [];
     const rows = await this.db
       .updateTable('mail_outbox')
+      // The bodies hold one-time links: nothing needs them once delivered.
       .set({ status: 'sent', sent_at: now, claim: null, text_body: '', html_body: '', last_error: null })
       .where('id', 'in', ids)
       .where('claim', '=', claim)
