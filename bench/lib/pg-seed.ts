@@ -18,33 +18,13 @@
 // measured afterwards keep PostgreSQL's default durability.
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
+import type { SeedOptions, SeedResult } from './seed.js';
 
-export interface PgSeedOptions {
-  url: string;
-  users: number;
-  tokens: number;
-  passwordHash: string;
-  expiredShare: number;
-  blacklistedShare: number;
-  /** Refresh token lifetime, seconds. */
-  refreshLifetime: number;
-  familySize?: number;
-  batch?: number;
-  log?: (line: string) => void;
-}
+/** The SQLite seed's options (seed.ts), with a database URL in place of its file. */
+export type PgSeedOptions = Omit<SeedOptions, 'file'> & { url: string };
 
-export interface PgSeedResult {
-  users: number;
-  tokens: number;
-  expired: number;
-  blacklisted: number;
-  sessions: number;
-  usersSeconds: number;
-  tokensSeconds: number;
-  /** Constraint and index rebuild, VACUUM ANALYZE, CHECKPOINT. */
-  finishSeconds: number;
-  bytes: number;
-}
+/** What the SQLite seed reports (seed.ts); `finishSeconds` here is the constraint and index rebuild, VACUUM ANALYZE and CHECKPOINT. */
+export type PgSeedResult = SeedResult;
 
 const TABLES = ['users', 'outstanding_tokens', 'blacklisted_tokens', 'sessions'];
 /** A browser's User-Agent, as a session row records it. */
