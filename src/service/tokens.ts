@@ -393,15 +393,14 @@ export class TokenService extends ServiceCore {
    * leaves any other request to the route, where authenticateNow() decides.
    */
   cachedCaller(header: string, types?: readonly string[]): UserAuth | undefined {
-    let claims: TokenClaims | undefined;
     try {
-      claims = this.accessClaims(header, types);
+      const claims = this.accessClaims(header, types);
+      if (!claims || typeof claims.user_id !== 'number' || claims.token_type === 'sliding') return undefined;
+      const cached = this.storage.cachedUserAuth(claims.user_id);
+      return cached && this.checkUser(cached, claims);
     } catch {
-      return undefined;
+      return undefined; // refused: the route says why
     }
-    if (!claims || typeof claims.user_id !== 'number' || claims.token_type === 'sliding') return undefined;
-    const cached = this.storage.cachedUserAuth(claims.user_id);
-    return cached && cached.is_active && !revokedFor(cached, claims) ? cached : undefined;
   }
 
   private authenticateSlow(claims: TokenClaims): Promise<UserAuth> {
