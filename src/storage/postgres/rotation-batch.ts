@@ -4,8 +4,9 @@
 // for all of them, where each alone costs all three. Each caller still learns
 // only whether its own consume won, and only after the commit that holds it.
 //
-// The statement is the single rotation's (writes.ts) over a set of rows, with
-// what a set adds: two rotations of one token in a batch consume it once (the
+// It is the only rotation statement: one rotation alone is a batch of one.
+// Over a set of rows it does what writes.ts's single-row writes do, and what a
+// set adds: two rotations of one token in a batch consume it once (the
 // first in the batch wins, as the first to commit would), and a family's last
 // use is noted once. Should the batch fail (a deadlock with another instance,
 // a constraint), its rotations run again one by one, so that an error reaches
@@ -82,8 +83,8 @@ export class RotationBatcher {
 
   constructor(
     private readonly pool: pg.Pool,
-    /** One rotation alone (the single statement): for a batch of one, and to run a failed batch one by one. */
-    private readonly single: (p: RotationParams) => Promise<boolean>,
+    /** One rotation alone: a batch of one, and each rotation of a failed batch (tests watch it here). */
+    private readonly single: (p: RotationParams) => Promise<boolean> = async (p) => (await this.together([p])).has(1),
   ) {
     // DataLoader gathers the rotations issued until the batch is dispatched:
     // the end of this turn of the event loop, or later while IN_FLIGHT
