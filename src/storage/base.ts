@@ -202,7 +202,7 @@ export abstract class KyselyStorage implements Storage {
     // Closing commits what waits and checkpoints: writes that a faulted
     // database cannot take (SQLite: through a map that would kill the process).
     // Then the connection is left for the process's exit to drop.
-    this.writes.end(new StorageUnavailableError(fault ?? new Error('storage is closed')));
+    await this.writes.end(new StorageUnavailableError(fault ?? new Error('storage is closed')));
     if (!fault) await this.db.destroy();
   }
 

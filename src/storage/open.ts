@@ -15,10 +15,17 @@ export interface OpenOptions {
    * storage tests use it so that every run covers that path.
    */
   fastPath?: boolean;
+  /**
+   * SQLite file only, on the fast path: the writes run in a thread of their
+   * own (sqlite/writer-thread.ts; the default). False runs them on the event
+   * loop's connection, as an in-memory database does; the storage tests use
+   * it so that every run covers both.
+   */
+  writerThread?: boolean;
 }
 
 export function openStorage(url: string, opts: OpenOptions = {}): KyselyStorage {
-  if (url.startsWith('sqlite:')) return openSqlite(url.slice('sqlite:'.length), opts.fastPath ?? true);
+  if (url.startsWith('sqlite:')) return openSqlite(url.slice('sqlite:'.length), opts.fastPath ?? true, opts.writerThread ?? true);
   if (/^postgres(ql)?:\/\//.test(url)) return openPostgres(url, opts.poolSize ?? 10);
   throw new ConfigError('LATCHKEY_DATABASE_URL: must start with sqlite: or postgres://');
 }

@@ -21,7 +21,7 @@ export interface Writes {
   /** One batch of Storage.flushExpired(); returns how many tokens it deleted. */
   flushBatch(now: number, limit: number): Promise<number>;
   /** The storage is closing: commit what is already waiting, refuse what cannot be. */
-  end(err: Error): void;
+  end(err: Error): void | Promise<void>;
 }
 
 /** blacklistToken, recording the token first if it was minted elsewhere. */

@@ -21,7 +21,7 @@ type Outcome = { ok: true; value: unknown } | { ok: false; err: unknown };
 /** A write of a batch run without savepoints threw, and the transaction is still open. */
 class WriteFailed extends Error {}
 
-/** How often a batch tries again for a write lock that another connection holds. */
+/** How often a batch tries again, by default, for a write lock that another connection holds. */
 const RETRY_MS = 2;
 
 export class GroupCommit {
@@ -44,6 +44,7 @@ export class GroupCommit {
     private readonly db: Database,
     /** Why the database must not be touched now (see SqliteStorage): the batch then fails with it. */
     private readonly fault: () => Error | undefined = () => undefined,
+    private readonly retryMs = RETRY_MS,
   ) {
     this.busyTimeout = db.pragma('busy_timeout', { simple: true }) as number;
     // Called inside an open transaction, better-sqlite3 runs this in a SAVEPOINT.
@@ -87,7 +88,7 @@ export class GroupCommit {
       if (busy && Date.now() - this.since > this.busyTimeout) this.settle(this.queue.map(() => ({ ok: false, err: busy })));
       else {
         this.scheduled = true;
-        setTimeout(this.flush, RETRY_MS);
+        setTimeout(this.flush, this.retryMs);
       }
       return;
     }

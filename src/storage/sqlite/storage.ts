@@ -7,7 +7,9 @@ import { Kysely, SqliteDialect, type KyselyPlugin } from 'kysely';
 import { StorageUnavailableError } from '../../errors.js';
 import { KyselyStorage, type ChangeFeed } from '../base.js';
 import type { Database } from '../schema.js';
-import { hotReads, SqliteWrites } from './prepared.js';
+import { hotReads, writeSpecs } from './prepared.js';
+import { SqliteWrites } from './statements.js';
+import { ThreadWrites } from './writer-thread.js';
 
 export class SqliteStorage extends KyselyStorage {
   readonly dialect = 'sqlite' as const;
@@ -15,13 +17,15 @@ export class SqliteStorage extends KyselyStorage {
   /**
    * `sqlite` is the connection under the dialect. With `fastPath`, once the
    * tables exist, the hot reads and the writes of logins, refreshes and
-   * logouts run as prepared statements and the writes are group-committed.
+   * logouts run as prepared statements and the writes are group-committed:
+   * on a `file` (resolved), in the writer thread; in memory, on this connection.
    */
   constructor(
     private readonly sqlite: SQLiteDatabase,
     feed: ChangeFeed | undefined,
     private readonly fastPath: boolean,
     private readonly filesFault: () => Error | undefined = () => undefined,
+    private readonly file?: string,
   ) {
     // Every query Kysely runs (the outbox's too) is refused while the files fault.
     const refuse: KyselyPlugin = {
@@ -51,7 +55,8 @@ export class SqliteStorage extends KyselyStorage {
   protected override migrated(): void {
     if (!this.fastPath || this.hot) return;
     this.hot = hotReads(this.sqlite, this.db);
-    this.writes = new SqliteWrites(this.sqlite, this.db, this.filesFault);
+    const specs = writeSpecs(this.db);
+    this.writes = this.file ? new ThreadWrites({ file: this.file, specs }) : new SqliteWrites(this.sqlite, specs, this.filesFault);
   }
 
   /**
