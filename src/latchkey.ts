@@ -12,7 +12,7 @@ import { KeyRing } from './keys.js';
 import { PasswordHasher } from './passwords.js';
 import { selectPresets } from './presets/index.js';
 import { AuthService, type AuthEvent } from './service.js';
-import { databaseStartupError, openStorage } from './storage/open.js';
+import { databaseStartupError, openStorage, type SqliteWritesAt } from './storage/open.js';
 import type { Storage } from './storage/types.js';
 import { TokenFactory } from './tokens.js';
 import { checkPresetClaims } from './users/claims.js';
@@ -39,6 +39,8 @@ export interface CreateOptions {
   storage?: Storage;
   /** `cluster` in a worker of `serve --workers N` (see serve.ts). */
   throttleMode?: ThrottleMode;
+  /** SQLite file: where the fast path's writes commit (OpenOptions.writes); `primary` in a worker of `serve --workers N`. */
+  sqliteWrites?: SqliteWritesAt;
 }
 
 /** The mailer: its settings from Config, its outbox in the storage's database. */
@@ -69,7 +71,12 @@ export function createConfiguredMailer(config: Config, storage: Storage, logger?
 export async function createService(config: Config, opts: CreateOptions & { mailLogger?: MailLogger } = {}) {
   const presets = selectPresets(config.presets); // fail fast on a bad preset list
   checkPresetClaims(presets, [config.userIdClaim, config.tokenTypeClaim, config.jtiClaim]);
-  const storage = opts.storage ?? openStorage(config.databaseUrl, { poolSize: config.databasePoolSize });
+  const storage =
+    opts.storage ??
+    openStorage(config.databaseUrl, {
+      poolSize: config.databasePoolSize,
+      ...(opts.sqliteWrites ? { writes: opts.sqliteWrites } : {}),
+    });
   try {
     await storage.migrate();
   } catch (err) {

@@ -11,6 +11,8 @@ import { serveClusterMetrics } from './http/health-metrics.js';
 import { isHmac } from './keys.js';
 import { createLatchkey, createService } from './latchkey.js';
 import { requireTokenRoute, selectPresets } from './presets/index.js';
+import { sqliteFileOf } from './storage/open.js';
+import { hostPrimaryWrites } from './storage/sqlite/primary-writer.js';
 
 const FORCE_EXIT_MS = 10_000;
 
@@ -74,7 +76,12 @@ export async function serveProcess(cfg: Config): Promise<void> {
   const log = logger(cfg);
   const worker = cluster.isWorker;
   requireTokenRoute(selectPresets(cfg.presets));
-  const lk = await createLatchkey(cfg, { loggerInstance: log, throttleMode: worker ? 'cluster' : 'local' });
+  const lk = await createLatchkey(cfg, {
+    loggerInstance: log,
+    throttleMode: worker ? 'cluster' : 'local',
+    // The primary commits a SQLite file's writes for every worker (servePrimary).
+    ...(worker ? { sqliteWrites: 'primary' as const } : {}),
+  });
   if (lk.keys.keys.source === 'generated') log.warn({ file: lk.keys.keys.file }, generatedKeyAdvice(cfg));
   let stopping = false;
   const stop = (reason: string) => {
@@ -119,16 +126,31 @@ export async function servePrimary(cfg: Config, workers: number): Promise<void> 
   if (prepared.keys.keys.source === 'generated') log.warn({ file: prepared.keys.keys.file }, generatedKeyAdvice(cfg));
   // Throttling counters live here, shared by every worker over IPC.
   new RateLimiterClusterMaster();
+  // So does the one writer of a SQLite file (storage/sqlite/primary-writer.ts).
+  const sqliteFile = sqliteFileOf(cfg.databaseUrl);
+  const stopWrites = sqliteFile === undefined ? undefined : hostPrimaryWrites(sqliteFile);
   // A scrape of any worker's /metrics reports all workers summed.
   serveClusterMetrics();
 
   let stopping = false;
   const recentCrashes: number[] = [];
-  cluster.setupPrimary({ execArgv: workerExecArgv() });
-  const fork = (): Worker => cluster.fork(workerEnv());
+  // 'advanced': structured clone, which keeps what JSON would not (undefined among a write's arguments).
+  cluster.setupPrimary({ execArgv: workerExecArgv(), serialization: 'advanced' });
+  const fork = (): Worker => {
+    const worker = cluster.fork(workerEnv());
+    // A message to a worker that is exiting (a throttling answer, a committed
+    // write) fails with EPIPE on this Worker: harmless, as the worker and its
+    // requests are gone, but unheard it would take the primary down with it.
+    worker.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE' && err.code !== 'ERR_IPC_CHANNEL_CLOSED')
+        log.warn({ err, pid: worker.process.pid }, 'IPC with a worker failed');
+    });
+    return worker;
+  };
   cluster.on('exit', (worker, code, signal) => {
     if (stopping) {
       if (Object.keys(cluster.workers ?? {}).length === 0) {
+        stopWrites?.();
         log.info('stopped');
         process.exit(0);
       }

@@ -35,7 +35,7 @@ export const DIALECTS: DialectName[] = ['sqlite', ...(process.env.TEST_POSTGRES_
  */
 export const STORAGE_VARIANTS: { name: string; dialect: DialectName; opts: OpenOptions }[] = [
   { name: 'sqlite', dialect: 'sqlite', opts: {} },
-  { name: 'sqlite, writes on the event loop', dialect: 'sqlite', opts: { writerThread: false } },
+  { name: 'sqlite, writes on the event loop', dialect: 'sqlite', opts: { writes: 'loop' } },
   { name: 'sqlite, general path', dialect: 'sqlite', opts: { fastPath: false } },
   ...(process.env.TEST_POSTGRES_URL ? [{ name: 'postgres', dialect: 'postgres' as const, opts: {} }] : []),
 ];

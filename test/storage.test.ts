@@ -12,7 +12,7 @@ import type { KyselyStorage } from '../src/storage/base.js';
 import { migrations } from '../src/storage/migrations.js';
 import { openStorage } from '../src/storage/open.js';
 import { SqliteWrites } from '../src/storage/sqlite/statements.js';
-import { ThreadWrites } from '../src/storage/sqlite/writer-thread.js';
+import { RemoteWrites } from '../src/storage/sqlite/writer-thread.js';
 import { KyselyWrites } from '../src/storage/writes.js';
 import type { OutstandingToken, Storage } from '../src/storage/types.js';
 import { newUser, schemaUrl, STORAGE_VARIANTS, storageTracker } from './helpers.js';
@@ -90,8 +90,8 @@ for (const { name, dialect, opts } of STORAGE_VARIANTS) {
       // Else the loop would run one path twice and cover the other never.
       const s = (await db.fresh()) as unknown as { writes: object; hot: object | undefined };
       const fast = dialect === 'sqlite' && opts.fastPath !== false;
-      assert.equal(s.writes instanceof ThreadWrites, fast && opts.writerThread !== false);
-      assert.equal(s.writes instanceof SqliteWrites, fast && opts.writerThread === false);
+      assert.equal(s.writes instanceof RemoteWrites, fast && opts.writes !== 'loop');
+      assert.equal(s.writes instanceof SqliteWrites, fast && opts.writes === 'loop');
       assert.equal(s.writes instanceof KyselyWrites, !fast);
       assert.equal(s.hot !== undefined, fast);
     });

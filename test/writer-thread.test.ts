@@ -6,7 +6,7 @@ import { after, describe, it } from 'node:test';
 import SQLite from 'better-sqlite3';
 import { StorageUnavailableError } from '../src/errors.js';
 import type { KyselyStorage } from '../src/storage/base.js';
-import { fromWire, toWire, ThreadWrites } from '../src/storage/sqlite/writer-thread.js';
+import { fromWire, RemoteWrites, toWire } from '../src/storage/sqlite/writer-thread.js';
 import type { OutstandingToken } from '../src/storage/types.js';
 import { storageTracker } from './helpers.js';
 
@@ -19,8 +19,9 @@ function token(): OutstandingToken {
 }
 
 /** The storage's writer thread, which a caller never sees: only the tests reach it, to stop it. */
-const threadOf = (s: KyselyStorage) => (s as unknown as { writes: ThreadWrites }).writes;
-const workerOf = (s: KyselyStorage) => (threadOf(s) as unknown as { worker: { terminate(): Promise<number> } | undefined }).worker;
+const threadOf = (s: KyselyStorage) => (s as unknown as { writes: RemoteWrites }).writes;
+const workerOf = (s: KyselyStorage) =>
+  (threadOf(s) as unknown as { link: { worker: { terminate(): Promise<number> } } | undefined }).link?.worker;
 
 describe('storage: sqlite writer thread', () => {
   const db = storageTracker('sqlite');
@@ -28,7 +29,7 @@ describe('storage: sqlite writer thread', () => {
 
   it('a file-backed storage writes through the thread, and the thread starts with the first write', async () => {
     const s = await db.fresh();
-    assert.ok(threadOf(s) instanceof ThreadWrites);
+    assert.ok(threadOf(s) instanceof RemoteWrites);
     assert.equal(workerOf(s), undefined, 'no thread before anything is written');
     await s.startSession(token(), meta);
     assert.ok(workerOf(s));

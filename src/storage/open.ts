@@ -1,10 +1,14 @@
 // Opens the storage named by a database URL: `sqlite:PATH` (or `sqlite::memory:`)
 // or `postgres://...`. Each database has its folder (sqlite/, postgres/) for
 // what differs; the rest is shared (base.ts).
+import path from 'node:path';
 import { ConfigError, StorageUnavailableError } from '../errors.js';
 import type { KyselyStorage } from './base.js';
 import { openPostgres } from './postgres/connect.js';
 import { openSqlite } from './sqlite/connect.js';
+
+/** Where SQLite's fast-path writes commit (OpenOptions.writes). */
+export type SqliteWritesAt = 'thread' | 'primary' | 'loop';
 
 export interface OpenOptions {
   /** PostgreSQL pool size per process. */
@@ -16,16 +20,24 @@ export interface OpenOptions {
    */
   fastPath?: boolean;
   /**
-   * SQLite file only, on the fast path: the writes run in a thread of their
-   * own (sqlite/writer-thread.ts; the default). False runs them on the event
-   * loop's connection, as an in-memory database does; the storage tests use
-   * it so that every run covers both.
+   * SQLite file only, on the fast path: where the writes commit. `thread` (the
+   * default): a thread of their own (sqlite/writer-thread.ts). `primary`: the
+   * cluster primary, in a worker of `serve --workers N` (sqlite/primary-writer.ts).
+   * `loop`: the event loop's connection, as an in-memory database does; the
+   * storage tests use it so that every run covers it.
    */
-  writerThread?: boolean;
+  writes?: SqliteWritesAt;
+}
+
+/** The SQLite file a database URL names, resolved; undefined for PostgreSQL and for `sqlite::memory:`. */
+export function sqliteFileOf(url: string): string | undefined {
+  if (!url.startsWith('sqlite:')) return undefined;
+  const file = url.slice('sqlite:'.length);
+  return file === ':memory:' || file === '' ? undefined : path.resolve(file);
 }
 
 export function openStorage(url: string, opts: OpenOptions = {}): KyselyStorage {
-  if (url.startsWith('sqlite:')) return openSqlite(url.slice('sqlite:'.length), opts.fastPath ?? true, opts.writerThread ?? true);
+  if (url.startsWith('sqlite:')) return openSqlite(url.slice('sqlite:'.length), opts.fastPath ?? true, opts.writes ?? 'thread');
   if (/^postgres(ql)?:\/\//.test(url)) return openPostgres(url, opts.poolSize ?? 10);
   throw new ConfigError('LATCHKEY_DATABASE_URL: must start with sqlite: or postgres://');
 }

@@ -9,7 +9,9 @@ import { KyselyStorage, type ChangeFeed } from '../base.js';
 import type { Database } from '../schema.js';
 import { hotReads, writeSpecs } from './prepared.js';
 import { SqliteWrites } from './statements.js';
-import { ThreadWrites } from './writer-thread.js';
+import { primaryLink } from './primary-writer.js';
+import { RemoteWrites, threadLink } from './writer-thread.js';
+import type { SqliteWritesAt } from '../open.js';
 
 export class SqliteStorage extends KyselyStorage {
   readonly dialect = 'sqlite' as const;
@@ -17,15 +19,15 @@ export class SqliteStorage extends KyselyStorage {
   /**
    * `sqlite` is the connection under the dialect. With `fastPath`, once the
    * tables exist, the hot reads and the writes of logins, refreshes and
-   * logouts run as prepared statements and the writes are group-committed:
-   * on a `file` (resolved), in the writer thread; in memory, on this connection.
+   * logouts run as prepared statements and the writes are group-committed
+   * where `writes` says (OpenOptions.writes; `file` resolved).
    */
   constructor(
     private readonly sqlite: SQLiteDatabase,
     feed: ChangeFeed | undefined,
     private readonly fastPath: boolean,
     private readonly filesFault: () => Error | undefined = () => undefined,
-    private readonly file?: string,
+    private readonly writesAt: { at: SqliteWritesAt; file?: string } = { at: 'loop' },
   ) {
     // Every query Kysely runs (the outbox's too) is refused while the files fault.
     const refuse: KyselyPlugin = {
@@ -56,7 +58,9 @@ export class SqliteStorage extends KyselyStorage {
     if (!this.fastPath || this.hot) return;
     this.hot = hotReads(this.sqlite, this.db);
     const specs = writeSpecs(this.db);
-    this.writes = this.file ? new ThreadWrites({ file: this.file, specs }) : new SqliteWrites(this.sqlite, specs, this.filesFault);
+    const { at, file } = this.writesAt;
+    if (at === 'loop' || file === undefined) this.writes = new SqliteWrites(this.sqlite, specs, this.filesFault);
+    else this.writes = new RemoteWrites(at === 'primary' ? primaryLink : threadLink({ file, specs }));
   }
 
   /**

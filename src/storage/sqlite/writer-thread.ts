@@ -20,7 +20,7 @@
 import { Worker } from 'node:worker_threads';
 import { StorageUnavailableError } from '../../errors.js';
 import type { Writes } from '../writes.js';
-import type { WriteSpecs } from './statements.js';
+import type { SqliteWrites, WriteSpecs } from './statements.js';
 
 /** What the thread is started with. */
 export interface WriterData {
@@ -47,7 +47,7 @@ export interface WireError {
 export type Answer = [number, true, unknown] | [number, false, WireError];
 
 export type ToWriter = { kind: 'calls'; calls: Call[] } | { kind: 'end' };
-export type FromWriter = { kind: 'answers'; answers: Answer[] } | { kind: 'ended' };
+export type FromWriter = { kind: 'answers'; answers: Answer[] };
 
 /** The thread needs little heap: compiled statements, and the calls in flight. */
 const RESOURCE_LIMITS = { maxOldGenerationSizeMb: 64, maxYoungGenerationSizeMb: 2 };
@@ -81,20 +81,37 @@ export function fromWire(w: WireError): Error {
   return w.code === undefined ? err : Object.assign(err, { code: w.code });
 }
 
+/**
+ * The way to a writer: what RemoteWrites sends through. A link is made when
+ * the first write needs it, and again after the writer was lost.
+ */
+export interface Link {
+  post(m: ToWriter): void;
+  /** Whether the process must stay alive for the answers owed (a command-line run waits for them). */
+  hold(on: boolean): void;
+  /** Nothing more will be sent: the writer may stop. Resolves once it has. */
+  close(): Promise<void>;
+}
+
+/** Makes a link; the writer's answers go to `answers`, and `lost` says that it is gone. */
+export type Connect = (answers: (a: Answer[]) => void, lost: (why: Error) => void) => Link;
+
 interface Waiting {
   resolve: (value: unknown) => void;
   reject: (err: unknown) => void;
 }
 
-export class ThreadWrites implements Writes {
-  private worker: Worker | undefined;
+/** Writes that another thread or process commits: the calls of one turn go as one message. */
+export class RemoteWrites implements Writes {
+  private link: Link | undefined;
   private nextId = 1;
   private readonly waiting = new Map<number, Waiting>();
   private calls: Call[] = [];
   private scheduled = false;
   private ending: Promise<void> | undefined;
+  private drained: (() => void) | undefined;
 
-  constructor(private readonly data: WriterData) {}
+  constructor(private readonly connect: Connect) {}
 
   blacklist(...args: Parameters<Writes['blacklist']>): Promise<boolean> {
     return this.call([0, 'blacklist', args]) as Promise<boolean>;
@@ -116,20 +133,12 @@ export class ThreadWrites implements Writes {
     return this.call([0, 'flushBatch', args]) as Promise<number>;
   }
 
-  /** Commits what was already called (the thread runs it, then closes its connection), and refuses what comes after. */
+  /** Sends what was already called and waits for its answers (the writer commits it), then lets the writer go; later calls are refused. */
   end(err: Error): Promise<void> {
     if (this.ending) return this.ending;
     this.send();
-    const worker = this.worker;
-    if (!worker) {
-      this.ending = Promise.resolve();
-      return this.ending;
-    }
-    worker.ref();
-    this.ending = new Promise<void>((resolve) => {
-      worker.once('exit', () => resolve());
-      worker.postMessage({ kind: 'end' } satisfies ToWriter);
-    }).then(() => this.failAll(err));
+    const drained = this.waiting.size === 0 ? Promise.resolve() : new Promise<void>((resolve) => (this.drained = resolve));
+    this.ending = drained.then(() => this.link?.close()).then(() => this.failAll(err));
     return this.ending;
   }
 
@@ -152,29 +161,18 @@ export class ThreadWrites implements Writes {
     if (this.calls.length === 0) return;
     const calls = this.calls;
     this.calls = [];
-    const worker = this.worker ?? this.start();
-    // Kept alive while it owes answers (a command-line run waits for them), not after.
-    worker.ref();
-    worker.postMessage({ kind: 'calls', calls } satisfies ToWriter);
+    const link = (this.link ??= this.connect(
+      (answers) => this.settle(answers),
+      (why) => this.lost(link, why),
+    ));
+    link.hold(true);
+    link.post({ kind: 'calls', calls });
   };
 
-  private start(): Worker {
-    const worker = new Worker(new URL('./writer-worker.js', import.meta.url), {
-      workerData: this.data satisfies WriterData,
-      resourceLimits: RESOURCE_LIMITS,
-    });
-    worker.on('message', (m: FromWriter) => {
-      if (m.kind === 'answers') this.settle(m.answers);
-    });
-    const lost = (why: Error) => {
-      if (this.worker !== worker) return;
-      this.worker = undefined;
-      this.failAll(new StorageUnavailableError(why));
-    };
-    worker.on('error', lost);
-    worker.on('exit', (code) => lost(new Error(`the SQLite writer thread stopped (exit code ${code})`)));
-    this.worker = worker;
-    return worker;
+  private lost(link: Link, why: Error): void {
+    if (this.link !== link) return;
+    this.link = undefined;
+    this.failAll(new StorageUnavailableError(why));
   }
 
   private settle(answers: Answer[]): void {
@@ -185,12 +183,81 @@ export class ThreadWrites implements Writes {
       if (a[1]) w.resolve(a[2]);
       else w.reject(fromWire(a[2]));
     }
-    if (this.waiting.size === 0 && !this.ending) this.worker?.unref();
+    if (this.waiting.size === 0) this.idle();
   }
 
   private failAll(err: Error): void {
     const waiting = [...this.waiting.values()];
     this.waiting.clear();
     for (const w of waiting) w.reject(err);
+    this.idle();
   }
+
+  private idle(): void {
+    if (!this.ending) this.link?.hold(false);
+    this.drained?.();
+  }
+}
+
+/** A writer thread on `data.file`, started by the first write (writer-worker.ts). */
+export const threadLink =
+  (data: WriterData): Connect =>
+  (answers, lost) => {
+    const worker = new Worker(new URL('./writer-worker.js', import.meta.url), {
+      workerData: data satisfies WriterData,
+      resourceLimits: RESOURCE_LIMITS,
+    });
+    let closing = false;
+    worker.on('message', (m: FromWriter) => answers(m.answers));
+    worker.on('error', lost);
+    worker.on('exit', (code) => {
+      if (!closing) lost(new Error(`the SQLite writer thread stopped (exit code ${code})`));
+    });
+    return Object.assign(
+      {
+        post: (m: ToWriter) => worker.postMessage(m),
+        hold: (on: boolean) => (on ? worker.ref() : worker.unref()),
+        close: () =>
+          new Promise<void>((resolve) => {
+            closing = true;
+            worker.ref();
+            worker.once('exit', () => resolve());
+            worker.postMessage({ kind: 'end' } satisfies ToWriter);
+          }),
+      },
+      { worker }, // for the tests, which stop it
+    );
+  };
+
+/**
+ * Runs the calls that arrive on `writes`, and posts their answers once per turn:
+ * the first answer of a commit schedules the message that takes them all.
+ */
+export function answering(writes: SqliteWrites, post: (answers: Answer[]) => void): (calls: Call[]) => void {
+  let answers: Answer[] = [];
+  const flush = () => {
+    if (answers.length === 0) return;
+    const batch = answers;
+    answers = [];
+    post(batch);
+  };
+  const answer = (a: Answer) => {
+    answers.push(a);
+    if (answers.length === 1) queueMicrotask(flush);
+  };
+  return (calls) => {
+    for (const c of calls) {
+      let done: Promise<unknown>;
+      try {
+        done = (writes[c[1]] as (...args: unknown[]) => Promise<unknown>)(...c[2]);
+      } catch (err) {
+        answer([c[0], false, toWire(err)]);
+        continue;
+      }
+      done.then(
+        (value) => answer([c[0], true, value]),
+        (err: unknown) => answer([c[0], false, toWire(err)]),
+      );
+    }
+  };
 }
