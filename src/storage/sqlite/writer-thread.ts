@@ -49,6 +49,9 @@ export type Answer = [number, true, unknown] | [number, false, WireError];
 export type ToWriter = { kind: 'calls'; calls: Call[] } | { kind: 'end' };
 export type FromWriter = { kind: 'answers'; answers: Answer[] };
 
+/** Messages to the writer unanswered at once (see RemoteWrites.send). */
+const MAX_IN_FLIGHT = 2;
+
 /** The thread needs little heap: compiled statements, and the calls in flight. */
 const RESOURCE_LIMITS = { maxOldGenerationSizeMb: 64, maxYoungGenerationSizeMb: 2 };
 
@@ -99,6 +102,8 @@ export type Connect = (answers: (a: Answer[]) => void, lost: (why: Error) => voi
 interface Waiting {
   resolve: (value: unknown) => void;
   reject: (err: unknown) => void;
+  /** Sent to the writer (else still in RemoteWrites.calls). */
+  sent: boolean;
 }
 
 /** Writes that another thread or process commits: the calls of one turn go as one message. */
@@ -108,6 +113,8 @@ export class RemoteWrites implements Writes {
   private readonly waiting = new Map<number, Waiting>();
   private calls: Call[] = [];
   private scheduled = false;
+  /** Messages sent and not yet answered (the writer answers each message once, whole). */
+  private inFlight = 0;
   private ending: Promise<void> | undefined;
   private drained: (() => void) | undefined;
 
@@ -146,7 +153,7 @@ export class RemoteWrites implements Writes {
     if (this.ending) return Promise.reject(new StorageUnavailableError(new Error('storage is closed')));
     return new Promise((resolve, reject) => {
       c[0] = this.nextId++;
-      this.waiting.set(c[0], { resolve, reject });
+      this.waiting.set(c[0], { resolve, reject, sent: false });
       this.calls.push(c);
       if (!this.scheduled) {
         this.scheduled = true;
@@ -155,27 +162,48 @@ export class RemoteWrites implements Writes {
     });
   }
 
-  /** Sends the calls of this turn as one message. */
+  /**
+   * Sends the calls waiting as one message, unless MAX_IN_FLIGHT messages are
+   * still unanswered: then they wait for the first of those answers, and go
+   * with whatever else has come by then. Under load a message takes the calls
+   * of several turns, so that each costs the event loop less (a message is a
+   * clone and a wake-up of the writer) and a commit takes more.
+   */
   private readonly send = (): void => {
     this.scheduled = false;
-    if (this.calls.length === 0) return;
+    if (this.calls.length === 0 || this.inFlight >= MAX_IN_FLIGHT) return;
     const calls = this.calls;
     this.calls = [];
     const link = (this.link ??= this.connect(
-      (answers) => this.settle(answers),
+      (answers) => this.settle(link, answers),
       (why) => this.lost(link, why),
     ));
+    for (const c of calls) this.waiting.get(c[0])!.sent = true;
     link.hold(true);
+    this.inFlight++;
     link.post({ kind: 'calls', calls });
   };
 
   private lost(link: Link, why: Error): void {
     if (this.link !== link) return;
     this.link = undefined;
-    this.failAll(new StorageUnavailableError(why));
+    this.inFlight = 0;
+    // What the writer had may or may not be committed: its callers hear of an
+    // outage. What was not sent yet goes to the next writer.
+    const err = new StorageUnavailableError(why);
+    for (const [id, w] of this.waiting) {
+      if (!w.sent) continue;
+      this.waiting.delete(id);
+      w.reject(err);
+    }
+    if (this.waiting.size === 0) this.idle();
+    this.send();
   }
 
-  private settle(answers: Answer[]): void {
+  /** The answers to one message. */
+  private settle(link: Link, answers: Answer[]): void {
+    if (this.link !== link) return;
+    this.inFlight--;
     for (const a of answers) {
       const w = this.waiting.get(a[0]);
       if (!w) continue;
@@ -184,6 +212,7 @@ export class RemoteWrites implements Writes {
       else w.reject(fromWire(a[2]));
     }
     if (this.waiting.size === 0) this.idle();
+    this.send();
   }
 
   private failAll(err: Error): void {
@@ -230,34 +259,24 @@ export const threadLink =
   };
 
 /**
- * Runs the calls that arrive on `writes`, and posts their answers once per turn:
- * the first answer of a commit schedules the message that takes them all.
+ * Runs the calls of each message that arrives on `writes`, and answers the
+ * message once, whole, when all of its calls are settled (RemoteWrites counts
+ * the messages it has in flight by their answers).
  */
 export function answering(writes: SqliteWrites, post: (answers: Answer[]) => void): (calls: Call[]) => void {
-  let answers: Answer[] = [];
-  const flush = () => {
-    if (answers.length === 0) return;
-    const batch = answers;
-    answers = [];
-    post(batch);
-  };
-  const answer = (a: Answer) => {
-    answers.push(a);
-    if (answers.length === 1) queueMicrotask(flush);
+  const run = (c: Call): Promise<Answer> => {
+    let done: Promise<unknown>;
+    try {
+      done = (writes[c[1]] as (...args: unknown[]) => Promise<unknown>)(...c[2]);
+    } catch (err) {
+      return Promise.resolve([c[0], false, toWire(err)]);
+    }
+    return done.then(
+      (value): Answer => [c[0], true, value],
+      (err: unknown): Answer => [c[0], false, toWire(err)],
+    );
   };
   return (calls) => {
-    for (const c of calls) {
-      let done: Promise<unknown>;
-      try {
-        done = (writes[c[1]] as (...args: unknown[]) => Promise<unknown>)(...c[2]);
-      } catch (err) {
-        answer([c[0], false, toWire(err)]);
-        continue;
-      }
-      done.then(
-        (value) => answer([c[0], true, value]),
-        (err: unknown) => answer([c[0], false, toWire(err)]),
-      );
-    }
+    void Promise.all(calls.map(run)).then(post);
   };
 }
