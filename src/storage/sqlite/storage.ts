@@ -60,7 +60,7 @@ export class SqliteStorage extends KyselyStorage {
     const specs = writeSpecs(this.db);
     const { at, file } = this.writesAt;
     if (at === 'loop' || file === undefined) this.writes = new SqliteWrites(this.sqlite, specs, this.filesFault);
-    else this.writes = new RemoteWrites(at === 'primary' ? primaryLink : threadLink({ file, specs }));
+    else this.writes = at === 'primary' ? new RemoteWrites(primaryLink) : new RemoteWrites(threadLink({ file, specs }), true);
   }
 
   /**

@@ -118,7 +118,26 @@ export class RemoteWrites implements Writes {
   private ending: Promise<void> | undefined;
   private drained: (() => void) | undefined;
 
-  constructor(private readonly connect: Connect) {}
+  /**
+   * With `startNow`, the writer starts at once rather than with the first
+   * write: a thread takes tens of milliseconds of CPU to start, which a server
+   * spends at startup rather than in its first burst of logins.
+   */
+  constructor(
+    private readonly connect: Connect,
+    startNow = false,
+  ) {
+    if (startNow) this.linked().hold(false);
+  }
+
+  /** The link, made if there is none (the first write, or the first after the writer was lost). */
+  private linked(): Link {
+    const link = (this.link ??= this.connect(
+      (answers) => this.settle(link, answers),
+      (why) => this.lost(link, why),
+    ));
+    return link;
+  }
 
   blacklist(...args: Parameters<Writes['blacklist']>): Promise<boolean> {
     return this.call([0, 'blacklist', args]) as Promise<boolean>;
@@ -174,10 +193,7 @@ export class RemoteWrites implements Writes {
     if (this.calls.length === 0 || this.inFlight >= MAX_IN_FLIGHT) return;
     const calls = this.calls;
     this.calls = [];
-    const link = (this.link ??= this.connect(
-      (answers) => this.settle(link, answers),
-      (why) => this.lost(link, why),
-    ));
+    const link = this.linked();
     for (const c of calls) this.waiting.get(c[0])!.sent = true;
     link.hold(true);
     this.inFlight++;
