@@ -34,21 +34,27 @@ export const primaryLink: Connect = (answers, lost) => {
     const e = unwrap<FromWriter>(m);
     if (e?.kind === 'answers') answers(e.answers);
   };
-  const gone = new Error('the cluster primary, which commits the SQLite writes, is gone');
-  const onDisconnect = () => lost(gone);
+  const detach = () => {
+    process.off('message', onMessage);
+    process.off('disconnect', onDisconnect);
+  };
+  const gone = (why: string) => {
+    detach();
+    lost(new Error(why));
+  };
+  const onDisconnect = () => gone('the cluster primary, which commits the SQLite writes, is gone');
   process.on('message', onMessage);
   process.once('disconnect', onDisconnect);
   return {
     post: (m: ToWriter) => {
-      if (!process.send) return lost(new Error('not a cluster worker: no primary to commit the SQLite writes'));
+      if (!process.send) return gone('not a cluster worker: no primary to commit the SQLite writes');
       process.send({ [TAG]: m } satisfies Envelope<ToWriter>, undefined, undefined, (err: Error | null) => {
-        if (err) lost(gone);
+        if (err) gone(`the cluster primary, which commits the SQLite writes, cannot be reached: ${err.message}`);
       });
     },
     hold: () => {}, // the IPC channel keeps a worker alive
     close: () => {
-      process.off('message', onMessage);
-      process.off('disconnect', onDisconnect);
+      detach();
       return Promise.resolve();
     },
   };
