@@ -1,5 +1,8 @@
-// The writer thread: on a SQLite file, the fast path's writes (statements.ts)
-// run on a connection of their own in a worker thread, not on the event loop.
+// Writes that another thread or process commits (RemoteWrites), and the
+// writer thread: on a SQLite file, the fast path's writes (statements.ts) run
+// on a connection of their own in a worker thread, not on the event loop.
+// (Under `serve --workers N` the writer is the cluster primary instead:
+// primary-writer.ts.)
 //
 // Why: synchronous=FULL makes every commit wait for an fsync, and
 // better-sqlite3 is synchronous, so a commit on the event loop's connection
@@ -12,11 +15,12 @@
 // connection has the same settings (files.ts), and a caller is answered only
 // after its write committed.
 //
-// The calls of one turn of the event loop go to the thread as one message; the
-// thread group-commits what arrives together (group-commit.ts) and answers in
-// one message per turn. Reads stay on the event loop's connection (WAL lets
-// them run beside the writer). If the thread dies, what it had not answered
-// fails with StorageUnavailableError (503) and the next write starts a new one.
+// The calls go to the writer in messages, at most MAX_IN_FLIGHT unanswered;
+// the writer group-commits what arrives together (group-commit.ts) and
+// answers each message once, whole. Reads stay on the event loop's connection
+// (WAL lets them run beside the writer). If the writer is lost, the calls it
+// had fail with StorageUnavailableError (503) and the next write starts a new
+// one.
 import { Worker } from 'node:worker_threads';
 import { StorageUnavailableError } from '../../errors.js';
 import type { Writes } from '../writes.js';
