@@ -24,6 +24,8 @@ export interface JwtBackend {
   sign(payload: Record<string, unknown>): string;
   /** Checks the signature and the pinned algorithm; returns the payload (frozen), unverified as to claims. */
   decode(token: string): Readonly<Record<string, unknown>>;
+  /** The key set decode() checks signatures with now (another one after a rotation or a reload). */
+  readonly keys: KeySet;
 }
 
 /** Where the keys come from: a fixed set, or a KeyRing that reloads. */
@@ -93,6 +95,9 @@ export function createJwtBackend(source: KeySource, opts: JwtBackendOptions = {}
   return {
     get algorithm() {
       return build().current.algorithm;
+    },
+    get keys() {
+      return build();
     },
     sign: (payload) => {
       build();

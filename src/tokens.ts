@@ -7,7 +7,7 @@ import { v7 as uuidv7 } from 'uuid';
 import { randomChunk } from './random-pool.js';
 import type { JwtBackend } from './jwt.js';
 import { TokenBackendError } from './jwt.js';
-import { checkClaims, checkRefreshExp, REFRESH_EXP_CLAIM, TokenError, type Claims, type TokenType } from '@latchkey/verify/claims';
+import { checkClaims, checkRefreshExp, inTime, REFRESH_EXP_CLAIM, TokenError, type Claims, type TokenType } from '@latchkey/verify/claims';
 import { TOKEN_MESSAGES } from '@latchkey/verify/wire';
 
 // The claim checks live in @latchkey/verify, so the server and the verifier
@@ -94,10 +94,13 @@ const MINT_SKEW_MS = 86_400_000;
  * a UUIDv7 almost always reads as a time centuries away.
  */
 export function mintedMs(jti: string): number | undefined {
-  if (!V7_JTI.test(jti)) return undefined;
-  const ms = Number.parseInt(jti.slice(0, 12), 16);
-  return ms <= Date.now() + MINT_SKEW_MS ? ms : undefined;
+  // The same jti as last time (a client's token, request after request): its time as read then.
+  if (jti !== lastJti.jti) lastJti = { jti, ms: V7_JTI.test(jti) ? Number.parseInt(jti.slice(0, 12), 16) : undefined };
+  const ms = lastJti.ms;
+  return ms !== undefined && ms <= Date.now() + MINT_SKEW_MS ? ms : undefined;
 }
+
+let lastJti: { jti: string; ms: number | undefined } = { jti: '', ms: undefined };
 
 export class TokenFactory {
   /** The claim names on the wire (SimpleJWT's USER_ID_CLAIM, TOKEN_TYPE_CLAIM, JTI_CLAIM). */
@@ -185,6 +188,21 @@ export class TokenFactory {
     const refreshExp = claims[REFRESH_EXP_CLAIM];
     if (claims.token_type !== 'sliding' || typeof refreshExp !== 'number') return claims.exp;
     return Math.max(claims.exp, refreshExp + this.slidingLifetime);
+  }
+
+  /** The key set check() verifies signatures with now: a token checked under another one has not been checked under this one. */
+  get keys(): object {
+    return this.jwt.keys;
+  }
+
+  /**
+   * Whether claims that check() returned still pass its checks that depend on
+   * the time (exp, nbf, iat; inTime in @latchkey/verify), the only ones whose
+   * answer can change for the same token under the same keys. (An iat that was
+   * absent reads as 0 here, as check() returns it: not ahead of any clock after 1970.)
+   */
+  inTime(claims: TokenClaims, now: number): boolean {
+    return inTime(claims, { now, leeway: this.o.leeway });
   }
 
   /** Signature and algorithm first, then claims, then type. */

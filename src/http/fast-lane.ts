@@ -20,13 +20,16 @@
 // can change the answer: GET (not HEAD), the route's exact path (no query
 // string), one Authorization header whose token the service accepts without
 // waiting (service.cachedCaller: anything else, an error or a user to read, goes
-// to Fastify, which decides it as before), no Origin, Cookie or body. A route
+// to Fastify, which decides it as before; each connection keeps its last
+// header's claims, service/header-memo.ts), no Origin, Cookie or body. A route
 // is taken only if it reaches Fastify as mountPresets made it (no hook, its own
 // handler), and none at all when the app runs per-request hooks of its own
 // (CORS, debug logging). It is counted by the meter under the same route,
 // method and status as Fastify's answer would be.
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { RouteOptions } from 'fastify';
+import { HeaderMemo } from '../service/header-memo.js';
 import type { UserAuth } from '../storage/types.js';
 import { RequestMeter, type MeteredRoute } from './meter.js';
 
@@ -68,6 +71,10 @@ const FALL_THROUGH = new Map<number, readonly string[]>([
 ]);
 const AUTHORIZATION = 'authorization';
 
+/** A connection's last Authorization header and its claims (service/header-memo.ts). */
+const MEMO = Symbol('latchkey.headerMemo');
+type Remembering = Socket & { [MEMO]?: HeaderMemo };
+
 const byApp = new WeakMap<object, FastLane>();
 
 /** The fast lane of an app that buildApp made (tests read its count). */
@@ -82,7 +89,7 @@ export class FastLane {
   private readonly lanes = new Map<string, Lane>();
 
   constructor(
-    private readonly service: { cachedCaller(header: string, types?: readonly string[]): UserAuth | undefined },
+    private readonly service: { cachedCaller(header: string, types?: readonly string[], memo?: HeaderMemo): UserAuth | undefined },
     private readonly enabled: boolean,
   ) {}
 
@@ -132,7 +139,7 @@ export class FastLane {
     let authorization: string | undefined;
     for (let i = 0; i < raw.length; i += 2) {
       const name = raw[i]!;
-      if (name.length === AUTHORIZATION.length && name.toLowerCase() === AUTHORIZATION) {
+      if (name.length === AUTHORIZATION.length && (name === 'Authorization' || name.toLowerCase() === AUTHORIZATION)) {
         if (authorization !== undefined) return false;
         authorization = raw[i + 1]!;
         continue;
@@ -140,7 +147,10 @@ export class FastLane {
       const others = FALL_THROUGH.get(name.length);
       if (others !== undefined && others.includes(name.toLowerCase())) return false;
     }
-    return authorization !== undefined && this.service.cachedCaller(authorization, lane.types) !== undefined;
+    if (authorization === undefined) return false;
+    const socket = req.socket as Remembering | null;
+    const memo = socket ? (socket[MEMO] ??= new HeaderMemo()) : undefined;
+    return this.service.cachedCaller(authorization, lane.types, memo) !== undefined;
   }
 }
 

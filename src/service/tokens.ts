@@ -9,6 +9,7 @@ import { claimValues, type ClaimField } from '../users/claims.js';
 import { AUTH_SCHEME, MESSAGES, parseAuthorization } from '@latchkey/verify/wire';
 import { isE164, normalizeUsername } from '../validation.js';
 import { familyOf, outstanding, revokedFor, ServiceCore, sessionMeta } from './core.js';
+import type { HeaderMemo } from './header-memo.js';
 import { openSuccessor, sealSuccessor } from './successor.js';
 import { LOCAL_CLIENT, type Client, type LoginKey, type Lookup, type TokenPair } from './types.js';
 
@@ -391,10 +392,11 @@ export class TokenService extends ServiceCore {
    * token whose user is cached and neither inactive nor revoked), else
    * undefined: never a promise and never a throw. For http/fast-lane.ts, which
    * leaves any other request to the route, where authenticateNow() decides.
+   * `memo`: the connection's, to take its last header's claims again (header-memo.ts).
    */
-  cachedCaller(header: string, types?: readonly string[]): UserAuth | undefined {
+  cachedCaller(header: string, types?: readonly string[], memo?: HeaderMemo): UserAuth | undefined {
     try {
-      const claims = this.accessClaims(header, types);
+      const claims = memo ? memo.claims(header, types, this.tokens, this.now(), this.headerClaims) : this.accessClaims(header, types);
       if (!claims || typeof claims.user_id !== 'number' || claims.token_type === 'sliding') return undefined;
       const cached = this.storage.cachedUserAuth(claims.user_id);
       return cached && this.checkUser(cached, claims);
@@ -402,6 +404,8 @@ export class TokenService extends ServiceCore {
       return undefined; // refused: the route says why
     }
   }
+
+  private readonly headerClaims = (header: string, types: readonly string[] | undefined) => this.accessClaims(header, types);
 
   private authenticateSlow(claims: TokenClaims): Promise<UserAuth> {
     return claims.token_type === 'sliding' ? this.slidingUser(claims) : this.tokenUser(claims);

@@ -75,6 +75,20 @@ const USER_ID = /^[0-9]{1,15}$/;
 const TYPES: readonly unknown[] = ['access', 'refresh', 'sliding'] satisfies TokenType[];
 
 /**
+ * The checks that depend on the time, each with `leeway` seconds: exp is
+ * there and not passed, nbf and iat (when there) not ahead. The first of
+ * checkClaims' checks; the only ones whose answer can change for a payload
+ * that passed them all, as time goes on (the server asks again with this alone:
+ * TokenFactory.inTime).
+ */
+export function inTime(payload: Readonly<Record<string, unknown>>, o: Pick<ClaimOptions, 'now' | 'leeway'>): boolean {
+  const { exp, nbf, iat } = payload;
+  if (!isTime(exp) || exp <= o.now - o.leeway) return false;
+  if (nbf !== undefined && (!isTime(nbf) || nbf > o.now + o.leeway)) return false;
+  return iat === undefined || (isTime(iat) && iat <= o.now + o.leeway);
+}
+
+/**
  * Every claim check, in one pure function. `expected` is the token type the
  * caller needs (or the types, any one of which will do), or undefined for any
  * type (the server's verify endpoint).
@@ -99,12 +113,10 @@ export function checkClaims(
   expected: TokenType | readonly TokenType[] | undefined,
   o: ClaimOptions,
 ): Claims<number | string> {
-  const { exp, nbf, iat } = payload;
+  const { exp, iat } = payload;
   const type = payload[o.tokenTypeClaim ?? 'token_type'];
   const jti = payload[o.jtiClaim ?? 'jti'];
-  if (!isTime(exp) || exp <= o.now - o.leeway) throw new TokenError(TOKEN_MESSAGES.invalid);
-  if (nbf !== undefined && (!isTime(nbf) || nbf > o.now + o.leeway)) throw new TokenError(TOKEN_MESSAGES.invalid);
-  if (iat !== undefined && (!isTime(iat) || iat > o.now + o.leeway)) throw new TokenError(TOKEN_MESSAGES.invalid);
+  if (!inTime(payload, o)) throw new TokenError(TOKEN_MESSAGES.invalid);
   if (o.issuer !== undefined && payload.iss !== o.issuer) throw new TokenError(TOKEN_MESSAGES.invalid);
   if (o.audience !== undefined) {
     const aud = payload.aud;
@@ -126,7 +138,7 @@ export function checkClaims(
   } else if (typeof uid === 'number' && Number.isSafeInteger(uid) && uid >= 0) userId = uid;
   else if (typeof uid === 'string' && USER_ID.test(uid)) userId = Number(uid);
   else throw new TokenError(TOKEN_MESSAGES.noUser);
-  return { ...payload, token_type: type as TokenType, exp, iat: isTime(iat) ? iat : 0, jti, user_id: userId };
+  return { ...payload, token_type: type as TokenType, exp: exp as number, iat: isTime(iat) ? iat : 0, jti, user_id: userId };
 }
 
 /**
