@@ -17,6 +17,8 @@
 // Requests sent with app.inject() never reach the server, so they are not
 // counted either.
 import { createServer, type IncomingMessage, type Server, type ServerOptions, type ServerResponse } from 'node:http';
+// Not the global `performance`, which Node defines as a getter run on every use.
+import { performance } from 'node:perf_hooks';
 import type { FastifyServerOptions } from 'fastify';
 
 /** One series: requests by route, method and status, with their latency. */
