@@ -77,9 +77,9 @@ const TYPES: readonly unknown[] = ['access', 'refresh', 'sliding'] satisfies Tok
 /**
  * The checks that depend on the time, each with `leeway` seconds: exp is
  * there and not passed, nbf and iat (when there) not ahead. The first of
- * checkClaims' checks; the only ones whose answer can change for a payload
- * that passed them all, as time goes on (the server asks again with this alone:
- * TokenFactory.inTime).
+ * checkClaims' checks, and the only ones whose answer can change, as time
+ * goes on, for a payload that passed them all: whoever keeps a checked
+ * token's claims asks this again, and only this.
  */
 export function inTime(payload: Readonly<Record<string, unknown>>, o: Pick<ClaimOptions, 'now' | 'leeway'>): boolean {
   const { exp, nbf, iat } = payload;
