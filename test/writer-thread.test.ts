@@ -8,7 +8,7 @@ import { StorageUnavailableError } from '../src/errors.js';
 import type { KyselyStorage } from '../src/storage/base.js';
 import { fromWire, RemoteWrites, toWire } from '../src/storage/sqlite/writer-thread.js';
 import type { OutstandingToken } from '../src/storage/types.js';
-import { storageTracker } from './helpers.js';
+import { newUser, storageTracker } from './helpers.js';
 
 const T = 1_700_000_000;
 const meta = { userAgent: 'agent', address: '10.0.0.1' };
@@ -88,6 +88,39 @@ describe('storage: sqlite writer thread', () => {
       if (other.inTransaction) other.exec('ROLLBACK');
       other.close();
     }
+  });
+
+  it("the users it caches are dropped when another connection changes them, not by the storage's own writes", async () => {
+    const url = await db.url();
+    const s = db.open(url);
+    await s.migrate();
+    const { id } = await s.createUser(newUser({ date_joined: T }));
+    const until = async (what: () => boolean, label: string) => {
+      for (let i = 0; i < 200 && !what(); i++) await new Promise((r) => setTimeout(r, 5));
+      assert.ok(what(), label);
+    };
+    // Cached once the thread follows the file's changes.
+    await until(() => {
+      void s.getUserAuth(id);
+      return s.cachedUserAuth(id) !== undefined;
+    }, 'the user is never cached');
+    // The storage's own logins and refreshes, committed by the thread, leave it cached.
+    for (let i = 0; i < 5; i++) {
+      const t = { ...token(), userId: id };
+      await s.startSession(t, meta);
+      await s.rotate(t, { ...token(), userId: id, familyId: t.familyId }, T + 1);
+    }
+    await new Promise((r) => setTimeout(r, 100)); // four of the feed's polls
+    assert.equal(s.cachedUserAuth(id)?.is_active, true, "the storage's own writes dropped the cached user");
+    // Another connection (another process) deactivates the user: the cache lets it go.
+    const other = new SQLite(url.slice('sqlite:'.length));
+    try {
+      other.prepare('UPDATE users SET is_active = 0 WHERE id = ?').run(id);
+    } finally {
+      other.close();
+    }
+    await until(() => s.cachedUserAuth(id) === undefined, "another connection's change left the cached user in place");
+    assert.equal((await s.getUserAuth(id))?.is_active, false);
   });
 
   it("a database error crosses from the thread with its code, so it is classified as on the event loop's connection", () => {

@@ -7,6 +7,7 @@ import type { SqliteWritesAt } from '../open.js';
 import { dataVersionFeed } from './feed.js';
 import { tune, walIndexFault } from './files.js';
 import { SqliteStorage } from './storage.js';
+import { writerFeed } from './writer-thread.js';
 
 /** How often the change feed polls data_version. */
 const FEED_INTERVAL_MS = 25;
@@ -22,8 +23,13 @@ export function openSqlite(file: string, fastPath: boolean, writes: SqliteWrites
     throw new ConfigError(`cannot open SQLite database ${file}: ${(err as Error).message}`);
   }
   tune(db);
-  const fault = memory ? () => undefined : walIndexFault(path.resolve(file));
-  // An in-memory database has no other connection, so nothing to follow.
-  const feed = memory ? undefined : dataVersionFeed(db, FEED_INTERVAL_MS, fault);
-  return new SqliteStorage(db, feed, fastPath, fault, memory ? { at: 'loop' } : { at: writes, file: path.resolve(file) });
+  if (memory) return new SqliteStorage(db, undefined, fastPath); // no other connection, so nothing to follow
+  const resolved = path.resolve(file);
+  const fault = walIndexFault(resolved);
+  // With a writer thread, the thread follows the other connections' commits (writerFeed).
+  if (fastPath && writes === 'thread') {
+    const { feed, events } = writerFeed();
+    return new SqliteStorage(db, feed, fastPath, fault, { at: 'thread', file: resolved, feedIntervalMs: FEED_INTERVAL_MS, events });
+  }
+  return new SqliteStorage(db, dataVersionFeed(db, FEED_INTERVAL_MS, fault), fastPath, fault, { at: writes, file: resolved });
 }

@@ -10,8 +10,18 @@ import type { Database } from '../schema.js';
 import { hotReads, writeSpecs } from './prepared.js';
 import { SqliteWrites } from './statements.js';
 import { primaryLink } from './primary-writer.js';
-import { RemoteWrites, threadLink } from './writer-thread.js';
+import { RemoteWrites, threadLink, type WriterEvents } from './writer-thread.js';
 import type { SqliteWritesAt } from '../open.js';
+
+/** Where the fast path's writes commit (OpenOptions.writes), with what the writer needs. */
+export interface WritesAt {
+  at: SqliteWritesAt;
+  /** The file, resolved (none in memory: then the writes commit on this connection). */
+  file?: string;
+  /** A writer thread's change feed: how often it polls, and whom it tells (writerFeed). */
+  feedIntervalMs?: number;
+  events?: WriterEvents;
+}
 
 export class SqliteStorage extends KyselyStorage {
   readonly dialect = 'sqlite' as const;
@@ -27,7 +37,7 @@ export class SqliteStorage extends KyselyStorage {
     feed: ChangeFeed | undefined,
     private readonly fastPath: boolean,
     private readonly filesFault: () => Error | undefined = () => undefined,
-    private readonly writesAt: { at: SqliteWritesAt; file?: string } = { at: 'loop' },
+    private readonly writesAt: WritesAt = { at: 'loop' },
   ) {
     // Every query Kysely runs (the outbox's too) is refused while the files fault.
     const refuse: KyselyPlugin = {
@@ -58,9 +68,10 @@ export class SqliteStorage extends KyselyStorage {
     if (!this.fastPath || this.hot) return;
     this.hot = hotReads(this.sqlite, this.db);
     const specs = writeSpecs(this.db);
-    const { at, file } = this.writesAt;
+    const { at, file, feedIntervalMs = 25, events } = this.writesAt;
     if (at === 'loop' || file === undefined) this.writes = new SqliteWrites(this.sqlite, specs, this.filesFault);
-    else this.writes = at === 'primary' ? new RemoteWrites(primaryLink) : new RemoteWrites(threadLink({ file, specs }), true);
+    else if (at === 'primary') this.writes = new RemoteWrites(primaryLink);
+    else this.writes = new RemoteWrites(threadLink({ file, specs, feedIntervalMs }, events), true);
   }
 
   /**

@@ -23,6 +23,7 @@
 // one.
 import { Worker } from 'node:worker_threads';
 import { StorageUnavailableError } from '../../errors.js';
+import type { ChangeFeed } from '../base.js';
 import type { Writes } from '../writes.js';
 import type { SqliteWrites, WriteSpecs } from './statements.js';
 
@@ -31,6 +32,8 @@ export interface WriterData {
   /** The database file, resolved. */
   file: string;
   specs: WriteSpecs;
+  /** How often the thread polls data_version for other connections' commits (writerFeed). */
+  feedIntervalMs: number;
 }
 
 /** The calls the thread runs: those of Writes, but end (a message of its own). */
@@ -51,7 +54,13 @@ export interface WireError {
 export type Answer = [number, true, unknown] | [number, false, WireError];
 
 export type ToWriter = { kind: 'calls'; calls: Call[] } | { kind: 'end' };
-export type FromWriter = { kind: 'answers'; answers: Answer[] };
+export type FromWriter = { kind: 'answers'; answers: Answer[] } | { kind: 'changed' } | { kind: 'live'; on: boolean };
+
+/** What the writer thread tells of other connections' commits (writerFeed). */
+export interface WriterEvents {
+  changed(): void;
+  live(on: boolean): void;
+}
 
 /** Messages to the writer unanswered at once (see RemoteWrites.send). */
 const MAX_IN_FLIGHT = 2;
@@ -248,18 +257,56 @@ export class RemoteWrites implements Writes {
   }
 }
 
-/** A writer thread on `data.file`, started by the first write (writer-worker.ts). */
+/**
+ * The storage's change feed when a writer thread commits its writes. The
+ * event loop's connection sees the thread's commits as another connection's:
+ * its data_version moved with every login and refresh, and every move dropped
+ * the cached users (every 25 ms under load, so the protected GET read its user
+ * again and again). The thread's own connection does not see its own commits,
+ * only those of other processes and of the event loop's connection, which are
+ * the ones that can change a user; so the thread polls data_version and says
+ * when it moved (writer-worker.ts). While no thread says so (before its first
+ * poll, after it was lost), nothing is cached.
+ */
+export function writerFeed(): { feed: ChangeFeed; events: WriterEvents } {
+  let listener: Parameters<ChangeFeed>[0] | undefined;
+  let on = false;
+  return {
+    feed: (l) => {
+      listener = l;
+      l.live(on);
+      return () => {
+        listener = undefined;
+      };
+    },
+    events: {
+      changed: () => listener?.changed(),
+      live: (now) => {
+        on = now;
+        listener?.changed();
+        listener?.live(now);
+      },
+    },
+  };
+}
+
+/** A writer thread on `data.file` (writer-worker.ts); what it sees of other connections goes to `events`. */
 export const threadLink =
-  (data: WriterData): Connect =>
+  (data: WriterData, events?: WriterEvents): Connect =>
   (answers, lost) => {
     const worker = new Worker(new URL('./writer-worker.js', import.meta.url), {
       workerData: data satisfies WriterData,
       resourceLimits: RESOURCE_LIMITS,
     });
     let closing = false;
-    worker.on('message', (m: FromWriter) => answers(m.answers));
+    worker.on('message', (m: FromWriter) => {
+      if (m.kind === 'answers') answers(m.answers);
+      else if (m.kind === 'changed') events?.changed();
+      else events?.live(m.on);
+    });
     worker.on('error', lost);
     worker.on('exit', (code) => {
+      events?.live(false);
       if (!closing) lost(new Error(`the SQLite writer thread stopped (exit code ${code})`));
     });
     return Object.assign(

@@ -12,12 +12,38 @@ import { answering, type FromWriter, type ToWriter, type WriterData } from './wr
 const RETRY_MS = 1;
 
 const port = parentPort!;
-const { file, specs } = workerData as WriterData;
+const { file, specs, feedIntervalMs } = workerData as WriterData;
 const db = new SQLite(file);
 tune(db);
 const fault = walIndexFault(file);
 const writes = new SqliteWrites(db, specs, fault, RETRY_MS);
 const run = answering(writes, (answers) => port.postMessage({ kind: 'answers', answers } satisfies FromWriter));
+
+// The change feed (writerFeed): this connection's data_version moves when
+// another connection commits, never for its own commits.
+const version = db.prepare('PRAGMA data_version').pluck();
+let last: unknown;
+let live = false;
+const poll = () => {
+  try {
+    // Not while the files must not be touched (see SqliteStorage.fault): then nothing is cached.
+    if (fault()) throw new Error('database files not writable');
+    const now = version.get();
+    if (!live) {
+      live = true;
+      last = now;
+      port.postMessage({ kind: 'live', on: true } satisfies FromWriter);
+    } else if (now !== last) {
+      last = now;
+      port.postMessage({ kind: 'changed' } satisfies FromWriter);
+    }
+  } catch {
+    if (live) port.postMessage({ kind: 'live', on: false } satisfies FromWriter);
+    live = false;
+  }
+};
+poll();
+const feed = setInterval(poll, feedIntervalMs);
 
 port.on('message', (m: ToWriter) => {
   if (m.kind === 'calls') {
@@ -27,6 +53,7 @@ port.on('message', (m: ToWriter) => {
   // Nothing more will come (every call was answered): close the connection,
   // unless the files fault (then touching them could kill the process).
   const faulted = fault();
+  clearInterval(feed);
   writes.end(new StorageUnavailableError(faulted ?? new Error('storage is closed')));
   if (!faulted) db.close();
   port.close();
