@@ -9,10 +9,8 @@ import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
-import { buildApp } from '../src/http/app.js';
 import { fastLaneOf } from '../src/http/fast-lane.js';
-import { selectPresets } from '../src/presets/index.js';
-import { startServer, tempDir, type TestServer } from './helpers.js';
+import { appWithoutFastLane, startServer, tempDir, type TestServer } from './helpers.js';
 
 /** A preset file with a constant GET under its own scheme, and one whose answers all carry `Allow` (an onSend hook). */
 const CONSTANT = {
@@ -75,15 +73,7 @@ describe('fast lane', () => {
       return file;
     });
     s = await startServer({ env: { LATCHKEY_PRESETS: ['simplejwt', ...files].join(',') } });
-    plain = await buildApp({
-      config: s.config,
-      service: s.service,
-      presets: selectPresets(s.config.presets),
-      keys: s.keys,
-      logger: false,
-      fastLane: false,
-      ops: { pingDatabase: () => s.storage.ping(), hashQueueDepth: () => 0, onAuthEvent: () => {} },
-    });
+    plain = await appWithoutFastLane(s);
     await s.app.listen({ host: '127.0.0.1', port: 0 });
     await plain.listen({ host: '127.0.0.1', port: 0 });
     lanePort = (s.app.server.address() as net.AddressInfo).port;

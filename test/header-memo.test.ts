@@ -10,14 +10,12 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
-import { buildApp } from '../src/http/app.js';
 import { fastLaneOf } from '../src/http/fast-lane.js';
 import { createJwtBackend } from '../src/jwt.js';
 import { hmacKeys, type KeySet } from '../src/keys.js';
-import { selectPresets } from '../src/presets/index.js';
 import { HeaderMemo } from '../src/service/header-memo.js';
 import { TokenFactory, type TokenClaims } from '../src/tokens.js';
-import { startServer, type TestServer } from './helpers.js';
+import { appWithoutFastLane, startServer, type TestServer } from './helpers.js';
 
 /** One kept-alive connection: each request waits for the whole answer before the next is sent. */
 class Connection {
@@ -73,15 +71,7 @@ describe('a connection’s remembered Authorization header', () => {
 
   before(async () => {
     s = await startServer({ now: () => clock });
-    plain = await buildApp({
-      config: s.config,
-      service: s.service,
-      presets: selectPresets(s.config.presets),
-      keys: s.keys,
-      logger: false,
-      fastLane: false,
-      ops: { pingDatabase: () => s.storage.ping(), hashQueueDepth: () => 0, onAuthEvent: () => {} },
-    });
+    plain = await appWithoutFastLane(s);
     await s.app.listen({ host: '127.0.0.1', port: 0 });
     await plain.listen({ host: '127.0.0.1', port: 0 });
     lane = new Connection((s.app.server.address() as net.AddressInfo).port);

@@ -4,12 +4,14 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { InjectOptions, LightMyRequestResponse } from 'fastify';
+import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
 import pg from 'pg';
 import { loadConfig, type Config } from '../src/config.js';
+import { buildApp } from '../src/http/app.js';
 import { createLatchkey, type Latchkey } from '../src/latchkey.js';
 import type { KyselyStorage } from '../src/storage/base.js';
 import type { NewUser } from '../src/storage/types.js';
+import { selectPresets } from '../src/presets/index.js';
 import { openStorage, type OpenOptions } from '../src/storage/open.js';
 import { USER_DEFAULTS } from '../src/users/fields.js';
 
@@ -230,6 +232,22 @@ export function storageTracker(dialect: DialectName, defaults: OpenOptions = {})
       }
     },
   };
+}
+
+/**
+ * The app of `s` built again on the same service, with the fast lane off: the
+ * answers the fast lane must give byte for byte. The caller closes it.
+ */
+export function appWithoutFastLane(s: TestServer): Promise<FastifyInstance> {
+  return buildApp({
+    config: s.config,
+    service: s.service,
+    presets: selectPresets(s.config.presets),
+    keys: s.keys,
+    logger: false,
+    fastLane: false,
+    ops: { pingDatabase: () => s.storage.ping(), hashQueueDepth: () => 0, onAuthEvent: () => {} },
+  });
 }
 
 let serial = 0;
