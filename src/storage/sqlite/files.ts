@@ -8,7 +8,7 @@ import type { Database as SQLiteDatabase } from 'better-sqlite3';
 const SQLITE_CACHE_KIB = 2000;
 
 /** How long a connection waits for another connection's write lock before SQLITE_BUSY. */
-export const BUSY_TIMEOUT_MS = 5000;
+const BUSY_TIMEOUT_MS = 5000;
 
 /** The settings of every connection: the reads' and the writer thread's. */
 export function tune(db: SQLiteDatabase): void {

@@ -4,6 +4,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import SQLite from 'better-sqlite3';
 import { StorageUnavailableError } from '../../errors.js';
+import { dataVersionFeed } from './feed.js';
 import { tune, walIndexFault } from './files.js';
 import { SqliteWrites } from './statements.js';
 import { answering, type FromWriter, type ToWriter, type WriterData } from './writer-thread.js';
@@ -21,29 +22,14 @@ const run = answering(writes, (answers) => port.postMessage({ kind: 'answers', a
 
 // The change feed (writerFeed): this connection's data_version moves when
 // another connection commits, never for its own commits.
-const version = db.prepare('PRAGMA data_version').pluck();
-let last: unknown;
-let live = false;
-const poll = () => {
-  try {
-    // Not while the files must not be touched (see SqliteStorage.fault): then nothing is cached.
-    if (fault()) throw new Error('database files not writable');
-    const now = version.get();
-    if (!live) {
-      live = true;
-      last = now;
-      port.postMessage({ kind: 'live', on: true } satisfies FromWriter);
-    } else if (now !== last) {
-      last = now;
-      port.postMessage({ kind: 'changed' } satisfies FromWriter);
-    }
-  } catch {
-    if (live) port.postMessage({ kind: 'live', on: false } satisfies FromWriter);
-    live = false;
-  }
-};
-poll();
-const feed = setInterval(poll, feedIntervalMs);
+const stopFeed = dataVersionFeed(
+  db,
+  feedIntervalMs,
+  fault,
+)({
+  changed: () => port.postMessage({ kind: 'changed' } satisfies FromWriter),
+  live: (on) => port.postMessage({ kind: 'live', on } satisfies FromWriter),
+});
 
 port.on('message', (m: ToWriter) => {
   if (m.kind === 'calls') {
@@ -53,7 +39,7 @@ port.on('message', (m: ToWriter) => {
   // Nothing more will come (every call was answered): close the connection,
   // unless the files fault (then touching them could kill the process).
   const faulted = fault();
-  clearInterval(feed);
+  stopFeed();
   writes.end(new StorageUnavailableError(faulted ?? new Error('storage is closed')));
   if (!faulted) db.close();
   port.close();
