@@ -27,6 +27,16 @@ const IN_FLIGHT = 2;
 /** Rotations per statement at most. */
 const MAX_BATCH = 256;
 
+/** An outstanding token's fields, in the order BATCH_SQL takes them ($1-$6 the old token's, $7-$12 the next one's). */
+const TOKEN_COLUMNS = [
+  'jti',
+  'userId',
+  'familyId',
+  'familyIssuedAt',
+  'createdAt',
+  'expiresAt',
+] as const satisfies readonly (keyof OutstandingToken)[];
+
 const BATCH_SQL = `
 WITH input AS (
   SELECT * FROM unnest($1::varchar[], $2::bigint[], $3::varchar[], $4::bigint[], $5::bigint[], $6::bigint[],
@@ -132,22 +142,14 @@ export class RotationBatcher {
   /** The batch as one statement; the 1-based positions of the rotations whose consume won. */
   private async together(ps: readonly RotationParams[]): Promise<Set<number>> {
     const col = <T>(f: (p: RotationParams) => T): T[] => ps.map(f);
+    // A token's six columns, in the statement's order (the old token's, then the next one's).
+    const token = (t: (p: RotationParams) => OutstandingToken) => TOKEN_COLUMNS.map((k) => col((p) => t(p)[k]));
     const { rows } = await this.pool.query<{ n: number }>({
       name: 'latchkey_rotate_batch',
       text: BATCH_SQL,
       values: [
-        col((p) => p.old.jti),
-        col((p) => p.old.userId),
-        col((p) => p.old.familyId),
-        col((p) => p.old.familyIssuedAt),
-        col((p) => p.old.createdAt),
-        col((p) => p.old.expiresAt),
-        col((p) => p.next.jti),
-        col((p) => p.next.userId),
-        col((p) => p.next.familyId),
-        col((p) => p.next.familyIssuedAt),
-        col((p) => p.next.createdAt),
-        col((p) => p.next.expiresAt),
+        ...token((p) => p.old),
+        ...token((p) => p.next),
         col((p) => p.at),
         col((p) => p.successor?.jti ?? null),
         col((p) => p.successor?.sealed ?? null),
