@@ -31,5 +31,7 @@ export function openSqlite(file: string, fastPath: boolean, writes: SqliteWrites
     const { feed, events } = writerFeed();
     return new SqliteStorage(db, feed, fastPath, fault, { at: 'thread', file: resolved, feedIntervalMs: FEED_INTERVAL_MS, events });
   }
-  return new SqliteStorage(db, dataVersionFeed(db, FEED_INTERVAL_MS, fault), fastPath, fault, { at: writes, file: resolved });
+  return new SqliteStorage(db, dataVersionFeed(db, FEED_INTERVAL_MS, fault), fastPath, fault, {
+    at: writes === 'primary' ? 'primary' : 'loop',
+  });
 }

@@ -11,17 +11,13 @@ import { hotReads, writeSpecs } from './prepared.js';
 import { SqliteWrites } from './statements.js';
 import { primaryLink } from './primary-writer.js';
 import { RemoteWrites, threadLink, type WriterEvents } from './writer-thread.js';
-import type { SqliteWritesAt } from '../open.js';
 
 /** Where the fast path's writes commit (OpenOptions.writes), with what the writer needs. */
-export interface WritesAt {
-  at: SqliteWritesAt;
-  /** The file, resolved (none in memory: then the writes commit on this connection). */
-  file?: string;
-  /** A writer thread's change feed: how often it polls, and whom it tells (writerFeed). */
-  feedIntervalMs?: number;
-  events?: WriterEvents;
-}
+export type WritesAt =
+  | { at: 'loop' }
+  | { at: 'primary' }
+  /** A writer thread on `file` (resolved), and its change feed: how often it polls, and whom it tells (writerFeed). */
+  | { at: 'thread'; file: string; feedIntervalMs: number; events: WriterEvents };
 
 export class SqliteStorage extends KyselyStorage {
   readonly dialect = 'sqlite' as const;
@@ -68,10 +64,10 @@ export class SqliteStorage extends KyselyStorage {
     if (!this.fastPath || this.hot) return;
     this.hot = hotReads(this.sqlite, this.db);
     const specs = writeSpecs(this.db);
-    const { at, file, feedIntervalMs = 25, events } = this.writesAt;
-    if (at === 'loop' || file === undefined) this.writes = new SqliteWrites(this.sqlite, specs, this.filesFault);
-    else if (at === 'primary') this.writes = new RemoteWrites(primaryLink);
-    else this.writes = new RemoteWrites(threadLink({ file, specs, feedIntervalMs }, events), true);
+    const w = this.writesAt;
+    if (w.at === 'loop') this.writes = new SqliteWrites(this.sqlite, specs, this.filesFault);
+    else if (w.at === 'primary') this.writes = new RemoteWrites(primaryLink);
+    else this.writes = new RemoteWrites(threadLink({ file: w.file, specs, feedIntervalMs: w.feedIntervalMs }, w.events), true);
   }
 
   /**
