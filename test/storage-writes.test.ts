@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { after, describe, it } from 'node:test';
 import SQLite from 'better-sqlite3';
 import type { KyselyStorage } from '../src/storage/base.js';
+import { whenUnlocked } from '../src/storage/sqlite/files.js';
 import type { OutstandingToken } from '../src/storage/types.js';
 import { newUser, STORAGE_VARIANTS, storageTracker } from './helpers.js';
 
@@ -194,6 +195,69 @@ describe('storage writes: sqlite (fast path: group commit), several connections 
       assert.equal((await s.getTokenState(t.jti))?.familyId, t.familyId);
     } finally {
       other.close();
+    }
+  });
+
+  it("user changes, alone or in a transaction, wait for another connection's write lock without blocking the event loop, then commit", async () => {
+    const url = await db.url();
+    const s = await reopen(db, url);
+    const keep = await createUser(s, 'keeper');
+    const gone = await createUser(s, 'leaver');
+    const other = new SQLite(url.slice('sqlite:'.length));
+    try {
+      other.exec('BEGIN IMMEDIATE');
+      const answered: string[] = [];
+      const changes = [
+        s.updateUser(keep, { first_name: 'Grace' }).then(() => answered.push('update')),
+        s.createUser(newUser({ username: 'joiner', date_joined: T })).then(() => answered.push('create')),
+        s.deleteUser(gone).then(() => answered.push('delete')), // a transaction: sessions, then the user
+      ];
+      let ticks = 0;
+      const timer = setInterval(() => ticks++, 5);
+      await new Promise((r) => setTimeout(r, 150));
+      clearInterval(timer);
+      // With SQLite's busy handler each change would sleep on this thread, timers and all, until it gave up.
+      assert.ok(ticks >= 10, `only ${ticks} timer ticks in 150 ms`);
+      assert.deepEqual(answered, [], 'nothing is answered while the lock is held elsewhere');
+      other.exec('COMMIT');
+      await Promise.all(changes);
+      assert.deepEqual([...answered].sort(), ['create', 'delete', 'update']);
+      assert.equal((await s.getUserById(keep))?.first_name, 'Grace');
+      assert.equal((await s.getUserByUsername('joiner'))?.username, 'joiner');
+      assert.equal(await s.getUserById(gone), undefined);
+    } finally {
+      other.close();
+    }
+  });
+
+  it('a write that cannot get the lock within its wait fails with SQLITE_BUSY, and the connection waits as before afterwards', async () => {
+    const url = await db.url();
+    await reopen(db, url);
+    const file = url.slice('sqlite:'.length);
+    const holder = new SQLite(file);
+    const writer = new SQLite(file);
+    writer.pragma('busy_timeout = 4321');
+    try {
+      holder.exec('BEGIN IMMEDIATE');
+      let ticks = 0;
+      const timer = setInterval(() => ticks++, 5);
+      const started = Date.now();
+      await assert.rejects(
+        whenUnlocked(writer, () => writer.exec('BEGIN IMMEDIATE'), { waitMs: 100, retryMs: 2, restoreMs: 4321 }),
+        (err: { code?: string }) => err.code === 'SQLITE_BUSY',
+      );
+      clearInterval(timer);
+      assert.ok(Date.now() - started >= 100, 'it tried for the whole wait');
+      assert.ok(ticks >= 5, `only ${ticks} timer ticks while it tried`);
+      assert.equal(writer.inTransaction, false);
+      assert.equal(writer.pragma('busy_timeout', { simple: true }), 4321);
+      holder.exec('COMMIT');
+      await whenUnlocked(writer, () => writer.exec('BEGIN IMMEDIATE'), { waitMs: 100, retryMs: 2, restoreMs: 4321 });
+      assert.equal(writer.inTransaction, true);
+      writer.exec('ROLLBACK');
+    } finally {
+      holder.close();
+      writer.close();
     }
   });
 

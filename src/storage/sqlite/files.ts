@@ -62,3 +62,41 @@ function shmFault(shm: string): Error | undefined {
     return err as Error;
   }
 }
+
+/**
+ * Runs `attempt` (synchronous, on `db`) with SQLite's busy handler off: when
+ * another connection holds the write lock, the attempt fails with SQLITE_BUSY
+ * at once instead of sleeping on this thread, which is the event loop. Returns
+ * that error, or what the attempt returned; `restoreMs` is the busy_timeout
+ * put back afterwards.
+ */
+export function withoutBusyWait<T>(db: SQLiteDatabase, restoreMs: number, attempt: () => T): { busy: Error } | { value: T } {
+  db.exec('PRAGMA busy_timeout = 0');
+  try {
+    return { value: attempt() };
+  } catch (err) {
+    if ((err as { code?: string }).code !== 'SQLITE_BUSY') throw err;
+    return { busy: err as Error };
+  } finally {
+    db.exec(`PRAGMA busy_timeout = ${restoreMs}`);
+  }
+}
+
+/**
+ * `attempt` (synchronous, on `db`), tried again every `retryMs` while another
+ * connection holds the write lock, for up to `waitMs`; then its SQLITE_BUSY.
+ * Between tries the event loop runs on: busy_timeout would put it to sleep.
+ */
+export async function whenUnlocked<T>(
+  db: SQLiteDatabase,
+  attempt: () => T,
+  o: { waitMs: number; retryMs: number; restoreMs: number },
+): Promise<T> {
+  const deadline = Date.now() + o.waitMs;
+  for (;;) {
+    const r = withoutBusyWait(db, o.restoreMs, attempt);
+    if ('value' in r) return r.value;
+    if (Date.now() >= deadline) throw r.busy;
+    await new Promise((resolve) => setTimeout(resolve, o.retryMs));
+  }
+}

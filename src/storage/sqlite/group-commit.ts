@@ -9,6 +9,7 @@
 // is a temporary file (three writes per page, where the WAL has two).
 import type { Database } from 'better-sqlite3';
 import { StorageUnavailableError } from '../../errors.js';
+import { withoutBusyWait } from './files.js';
 
 interface Pending {
   work: () => unknown;
@@ -143,15 +144,7 @@ export class GroupCommit {
 
   /** BEGIN IMMEDIATE without waiting: null once the lock is held, the SQLITE_BUSY error if another connection has it. */
   private lock(): Error | null {
-    this.db.exec('PRAGMA busy_timeout = 0');
-    try {
-      this.db.exec('BEGIN IMMEDIATE');
-      return null;
-    } catch (err) {
-      if ((err as { code?: string }).code !== 'SQLITE_BUSY') throw err;
-      return err as Error;
-    } finally {
-      this.db.exec(`PRAGMA busy_timeout = ${this.busyTimeout}`);
-    }
+    const r = withoutBusyWait(this.db, this.busyTimeout, () => this.db.exec('BEGIN IMMEDIATE'));
+    return 'busy' in r ? r.busy : null;
   }
 }

@@ -1,12 +1,15 @@
 // The storage on SQLite: what differs from PostgreSQL is the migration lock
-// (SQLite's write lock, taken without blocking the event loop) and, for speed
-// only, the fast path of prepared.ts. Opened with `fastPath: false`, it runs
+// (SQLite's write lock, taken without blocking the event loop, as every write
+// through Kysely takes it: dialect.ts) and, for speed only, the fast path of
+// prepared.ts. Opened with `fastPath: false`, it runs
 // the general path PostgreSQL runs instead (the storage tests do both).
 import type { Database as SQLiteDatabase } from 'better-sqlite3';
-import { Kysely, SqliteDialect, type KyselyPlugin } from 'kysely';
+import { Kysely, type KyselyPlugin } from 'kysely';
 import { StorageUnavailableError } from '../../errors.js';
 import { KyselyStorage, type ChangeFeed } from '../base.js';
 import type { Database } from '../schema.js';
+import { SqliteNoWaitDialect } from './dialect.js';
+import { whenUnlocked } from './files.js';
 import { hotReads, writeSpecs } from './prepared.js';
 import { SqliteWrites } from './statements.js';
 import { primaryLink } from './primary-writer.js';
@@ -44,7 +47,7 @@ export class SqliteStorage extends KyselyStorage {
       },
       transformResult: async ({ result }) => result,
     };
-    super(new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }), plugins: [refuse] }), feed, 'sqlite');
+    super(new Kysely<Database>({ dialect: new SqliteNoWaitDialect(sqlite), plugins: [refuse] }), feed, 'sqlite');
   }
 
   /**
@@ -93,22 +96,8 @@ export class SqliteStorage extends KyselyStorage {
    * Takes SQLite's write lock without busy-waiting: busy_timeout would block
    * the event loop, and a holder in this same process could never finish.
    */
-  private async beginImmediate(db: SQLiteDatabase, waitMs = 30_000): Promise<void> {
-    const timeout = db.pragma('busy_timeout', { simple: true }) as number;
-    const deadline = Date.now() + waitMs;
-    db.pragma('busy_timeout = 0');
-    try {
-      for (;;) {
-        try {
-          db.exec('BEGIN IMMEDIATE');
-          return;
-        } catch (err) {
-          if ((err as { code?: string }).code !== 'SQLITE_BUSY' || Date.now() > deadline) throw err;
-          await new Promise((r) => setTimeout(r, 25));
-        }
-      }
-    } finally {
-      db.pragma(`busy_timeout = ${timeout}`);
-    }
+  private beginImmediate(db: SQLiteDatabase): Promise<void> {
+    const restoreMs = db.pragma('busy_timeout', { simple: true }) as number;
+    return whenUnlocked(db, () => void db.exec('BEGIN IMMEDIATE'), { waitMs: 30_000, retryMs: 25, restoreMs });
   }
 }
