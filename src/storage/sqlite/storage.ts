@@ -1,8 +1,8 @@
 // The storage on SQLite: what differs from PostgreSQL is the migration lock
 // (SQLite's write lock, taken without blocking the event loop, as every write
 // through Kysely takes it: dialect.ts) and, for speed only, the fast path of
-// prepared.ts. Opened with `fastPath: false`, it runs
-// the general path PostgreSQL runs instead (the storage tests do both).
+// prepared.ts. Opened with `fastPath: false`, it runs the general path
+// PostgreSQL runs instead (the storage tests do both).
 import type { Database as SQLiteDatabase } from 'better-sqlite3';
 import { Kysely, type KyselyPlugin } from 'kysely';
 import { StorageUnavailableError } from '../../errors.js';
