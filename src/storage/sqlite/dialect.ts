@@ -17,11 +17,10 @@ import {
   type CompiledQuery,
   SelectQueryNode,
   SqliteDialect,
+  SqliteDriver,
   type DatabaseConnection,
   type Driver,
-  type QueryCompiler,
   type QueryResult,
-  type TransactionSettings,
 } from 'kysely';
 import { whenUnlocked } from './files.js';
 
@@ -36,7 +35,7 @@ export class SqliteNoWaitDialect extends SqliteDialect {
   override createDriver(): Driver {
     // As long as busy_timeout would have waited (files.ts sets it on every connection).
     const busyMs = this.db.pragma('busy_timeout', { simple: true }) as number;
-    return new NoWaitDriver(super.createDriver(), this.db, { waitMs: busyMs, retryMs: RETRY_MS, restoreMs: busyMs });
+    return new NoWaitDriver(this.db, { waitMs: busyMs, retryMs: RETRY_MS, restoreMs: busyMs });
   }
 }
 
@@ -46,57 +45,27 @@ interface Patience {
   restoreMs: number;
 }
 
-class NoWaitDriver implements Driver {
+/** Kysely's driver, with the lock taken as above; commits, rollbacks and savepoints are Kysely's own. */
+class NoWaitDriver extends SqliteDriver {
   constructor(
-    private readonly inner: Driver,
     private readonly db: SQLiteDatabase,
     private readonly patience: Patience,
-  ) {}
-
-  init(): Promise<void> {
-    return this.inner.init();
+  ) {
+    super({ database: db });
   }
 
-  async acquireConnection(): Promise<DatabaseConnection> {
-    return new NoWaitConnection(await this.inner.acquireConnection(), this.db, this.patience);
+  override async acquireConnection(): Promise<DatabaseConnection> {
+    return new NoWaitConnection(await super.acquireConnection(), this.db, this.patience);
   }
 
-  async beginTransaction(_connection: DatabaseConnection, _settings: TransactionSettings): Promise<void> {
+  override async beginTransaction(): Promise<void> {
     await whenUnlocked(this.db, () => this.db.exec('BEGIN IMMEDIATE'), this.patience);
-  }
-
-  commitTransaction(connection: DatabaseConnection): Promise<void> {
-    return this.inner.commitTransaction(connection);
-  }
-
-  rollbackTransaction(connection: DatabaseConnection): Promise<void> {
-    return this.inner.rollbackTransaction(connection);
-  }
-
-  savepoint(connection: DatabaseConnection, name: string, compile: QueryCompiler['compileQuery']): Promise<void> {
-    return this.inner.savepoint!(connection, name, compile);
-  }
-
-  rollbackToSavepoint(connection: DatabaseConnection, name: string, compile: QueryCompiler['compileQuery']): Promise<void> {
-    return this.inner.rollbackToSavepoint!(connection, name, compile);
-  }
-
-  releaseSavepoint(connection: DatabaseConnection, name: string, compile: QueryCompiler['compileQuery']): Promise<void> {
-    return this.inner.releaseSavepoint!(connection, name, compile);
-  }
-
-  releaseConnection(connection: DatabaseConnection): Promise<void> {
-    return this.inner.releaseConnection((connection as NoWaitConnection).inner);
-  }
-
-  destroy(): Promise<void> {
-    return this.inner.destroy();
   }
 }
 
 class NoWaitConnection implements DatabaseConnection {
   constructor(
-    readonly inner: DatabaseConnection,
+    private readonly inner: DatabaseConnection,
     private readonly db: SQLiteDatabase,
     private readonly patience: Patience,
   ) {}
